@@ -1,0 +1,36 @@
+"""Shared fixtures: every test runs with its own HOME/XDG dirs and no wsmon env vars."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+_ENV_PREFIXES = ("WEBSOCKET_", "WSMON_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Keep the user's own config, state dir and environment out of tests."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def require_binary(name: str) -> str:
+    """Path of a Debian-packaged binary a test talks to; skip locally, fail in CI."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; scripts/test installs it with apt-get")
+    pytest.skip(f"{name} not installed (scripts/test installs it when run as root)")
+    raise AssertionError  # unreachable

@@ -1,0 +1,47 @@
+"""Command handlers: each takes the parsed arguments and returns an exit code.
+
+Handlers import what they need lazily, so that ``wsmon-tui status`` never pays for
+Textual and ``wsmon-tui`` paints its first frame without the report writers loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def not_available(what: str, issue: str) -> Handler:
+    """A command a later piece of work fills: says so plainly and exits 1, no fake output."""
+
+    def handler(args: argparse.Namespace) -> int:
+        print(f"wsmon-tui: {what} is not available yet ({issue}).", file=sys.stderr)
+        return 1
+
+    return handler
+
+
+def _lazy(module: str, func: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(args)
+
+    return handler
+
+
+HANDLERS: dict[str, Handler] = {
+    "dashboard": not_available("the terminal UI", "coming with the Textual app"),
+    "serve": not_available("the browser UI", "coming with the Textual app"),
+    "export": not_available("headless export", "coming with the collection engine"),
+    "monitor": not_available("the headless monitor", "coming with the collection engine"),
+    "report": not_available("reports", "coming with the collection engine"),
+    "status": not_available("status", "coming with the collection engine"),
+    "config": _lazy("wsmon_tui.commands.config_cmd", "run"),
+    "alerts": not_available("alerts", "coming with alerting"),
+    "rollback": not_available("rollback", "coming with rollback and flags"),
+    "flags": not_available("flags", "coming with rollback and flags"),
+    "demo-server": _lazy("wsmon_tui.commands.demo_cmd", "run"),
+}

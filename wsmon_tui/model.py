@@ -1,0 +1,217 @@
+"""Frozen dataclasses that every layer shares.
+
+The engine builds these; the faces (TUI, headless monitor, reports, CLI) only read
+them. Nothing here holds a reference to mutable engine state: a ``Snapshot`` is a
+picture of one tick, safe to hand to another task or thread.
+
+Times are POSIX timestamps (float seconds, UTC) unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+EMPTY: Mapping = MappingProxyType({})
+
+
+class ErrorClass(StrEnum):
+    """Every probe failure lands in exactly one of these (DESIGN.md section 4)."""
+
+    REFUSED = "refused"
+    DNS = "dns"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    HTTP_STATUS = "http_status"
+    PROTOCOL = "protocol"
+    CLOSED = "closed"
+    UNEXPECTED_REPLY = "unexpected_reply"
+
+
+ERROR_CLASSES: tuple[str, ...] = tuple(c.value for c in ErrorClass)
+
+#: Close codes that are normal during a rolling deploy (going away, service restart).
+BENIGN_CLOSE_CODES = frozenset({1000, 1001, 1012})
+
+
+class Status(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """The outcome of one probe of one target."""
+
+    target: str
+    started_at: float
+    ok: bool
+    error_class: str | None = None
+    """One of ``ERROR_CLASSES`` when ``ok`` is false."""
+    detail: str = ""
+    """What went wrong, for people: exception text, close reason, unexpected reply (untrusted)."""
+    connect_ms: float | None = None
+    """TCP (+TLS) connect time."""
+    handshake_ms: float | None = None
+    """From the start of the probe to the 101 Switching Protocols."""
+    rtt_ms: float | None = None
+    """From sending ``send`` to receiving the matching reply."""
+    ping_ms: float | None = None
+    """Protocol ping/pong round trip, when ``ping = true``."""
+    duration_ms: float | None = None
+    close_code: int | None = None
+    close_reason: str = ""
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"p50": self.p50, "p95": self.p95, "p99": self.p99}
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView:
+    """The long-lived connection of a ``hold = true`` target."""
+
+    connected: bool
+    connected_since: float | None
+    disconnects: Mapping[str, int] = EMPTY
+    """Disconnects by close code (as a string, "none" when the TCP connection dropped)."""
+    reconnects: int = 0
+    max_gap_s: float | None = None
+    """Longest gap between server messages seen on the held connection."""
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetView:
+    """Everything known about one target at one tick."""
+
+    name: str
+    url: str
+    status: str = Status.UNKNOWN
+    health_score: float | None = None
+    performance_score: float | None = None
+    probes: int = 0
+    """Probes in the evaluation window."""
+    success_rate: float | None = None
+    error_rate: float | None = None
+    handshake_ms: Percentiles = Percentiles()
+    rtt_ms: Percentiles = Percentiles()
+    errors: Mapping[str, int] = EMPTY
+    """Counts by error class over the session."""
+    close_codes: Mapping[str, int] = EMPTY
+    http_statuses: Mapping[str, int] = EMPTY
+    overruns: int = 0
+    last_probe: ProbeResult | None = None
+    metrics: Mapping[str, float | None] = EMPTY
+    """Server metrics by canonical name: connections, messages_per_s, server_error_rate,
+    queue_depth, adoption, server_latency_ms, connection_utilisation, imbalance."""
+    instances: Mapping[str, float] = EMPTY
+    """Open connections per server instance."""
+    scrape_errors: int = 0
+    last_scrape_error: str = ""
+    hold: HoldView | None = None
+    degraded_vs_baseline: bool = False
+    history: Mapping[str, tuple[float, ...]] = EMPTY
+    """Recent values for sparklines, oldest first (e.g. "handshake_p95", "error_rate")."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    load1: float | None = None
+    tcp_connections: int | None = None
+    process: Mapping[str, float | None] = EMPTY
+    """cpu_percent, rss_mb, open_fds, threads, connections of the watched process."""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One alert, as stored and shown (DESIGN.md section 5 fields)."""
+
+    id: str
+    """The stable fingerprint of (rule, target)."""
+    rule: str
+    target: str
+    severity: str
+    state: str
+    """pending | firing | resolved (acknowledged and silenced are flags, see below)."""
+    value: float | None = None
+    threshold: float | None = None
+    summary: str = ""
+    description: str = ""
+    runbook: str = ""
+    started_at: float | None = None
+    firing_at: float | None = None
+    resolved_at: float | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    ack_comment: str = ""
+    silenced: bool = False
+    escalated: bool = False
+    labels: Mapping[str, str] = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackView:
+    id: int | None
+    state: str
+    """idle | running | verifying | verified | failed_verification | failed | dry_run"""
+    trigger: str = ""
+    reason: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    steps: tuple[Mapping[str, object], ...] = ()
+    auto_count: int = 0
+    recommended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentView:
+    name: str
+    version: str = ""
+    previous_version: str = ""
+    rollout_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One picture of the whole deployment, published by the Monitor every tick."""
+
+    taken_at: float
+    tick: int
+    session_id: str
+    deployment: DeploymentView
+    level: str
+    interval: float
+    status: str = Status.UNKNOWN
+    health_score: float | None = None
+    targets: tuple[TargetView, ...] = ()
+    resources: ResourceView | None = None
+    alerts: tuple[AlertView, ...] = ()
+    rollback: RollbackView | None = None
+    notes: tuple[str, ...] = ()
+    """Things the user must know about the monitor itself (e.g. "history not stored: disk full")."""
+    overall: Mapping[str, float | None] = field(default=EMPTY)
+    """Fleet-wide figures: the overall metrics (connections, messages_per_s, ...) summed or averaged."""
