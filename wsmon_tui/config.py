@@ -1,3 +1,4 @@
+# ruff: noqa: RUF009 - doc() is a dataclasses.field() with metadata
 """The typed config: every key with its type, default and a one-line doc, in one place.
 
 Durations are stored as float seconds. Fields whose TOML key is a Python keyword carry
@@ -10,8 +11,26 @@ substitution, the seed's environment overrides and redaction) lives below the sc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import difflib
+import json
+import math
+import os
+import re
+import socket
+import tomllib
+import types
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime
+from datetime import time as dt_time
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
+
+from wsmon_tui.durations import parse_duration
+from wsmon_tui.errors import ConfigError
+from wsmon_tui.paths import config_search_path
 
 Level = Literal["basic", "standard", "comprehensive", "debug"]
 
@@ -259,3 +278,708 @@ class Config:
         from wsmon_tui.levels import LEVELS
 
         return self.monitor.interval or LEVELS[self.monitor.level].interval
+
+
+# ---------------------------------------------------------------------------
+# The loader: TOML -> the dataclasses above. Strict and typed, driven by the fields and
+# their metadata, so that every key is defined once. Every problem of a file is
+# collected and raised together as one ConfigError.
+
+#: Canonical metric names (DESIGN.md section 4) that rules may name, plus derived ones.
+CANONICAL_METRICS: frozenset[str] = frozenset({
+    "probe_success_rate", "error_rate",
+    "handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
+    "rtt_ms", "rtt_p50", "rtt_p95", "rtt_p99",
+    "refused", "dns", "timeout", "tls", "http_status", "protocol", "closed", "unexpected_reply",
+    "abnormal_closes",
+    "connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
+    "server_latency_ms", "connection_utilisation", "imbalance", "scrape_errors",
+    "cpu_percent", "memory_percent", "rss_mb", "open_fds", "load1",
+    "health_score", "baseline_degradation",
+})
+
+#: Metrics that are shares (0-1) and metrics that are percents (0-100).
+RATE_METRICS: frozenset[str] = frozenset({
+    "probe_success_rate", "error_rate", "server_error_rate", "adoption", "connection_utilisation",
+})
+PERCENT_METRICS: frozenset[str] = frozenset({"cpu_percent", "memory_percent", "health_score"})
+
+#: Names of the built-in default rules, accepted by ``rollback.on`` and ``throttle.on``.
+#: The alerting package owns the rules themselves; keep this set in step with it.
+DEFAULT_RULE_NAMES: frozenset[str] = frozenset({
+    "HighErrorRate", "LowSuccessRate", "SlowHandshake", "SlowRoundTrip", "AbnormalCloses",
+    "QueueBackpressure", "ConnectionUtilisation", "InstanceImbalance", "AdoptionDrop", "ScrapeFailing",
+    "HostCPU", "HostMemory", "BaselineDegradation", "TargetDown",
+})
+
+#: The seed's environment variables, honoured after the file is read.
+ENV_LEVEL = "WEBSOCKET_MONITORING_LEVEL"
+ENV_WEBHOOK_URL = "WEBSOCKET_ALERT_WEBHOOK_URL"
+ENV_EMAIL_ENABLED = "WEBSOCKET_ALERT_EMAIL_ENABLED"
+ENV_SMTP_SERVER = "WEBSOCKET_ALERT_SMTP_SERVER"
+ENV_EMAIL_RECIPIENTS = "WEBSOCKET_ALERT_EMAIL_RECIPIENTS"
+ENV_CONFIG = "WSMON_CONFIG"
+
+_ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|m|h)\s*$")
+_DURATION_EXPECTED = "a duration like 30s, 5m, 4h or 2d"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in TOML, shortened, for error messages."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, dict):
+        text = "a table"
+    elif isinstance(value, list):
+        text = "an array"
+    else:
+        text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+@dataclass
+class _Loader:
+    """One load: where problems go and the secrets seen so far."""
+
+    source: str
+    problems: list[str] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    bad_paths: set[str] = field(default_factory=set)
+    """Key paths already reported: a later check of the same key stays quiet (one problem, one line)."""
+
+    def error(self, path: str, message: str) -> None:
+        if path in self.bad_paths:
+            return
+        self.bad_paths.add(path)
+        self.problems.append(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
+
+    # -- ${ENV} substitution ------------------------------------------------------------
+
+    def substitute(self, value: Any, path: str, environ: Mapping[str, str]) -> Any:
+        if isinstance(value, str):
+            return self._substitute_str(value, path, environ)
+        if isinstance(value, dict):
+            return {k: self.substitute(v, _join(path, k), environ) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(v, f"{path}[{i}]", environ) for i, v in enumerate(value)]
+        return value
+
+    def _substitute_str(self, text: str, path: str, environ: Mapping[str, str]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1):  # "$${X}" is a literal "${X}"
+                return match.group(0)[1:]
+            name = match.group(2)
+            if not _ENV_NAME.match(name):
+                self.error(path, f"${{{name}}} is not a valid environment variable reference "
+                                 "(use ${NAME}, letters, digits and _; write $${...} for a literal)")
+                return match.group(0)
+            if name not in environ:
+                self.error(path, f"environment variable {name} is not set (referenced as ${{{name}}})")
+                return match.group(0)
+            value = environ[name]
+            self.secrets.add(value)
+            return value
+
+        return _ENV_REF.sub(replace, text)
+
+    # -- typed conversion ---------------------------------------------------------------
+
+    def build(self, cls: type, data: Any, path: str) -> Any:
+        """An instance of dataclass ``cls`` from the table ``data`` (defaults where absent or bad)."""
+        if not isinstance(data, dict):
+            self.error(path, f"expected a table, got {_show(data)}")
+            return cls()
+        hints = _hints(cls)
+        by_key = {(f.metadata.get("key") or f.name): f for f in fields(cls) if not f.metadata.get("internal")}
+        kwargs: dict[str, Any] = {}
+        for key, raw in data.items():
+            f = by_key.get(key)
+            key_path = _join(path, key)
+            if f is None:
+                self.error(key_path, _unknown_key_message(key, list(by_key)))
+                continue
+            ok, value = self.convert(raw, hints[f.name], key_path, f.metadata)
+            if ok:
+                kwargs[f.name] = value
+        return cls(**kwargs)
+
+    def convert(self, raw: Any, tp: Any, path: str, meta: Mapping[str, Any]) -> tuple[bool, Any]:
+        """(True, value) or (False, None) after recording a problem."""
+        secret = bool(meta.get("secret"))
+        got = _type_word(raw) if secret else _show(raw)
+        origin = get_origin(tp)
+        args = get_args(tp)
+        if origin in (Union, types.UnionType):
+            options = [a for a in args if a is not type(None)]
+            if len(options) == 1:
+                return self.convert(raw, options[0], path, meta)
+            # bool | Literal["ask"]
+            if isinstance(raw, bool) and bool in options:
+                return True, raw
+            for option in options:
+                if get_origin(option) is Literal and raw in get_args(option) and not isinstance(raw, bool):
+                    return True, raw
+            allowed = ["true", "false"] if bool in options else []
+            for option in options:
+                if get_origin(option) is Literal:
+                    allowed += [_show(a) for a in get_args(option)]
+            self.error(path, f"expected {_or_list(allowed)}, got {got}")
+            return False, None
+        if meta.get("kind") == "duration":
+            try:
+                return True, parse_duration(raw)
+            except ValueError:
+                if isinstance(raw, int | float) and not isinstance(raw, bool) and raw < 0:
+                    self.error(path, f"expected a duration of zero or more, got {got}")
+                else:
+                    self.error(path, f"expected {_DURATION_EXPECTED}, got {got}")
+                return False, None
+        if origin is Literal:
+            if raw in args and type(raw) is type(args[0]):
+                return True, raw
+            self.error(path, f"expected one of {', '.join(_show(a) for a in args)}, got {got}")
+            return False, None
+        if tp is Any:
+            return True, raw
+        if tp is bool:
+            if isinstance(raw, bool):
+                return True, raw
+            self.error(path, f"expected true or false, got {got}")
+            return False, None
+        if tp is int:
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                return True, raw
+            if isinstance(raw, float) and raw.is_integer():
+                return True, int(raw)
+            self.error(path, f"expected an integer, got {got}")
+            return False, None
+        if tp is float:
+            if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+                return True, float(raw)
+            self.error(path, f"expected a number, got {got}")
+            return False, None
+        if tp is str:
+            if isinstance(raw, str):
+                return True, raw
+            if isinstance(raw, date | dt_time):  # an unquoted TOML date/time: keep its text
+                return True, raw.isoformat()
+            self.error(path, f"expected a string, got {got}")
+            return False, None
+        if origin is list:
+            (item_tp,) = args
+            if is_dataclass(item_tp):
+                if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+                    self.error(path, f"expected an array of tables ([[{path}]]), got {got}")
+                    return False, None
+                return True, [self.build(item_tp, x, f"{path}[{i}]") for i, x in enumerate(raw)]
+            if not isinstance(raw, list):
+                if path.endswith("argv"):
+                    self.error(path, 'argv must be a list, e.g. ["kubectl", "rollout", "undo"], '
+                                     f"got {got}")
+                else:
+                    self.error(path, f"expected an array ({_type_phrase(item_tp)}), got {got}")
+                return False, None
+            items = []
+            ok = True
+            for i, item in enumerate(raw):
+                item_ok, value = self.convert(item, item_tp, f"{path}[{i}]", {})
+                ok = ok and item_ok
+                items.append(value)
+            return ok, items if ok else None
+        if origin is dict:
+            _key_tp, value_tp = args
+            if not isinstance(raw, dict):
+                self.error(path, f"expected a table ({_type_phrase(value_tp)} values), got {got}")
+                return False, None
+            out = {}
+            ok = True
+            for k, v in raw.items():
+                item_ok, value = self.convert(v, value_tp, _join(path, k), meta)
+                ok = ok and item_ok
+                out[k] = value
+            return ok, out if ok else None
+        if is_dataclass(tp):
+            return True, self.build(tp, raw, path)
+        raise TypeError(f"config schema: unsupported type {tp!r} at {path}")  # a bug in the schema
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls, globalns=globals())
+    return _HINTS[cls]
+
+
+def _join(path: str, key: str) -> str:
+    key_text = key if re.match(r"^[A-Za-z0-9_-]+$", key) else json.dumps(key)
+    return f"{path}.{key_text}" if path else key_text
+
+
+def _or_list(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _type_phrase(tp: Any) -> str:
+    return {str: "strings", int: "integers", float: "numbers", bool: "booleans"}.get(tp, "values")
+
+
+def _unknown_key_message(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean {_or_list([json.dumps(c) for c in close])}?"
+    return f"unknown key; valid keys here: {', '.join(sorted(valid))}"
+
+
+# -- semantic checks ------------------------------------------------------------------
+
+
+def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why ``url`` is not an acceptable URL with one of ``schemes``, or None."""
+    want = " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"expected a {want} URL, got {_show(url)}"
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        return f"expected a {want} URL, got {_show(url)}"
+    return None
+
+
+def _check_url(ld: _Loader, path: str, url: str | None, schemes: tuple[str, ...] = ("http", "https"),
+               required: str | None = None) -> None:
+    if not url:
+        if required:
+            ld.error(path, required)
+        return
+    problem = _url_problem(url, schemes)
+    if problem:
+        ld.error(path, problem)
+
+
+def _check_rule(ld: _Loader, path: str, rule: RuleConfig, targets: set[str], channels: set[str]) -> None:
+    if not rule.name:
+        ld.error(f"{path}.name", "required: every rule needs a name")
+    if not rule.metric:
+        ld.error(f"{path}.metric", "required: a canonical metric name or overall")
+    elif rule.metric != "overall" and rule.metric not in CANONICAL_METRICS:
+        close = difflib.get_close_matches(rule.metric, sorted(CANONICAL_METRICS), n=3, cutoff=0.6)
+        hint = (f"did you mean {_or_list([json.dumps(c) for c in close])}?" if close
+                else "see DESIGN.md section 4 for the names")
+        ld.error(f"{path}.metric", f"unknown metric {_show(rule.metric)}; {hint}")
+    if rule.metric in RATE_METRICS and not 0 <= rule.threshold <= 1:
+        ld.error(f"{path}.threshold", f"{rule.metric} is a share between 0 and 1 (5% is 0.05), "
+                                      f"got {_show(rule.threshold)}")
+    elif rule.metric in PERCENT_METRICS and not 0 <= rule.threshold <= 100:
+        ld.error(f"{path}.threshold", f"{rule.metric} is between 0 and 100, got {_show(rule.threshold)}")
+    elif rule.threshold < 0 and rule.metric != "overall":
+        ld.error(f"{path}.threshold", f"{rule.metric} is never negative, got {_show(rule.threshold)}")
+    if rule.window is not None and rule.window <= 0:
+        ld.error(f"{path}.window", "expected a duration greater than zero")
+    for i, name in enumerate(rule.targets):
+        if name not in targets:
+            ld.error(f"{path}.targets[{i}]", f"no target named {_show(name)}")
+    for i, name in enumerate(rule.channels):
+        if name not in channels:
+            ld.error(f"{path}.channels[{i}]", f"no channel named {_show(name)}")
+
+
+def _check_channel(ld: _Loader, path: str, ch: ChannelConfig) -> None:
+    if f"{path}.type" in ld.bad_paths:  # already reported; its type-specific keys are unknown
+        return
+    if ch.type in ("webhook", "slack", "alertmanager"):
+        _check_url(ld, f"{path}.url", ch.url, required=f"required for {_article(ch.type)} {ch.type} channel")
+    elif ch.type == "pagerduty":
+        _check_url(ld, f"{path}.url", ch.url)
+        if not ch.routing_key:
+            ld.error(f"{path}.routing_key",
+                     'required for a pagerduty channel (use "${PAGERDUTY_ROUTING_KEY}")')
+    elif ch.type == "file":
+        if not ch.path:
+            ld.error(f"{path}.path", "required for a file channel")
+    elif ch.type == "email":
+        if not ch.smtp_server:
+            ld.error(f"{path}.smtp_server", 'required for an email channel, like "smtp.example.com:587"')
+        else:
+            problem = smtp_server_problem(ch.smtp_server)
+            if problem:
+                ld.error(f"{path}.smtp_server", problem)
+        if not ch.sender:
+            ld.error(f"{path}.sender", "required for an email channel (the From address)")
+        elif "@" not in ch.sender:
+            ld.error(f"{path}.sender", f"expected an email address, got {_show(ch.sender)}")
+        if not ch.recipients:
+            ld.error(f"{path}.recipients", "required for an email channel: at least one address")
+        for i, rcpt in enumerate(ch.recipients):
+            if "@" not in rcpt:
+                ld.error(f"{path}.recipients[{i}]", f"expected an email address, got {_show(rcpt)}")
+    if ch.rate_limit is not None:
+        match = _RATE_LIMIT.match(ch.rate_limit)
+        if not match or int(match.group(1)) < 1:
+            ld.error(f"{path}.rate_limit",
+                     f'expected "N/s", "N/m" or "N/h" with N >= 1, got {_show(ch.rate_limit)}')
+
+
+def smtp_server_problem(value: str) -> str | None:
+    """Why ``value`` is not a ``host:port`` SMTP server, or None."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f'expected "host:port", like "smtp.example.com:587", got {_show(value)}'
+    return None
+
+
+def _check_step(ld: _Loader, path: str, step: StepConfig) -> None:
+    if f"{path}.type" in ld.bad_paths:
+        return
+    if step.type == "http":
+        _check_url(ld, f"{path}.url", step.url, required="required for an http step")
+        if step.method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
+            ld.error(f"{path}.method",
+                     f"expected GET, POST, PUT, PATCH, DELETE or HEAD, got {_show(step.method)}")
+        if step.json is not None and step.body is not None:
+            ld.error(path, "give json or body, not both")
+        for i, status in enumerate(step.expect_status):
+            if not 100 <= status <= 599:
+                ld.error(f"{path}.expect_status[{i}]", f"expected an HTTP status 100-599, got {status}")
+    elif step.type == "command":
+        if not step.argv:
+            ld.error(f"{path}.argv",
+                     'required for a command step: a list, e.g. ["kubectl", "rollout", "undo"]')
+    elif step.type == "flag":
+        if not step.name:
+            ld.error(f"{path}.name", "required for a flag step: the flag's name")
+        if step.enabled is None and step.rollout is None:
+            ld.error(path, "a flag step needs enabled and/or rollout")
+    if step.rollout is not None and not 0 <= step.rollout <= 100:
+        ld.error(f"{path}.rollout", f"expected a percent 0-100, got {_show(step.rollout)}")
+    if step.timeout <= 0:
+        ld.error(f"{path}.timeout", "expected a duration greater than zero")
+
+
+def _check_maintenance(ld: _Loader, path: str, window: MaintenanceConfig) -> None:
+    if not window.start:
+        ld.error(f"{path}.start", 'required: an ISO 8601 time, or "HH:MM" with every')
+    elif re.match(r"^\d{1,2}:\d{2}$", window.start):
+        hours, minutes = (int(x) for x in window.start.split(":"))
+        if hours > 23 or minutes > 59:
+            ld.error(f"{path}.start", f"expected HH:MM, got {_show(window.start)}")
+        elif window.every is None:
+            ld.error(f"{path}.every", 'required when start is "HH:MM" (e.g. every = "1d")')
+    else:
+        try:
+            datetime.fromisoformat(window.start)
+        except ValueError:
+            ld.error(f"{path}.start", f'expected an ISO 8601 time or "HH:MM", got {_show(window.start)}')
+    try:
+        zoneinfo.ZoneInfo(window.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if window.timezone != "UTC":
+            ld.error(f"{path}.timezone", f"unknown time zone {_show(window.timezone)}")
+    if window.every is not None and window.every <= 0:
+        ld.error(f"{path}.every", "expected a duration greater than zero")
+
+
+def _check_semantics(ld: _Loader, config: Config) -> None:
+    mon = config.monitor
+    if mon.interval is not None and mon.interval <= 0:
+        ld.error("monitor.interval", "expected a duration greater than zero")
+    if mon.max_concurrency < 1:
+        ld.error("monitor.max_concurrency", f"expected 1 or more, got {mon.max_concurrency}")
+    if config.deployment.connection_limit is not None and config.deployment.connection_limit < 1:
+        ld.error("deployment.connection_limit", "expected 1 or more")
+    if config.resources.port is not None and not 0 < config.resources.port < 65536:
+        ld.error("resources.port", f"expected a port 1-65535, got {config.resources.port}")
+    if config.baseline.ratio <= 1:
+        ld.error("baseline.ratio",
+                 f"expected a factor greater than 1 (2 = twice as bad), got {config.baseline.ratio}")
+
+    seen: dict[str, int] = {}
+    for i, target in enumerate(config.targets):
+        path = f"targets[{i}]"
+        if not target.name:
+            ld.error(f"{path}.name", "required: a short unique name")
+        elif target.name in seen:
+            ld.error(f"{path}.name",
+                     f"duplicate target name {_show(target.name)} (also targets[{seen[target.name]}])")
+        else:
+            seen[target.name] = i
+        _check_url(ld, f"{path}.url", target.url, ("ws", "wss"), required="required: a ws:// or wss:// URL")
+        _check_url(ld, f"{path}.metrics_url", target.metrics_url)
+        if target.timeout <= 0:
+            ld.error(f"{path}.timeout", "expected a duration greater than zero")
+        if target.expect and target.expect.startswith("re:"):
+            try:
+                re.compile(target.expect[3:])
+            except re.error as exc:
+                ld.error(f"{path}.expect", f"invalid regular expression: {exc}")
+
+    for name, selector in _metric_selectors(config.metrics):
+        if selector is not None and not selector.strip():
+            ld.error(f"metrics.{name}", "empty selector; leave the key out instead")
+
+    _check_url(ld, "prometheus.url", config.prometheus.url)
+    for name in config.prometheus.queries:
+        if name not in CANONICAL_METRICS:
+            ld.error(_join("prometheus.queries", name),
+                     "expected a canonical metric name (DESIGN.md section 4)")
+    if config.prometheus.queries and not config.prometheus.url:
+        ld.error("prometheus.url", "required when prometheus.queries are given")
+
+    channel_names: dict[str, int] = {}
+    for i, ch in enumerate(config.alerts.channels):
+        path = f"alerts.channels[{i}]"
+        if not ch.name:
+            ch.name = ch.type
+        if ch.name in channel_names:
+            ld.error(f"{path}.name", f"duplicate channel name {_show(ch.name)} (also alerts.channels"
+                                     f"[{channel_names[ch.name]}]); give each channel of a type its own name")
+        else:
+            channel_names[ch.name] = i
+        _check_channel(ld, path, ch)
+
+    rule_names: dict[str, int] = {}
+    for i, rule in enumerate(config.alerts.rules):
+        path = f"alerts.rules[{i}]"
+        if rule.name in rule_names:
+            ld.error(f"{path}.name", f"duplicate rule name {_show(rule.name)} "
+                                     f"(also alerts.rules[{rule_names[rule.name]}])")
+        elif rule.name:
+            rule_names[rule.name] = i
+        _check_rule(ld, path, rule, set(seen), set(channel_names))
+    for i, window in enumerate(config.alerts.maintenance):
+        _check_maintenance(ld, f"alerts.maintenance[{i}]", window)
+
+    known_rules = set(rule_names) | DEFAULT_RULE_NAMES
+    for section, names in (("rollback", config.rollback.on), ("throttle", config.throttle.on)):
+        for i, name in enumerate(names):
+            if name not in known_rules:
+                close = difflib.get_close_matches(name, sorted(known_rules), n=3, cutoff=0.6)
+                hint = f"; did you mean {_or_list([json.dumps(c) for c in close])}?" if close else ""
+                ld.error(f"{section}.on[{i}]", f"no rule named {_show(name)} (configured or default){hint}")
+    rb = config.rollback
+    if rb.health_below is not None and not 0 <= rb.health_below <= 100:
+        ld.error("rollback.health_below", f"expected a health score 0-100, got {_show(rb.health_below)}")
+    if rb.max_auto < 0:
+        ld.error("rollback.max_auto", "expected 0 or more")
+    if rb.verify_successes < 1:
+        ld.error("rollback.verify_successes", "expected 1 or more")
+    for section, steps in (("rollback", rb.steps), ("throttle", config.throttle.steps)):
+        for i, step in enumerate(steps):
+            _check_step(ld, f"{section}.steps[{i}]", step)
+
+    flags = config.flags
+    if flags.provider == "file" and not flags.path:
+        ld.error("flags.path", 'required when provider = "file"')
+    if flags.provider == "http":
+        _check_url(ld, "flags.url", flags.url, required='required when provider = "http"')
+    elif flags.url:
+        _check_url(ld, "flags.url", flags.url)
+    if config.ui.refresh <= 0:
+        ld.error("ui.refresh", "expected a duration greater than zero")
+
+
+def _metric_selectors(metrics: MetricsConfig) -> list[tuple[str, str | None]]:
+    return [(f.name, getattr(metrics, f.name)) for f in fields(metrics) if f.name != "instance_label"]
+
+
+# -- secrets --------------------------------------------------------------------------
+
+
+def _collect_secrets(config: Config) -> set[str]:
+    """Secret-field values, auth header values and URL tokens: redacted wherever shown."""
+    from wsmon_tui.redact import header_secret_parts, url_secret_parts
+
+    found: set[str] = set()
+    for ch in config.alerts.channels:
+        found.update(v for v in (ch.password, ch.routing_key) if v)
+    header_maps = [t.headers for t in config.targets] + [c.headers for c in config.alerts.channels]
+    header_maps += [s.headers for s in config.rollback.steps + config.throttle.steps]
+    header_maps += [config.prometheus.headers, config.flags.headers]
+    for headers in header_maps:
+        found.update(header_secret_parts(headers))
+    urls = [t.url for t in config.targets] + [t.metrics_url for t in config.targets]
+    urls += [c.url for c in config.alerts.channels]
+    urls += [s.url for s in config.rollback.steps + config.throttle.steps]
+    urls += [config.prometheus.url, config.flags.url]
+    for url in urls:
+        if url:
+            found.update(url_secret_parts(url))
+    return {s for s in found if "${" not in s}
+
+
+# -- environment overrides ------------------------------------------------------------
+
+
+def _apply_env_overrides(config: Config, environ: Mapping[str, str], problems: list[str]) -> None:
+    """The seed's WEBSOCKET_* variables, applied after the file."""
+
+    def error(name: str, message: str) -> None:
+        problems.append(f"environment: {name}: {message}")
+
+    level = environ.get(ENV_LEVEL)
+    if level is not None and level.strip():
+        wanted = level.strip().lower()
+        allowed = get_args(Level)
+        if wanted in allowed:
+            config.monitor.level = wanted  # type: ignore[assignment]
+        else:
+            error(ENV_LEVEL, f"expected one of {', '.join(allowed)}, got {_show(level)}")
+
+    webhook = environ.get(ENV_WEBHOOK_URL, "").strip()
+    if webhook:
+        problem = _url_problem(webhook, ("http", "https"))
+        if problem:
+            error(ENV_WEBHOOK_URL, problem.replace(_show(webhook), "a value that is not one"))
+        else:
+            _put_channel(config, ChannelConfig(type="webhook", name="env-webhook", url=webhook))
+            config.secrets.add(webhook)
+
+    enabled = environ.get(ENV_EMAIL_ENABLED)
+    if enabled is None:
+        return
+    word = enabled.strip().lower()
+    if word not in _TRUE_WORDS:
+        if word not in _FALSE_WORDS:
+            error(ENV_EMAIL_ENABLED, f"expected true or false (1/0, yes/no), got {_show(enabled)}")
+        return
+    server = environ.get(ENV_SMTP_SERVER, "").strip()
+    recipients = [r.strip() for r in environ.get(ENV_EMAIL_RECIPIENTS, "").split(",") if r.strip()]
+    if not server:
+        error(ENV_SMTP_SERVER, f'required when {ENV_EMAIL_ENABLED} is set: "host:port"')
+    elif ":" not in server:
+        server += ":25"
+    if server and smtp_server_problem(server):
+        error(ENV_SMTP_SERVER, smtp_server_problem(server) or "")
+    if not recipients:
+        error(ENV_EMAIL_RECIPIENTS, f"required when {ENV_EMAIL_ENABLED} is set: comma-separated addresses")
+    for rcpt in recipients:
+        if "@" not in rcpt:
+            error(ENV_EMAIL_RECIPIENTS, f"expected email addresses, got {_show(rcpt)}")
+    if server and recipients:
+        # STARTTLS on the submission port; a seed-era relay on port 25 is often plain.
+        _put_channel(config, ChannelConfig(type="email", name="env-email", smtp_server=server,
+                                           sender=f"wsmon-tui@{socket.gethostname()}",
+                                           recipients=recipients, starttls=server.endswith(":587")))
+
+
+def _put_channel(config: Config, channel: ChannelConfig) -> None:
+    channels = [c for c in config.alerts.channels if c.name != channel.name]
+    config.alerts.channels = [*channels, channel]
+
+
+# -- entry points ---------------------------------------------------------------------
+
+
+def _toml_error_message(exc: tomllib.TOMLDecodeError) -> str:
+    text = str(exc)
+    match = re.search(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$", text)
+    if match:
+        return f"line {match.group(2)}, column {match.group(3)}: invalid TOML: {match.group(1)}"
+    match = re.search(r"^(.*?)\s*\(at end of document\)$", text)
+    if match:
+        return f"at the end of the file: invalid TOML: {match.group(1)}"
+    return f"invalid TOML: {text}"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML as a dict; ConfigError (with line and column) when it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {_toml_error_message(exc)}") from None
+
+
+def load_config(path: str | Path | None, *, explicit: bool = False,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute ``${ENV}``, type-check and validate one config file.
+
+    ``path=None`` gives the built-in defaults. The seed's environment variables are applied
+    after the file. Every problem is collected and raised together as one ``ConfigError``
+    (one line per problem: ``FILE: key.path: what is wrong``). ``explicit`` is accepted for
+    symmetry with ``find_and_load``; a missing file is always an error here.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        ld = _Loader("built-in defaults")
+        config = Config()
+    else:
+        file = Path(path)
+        ld = _Loader(str(file))
+        raw = read_toml(file)
+        data = ld.substitute(raw, "", env)
+        config = ld.build(Config, data, "")
+        config.source = str(file)
+    _apply_env_overrides(config, env, ld.problems)
+    _check_semantics(ld, config)
+    problems = ld.problems
+    config.secrets |= ld.secrets | _collect_secrets(config)
+    if problems:
+        from wsmon_tui.redact import redact_text
+
+        raise ConfigError([redact_text(line, config.secrets) for line in problems])
+    return config
+
+
+def find_and_load(explicit_path: str | None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """The config from the search path (--config, $WSMON_CONFIG, ./wsmon.toml, XDG), else defaults.
+
+    A ``--config`` or ``$WSMON_CONFIG`` that does not exist is an error; the other places are
+    simply skipped when absent.
+    """
+    env = os.environ if environ is None else environ
+    if explicit_path:
+        file = Path(explicit_path)
+        if not file.exists():
+            raise ConfigError(f"{file}: no such file (given with --config)")
+        return load_config(file, explicit=True, environ=env)
+    if env.get(ENV_CONFIG):
+        file = Path(env[ENV_CONFIG])
+        if not file.exists():
+            raise ConfigError(f"{file}: no such file (named by ${ENV_CONFIG})")
+        return load_config(file, explicit=True, environ=env)
+    for candidate in config_search_path(None):
+        if candidate.is_file():
+            return load_config(candidate, environ=env)
+    return load_config(None, environ=env)
