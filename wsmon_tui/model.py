@@ -93,7 +93,7 @@ class HoldView:
 
     connected: bool
     connected_since: float | None
-    disconnects: Mapping[str, int] = EMPTY
+    disconnects: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     """Disconnects by close code (as a string, "none" when the TCP connection dropped)."""
     reconnects: int = 0
     max_gap_s: float | None = None
@@ -116,22 +116,22 @@ class TargetView:
     error_rate: float | None = None
     handshake_ms: Percentiles = Percentiles()
     rtt_ms: Percentiles = Percentiles()
-    errors: Mapping[str, int] = EMPTY
+    errors: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     """Counts by error class over the session."""
-    close_codes: Mapping[str, int] = EMPTY
-    http_statuses: Mapping[str, int] = EMPTY
+    close_codes: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    http_statuses: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     overruns: int = 0
     last_probe: ProbeResult | None = None
-    metrics: Mapping[str, float | None] = EMPTY
+    metrics: Mapping[str, float | None] = field(default_factory=lambda: EMPTY)
     """Server metrics by canonical name: connections, messages_per_s, server_error_rate,
     queue_depth, adoption, server_latency_ms, connection_utilisation, imbalance."""
-    instances: Mapping[str, float] = EMPTY
+    instances: Mapping[str, float] = field(default_factory=lambda: EMPTY)
     """Open connections per server instance."""
     scrape_errors: int = 0
     last_scrape_error: str = ""
     hold: HoldView | None = None
     degraded_vs_baseline: bool = False
-    history: Mapping[str, tuple[float, ...]] = EMPTY
+    history: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: EMPTY)
     """Recent values for sparklines, oldest first (e.g. "handshake_p95", "error_rate")."""
 
 
@@ -141,7 +141,7 @@ class ResourceView:
     memory_percent: float | None = None
     load1: float | None = None
     tcp_connections: int | None = None
-    process: Mapping[str, float | None] = EMPTY
+    process: Mapping[str, float | None] = field(default_factory=lambda: EMPTY)
     """cpu_percent, rss_mb, open_fds, threads, connections of the watched process."""
     error: str = ""
 
@@ -170,7 +170,7 @@ class AlertView:
     ack_comment: str = ""
     silenced: bool = False
     escalated: bool = False
-    labels: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,5 +213,5 @@ class Snapshot:
     rollback: RollbackView | None = None
     notes: tuple[str, ...] = ()
     """Things the user must know about the monitor itself (e.g. "history not stored: disk full")."""
-    overall: Mapping[str, float | None] = field(default=EMPTY)
+    overall: Mapping[str, float | None] = field(default_factory=lambda: EMPTY)
     """Fleet-wide figures: the overall metrics (connections, messages_per_s, ...) summed or averaged."""
