@@ -243,6 +243,8 @@ class FlagsConfig:
     url: str | None = doc("http: flags endpoint (GET lists, PUT url/{name} sets)", None)
     headers: dict[str, str] = doc("http: headers", factory=dict)
     verify_tls: bool = doc("http: verify the certificate", True)
+    rollout_flag: str = doc("the flag whose rollout percent is the deployment's rollout (tracked)",
+                            "websocket_enabled")
 
 
 @dataclass(slots=True)
@@ -746,6 +748,10 @@ def _check_semantics(ld: _Loader, config: Config) -> None:
     for name, selector in _metric_selectors(config.metrics):
         if selector is not None and not selector.strip():
             ld.error(f"metrics.{name}", "empty selector; leave the key out instead")
+    from wsmon_tui.engine.selectors import check_metrics
+
+    for name, problem in check_metrics(config.metrics).items():
+        ld.error(f"metrics.{name}", problem)
 
     _check_url(ld, "prometheus.url", config.prometheus.url)
     for name in config.prometheus.queries:
@@ -804,6 +810,9 @@ def _check_semantics(ld: _Loader, config: Config) -> None:
         _check_url(ld, "flags.url", flags.url, required='required when provider = "http"')
     elif flags.url:
         _check_url(ld, "flags.url", flags.url)
+    if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", flags.rollout_flag):
+        ld.error("flags.rollout_flag", f"expected a flag name (1-64 letters, digits, '_', '.' or '-'), "
+                                       f"got {_show(flags.rollout_flag)}")
     if config.ui.refresh <= 0:
         ld.error("ui.refresh", "expected a duration greater than zero")
 

@@ -409,7 +409,8 @@ class Store:
         return self._session_dict(rows[0]) if rows else None
 
     def mark_crashed_sessions(self, *, stale_after: float, now: float | None = None) -> list[str]:
-        """End, as ``crash``, sessions never ended whose ``last_seen`` is more than ``stale_after`` s old.
+        """End, as ``crash``, sessions never ended whose ``last_seen`` is more than ``stale_after`` s old,
+        or whose monitor process on this host no longer exists.
 
         ``ended_at`` becomes the session's ``last_seen``: the last moment it was known alive.
         """
@@ -417,6 +418,10 @@ class Store:
         with self._tx() as c:
             ids = [r[0] for r in c.execute("SELECT id FROM sessions WHERE ended_at IS NULL AND last_seen < ?"
                                            " ORDER BY started_at", (cutoff,))]
+            # a session whose process on this host is gone crashed, however recent its heartbeat
+            for sid, host, pid in c.execute("SELECT id, host, pid FROM sessions WHERE ended_at IS NULL"):
+                if sid not in ids and process_gone(host, pid):
+                    ids.append(sid)
             c.executemany("UPDATE sessions SET ended_at = last_seen, ended_by = 'crash' WHERE id = ?",
                           [(i,) for i in ids])
         return ids
@@ -701,3 +706,16 @@ class Store:
                           params)
         return [{"id": i, "session_id": s, "kind": k, "at": a, "data": json.loads(d)}
                 for i, s, k, a, d in rows]
+
+
+def process_gone(host: str | None, pid: int | None) -> bool:
+    """True when a session's monitor ran on this host and its process no longer exists."""
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False

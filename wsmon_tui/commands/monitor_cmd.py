@@ -1,0 +1,110 @@
+"""``wsmon-tui monitor`` and the bare ``--export``: the headless face of the engine.
+
+Prints the session id, then a live status table (rich Live) on a terminal or one plain
+line per interval otherwise. SIGINT, SIGTERM and SIGHUP stop it gracefully: the tick
+finishes, the session is closed with how it ended, ``--export`` is written, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from wsmon_tui.errors import UsageError
+from wsmon_tui.runtime import RunContext, parse_run_duration, prepare
+
+_SIGNALS = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
+
+
+def run(args: argparse.Namespace) -> int:
+    """``wsmon-tui monitor``."""
+    duration = parse_run_duration(getattr(args, "duration", None))
+    export = _check_export(getattr(args, "export", None))
+    return asyncio.run(_run(args, duration, export, live=sys.stdout.isatty()))
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``wsmon-tui --export FILE [--duration D]``: headless, writes FILE, exits."""
+    export = _check_export(args.export)
+    duration = parse_run_duration(getattr(args, "duration", None))
+    return asyncio.run(_run(args, duration, export, live=False, default_duration=True))
+
+
+def _check_export(path: str | None) -> Path | None:
+    if not path:
+        return None
+    from wsmon_tui.report import format_for_path
+
+    try:
+        format_for_path(path)
+    except ValueError as exc:
+        raise UsageError(f"--export: {exc}") from None
+    out = Path(path).expanduser()
+    if not out.parent.exists():
+        raise UsageError(f"--export: directory {out.parent} does not exist")
+    return out
+
+
+async def _run(args: argparse.Namespace, duration: float | None, export: Path | None, *,
+               live: bool, default_duration: bool = False) -> int:
+    from wsmon_tui.engine.monitor import Monitor
+
+    async with prepare(args) as ctx:
+        monitor = Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
+        if duration is None and default_duration:
+            duration = max(3 * monitor.interval, 30.0)
+        loop = asyncio.get_running_loop()
+        for sig, name in _SIGNALS.items():
+            loop.add_signal_handler(sig, monitor.request_stop, name)
+        metrics_server = None
+        port = getattr(args, "metrics_port", None)
+        if port is not None:
+            from wsmon_tui.engine.exporter import MetricsServer
+
+            metrics_server = MetricsServer(monitor.probe_metrics, "127.0.0.1", port)
+            try:
+                await metrics_server.start()
+            except OSError as exc:
+                print(f"wsmon-tui: --metrics-port {port}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
+        printer = _printer(ctx, live)
+        monitor.subscribe(printer.update)
+        run_task = asyncio.ensure_future(monitor.run(duration))
+        # the session id exists once the run has started
+        while not monitor.session_id and not run_task.done():
+            await asyncio.sleep(0.01)
+        printer.start(monitor, metrics_server.port if metrics_server else None)
+        try:
+            ended_by = await run_task
+        finally:
+            printer.stop()
+            for sig in _SIGNALS:
+                loop.remove_signal_handler(sig)
+            if metrics_server is not None:
+                await metrics_server.stop()
+        if export is not None:
+            _write_export(ctx, monitor, export)
+        print(f"session {monitor.session_id} ended ({ended_by})", file=sys.stderr)
+        return 0
+
+
+def _write_export(ctx: RunContext, monitor: object, path: Path) -> None:
+    from wsmon_tui.report import write
+    from wsmon_tui.report.build import build_report
+
+    session_id = getattr(monitor, "session_id", None)
+    latest = getattr(monitor, "latest", None)
+    data = build_report(ctx.store, ctx.config, since=getattr(monitor, "session_started", 0.0),
+                        until=time.time(), session_id=session_id, snapshot=latest)
+    write(path, data)
+    print(f"report written to {path}", file=sys.stderr)
+
+
+def _printer(ctx: RunContext, live: bool):
+    from wsmon_tui.live import LivePrinter, PlainPrinter
+
+    return LivePrinter(ctx.config) if live else PlainPrinter(ctx.config)

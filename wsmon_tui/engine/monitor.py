@@ -1,0 +1,646 @@
+"""The Monitor: one async engine that the headless command and the TUI both run.
+
+It owns the collectors (probes, scrapes, the Prometheus source, resources), the
+in-memory series, the scores and the store, and publishes an immutable ``Snapshot``
+every tick. Faces subscribe to snapshots and call methods back; they never open
+sockets of their own.
+
+Scheduling: every target has its own probe loop. A target's next probe starts only
+after its last one ended (or timed out); a slot missed because the last probe ran
+long is counted as an overrun, never stacked. Start times are spread over the
+interval and a semaphore bounds the probes in flight (``max_concurrency``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import getpass
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from wsmon_tui.config import Config, TargetConfig
+from wsmon_tui.engine.exporter import ProbeMetrics
+from wsmon_tui.engine.hold import HoldConnection
+from wsmon_tui.engine.probe import probe_once, ssl_context_for
+from wsmon_tui.engine.promapi import PrometheusSource
+from wsmon_tui.engine.resources import ResourceSampler
+from wsmon_tui.engine.scoring import Baseline, TargetHealthInput, overall, performance_score, score_target
+from wsmon_tui.engine.scrape import Scraper, ScrapeResult, make_client
+from wsmon_tui.engine.series import SeriesBook
+from wsmon_tui.engine.state import TargetState
+from wsmon_tui.errors import WsmonError
+from wsmon_tui.levels import LEVELS
+from wsmon_tui.model import (
+    ERROR_CLASSES,
+    DeploymentView,
+    Percentiles,
+    ProbeResult,
+    ResourceView,
+    Snapshot,
+    Status,
+    TargetView,
+)
+
+log = logging.getLogger(__name__)
+
+class ReadOnlyError(WsmonError):
+    """A command refused because the session was started with --read-only."""
+
+
+SnapshotHook = Callable[[Snapshot], Awaitable[Snapshot]]
+"""Later stages (alerting, rollback) refine each snapshot before it is published."""
+
+#: Metrics stored per target each interval (canonical names of DESIGN.md section 4).
+STORED_METRICS = (
+    "probe_success_rate", "error_rate", "handshake_p50", "handshake_p95", "handshake_p99",
+    "rtt_p50", "rtt_p95", "rtt_p99", "health_score", "connections", "messages_per_s",
+    "server_error_rate", "queue_depth", "adoption", "server_latency_ms", "connection_utilisation",
+    "imbalance",
+)
+HISTORY_POINTS = 60
+"""Values kept in each snapshot for sparklines."""
+
+
+def config_digest(config: Config) -> str:
+    """A short digest of the config file's bytes (or of the built-in defaults)."""
+    data = b"defaults"
+    if config.source:
+        with contextlib.suppress(OSError):
+            data = Path(config.source).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+class Monitor:
+    """Runs the collection loop and publishes snapshots.
+
+    ``store`` may be None (tests, or a store that cannot be opened: probing goes on in
+    memory and the snapshot's notes say what is not stored).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Any | None = None,
+        *,
+        state_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.state_dir = state_dir
+        self.clock = clock
+        self.level = LEVELS[config.monitor.level]
+        self.interval = config.interval
+        self.window = max(self.level.window, self.interval * 3)
+        self.tick_period = min(max(self.interval / 2, 0.5), 5.0)
+        self.session_id = ""
+        self.session_started = 0.0
+        self.tick = 0
+        self.latest: Snapshot | None = None
+        self.series = SeriesBook(capacity=self._series_capacity())
+        self.probe_metrics = ProbeMetrics()
+        self.hooks: list[SnapshotHook] = []
+        self.read_only = False
+        self.alert_engine: Any | None = None
+        """The alert lifecycle stage, when alerting is configured for this run."""
+        self.rollback_controller: Any | None = None
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._states = {
+            t.name: TargetState(t, deque(maxlen=self._recent_cap())) for t in config.targets
+        }
+        self._holds: dict[str, HoldConnection] = {}
+        self._http: httpx.AsyncClient | None = None
+        """One shared keep-alive client (a new client per scrape costs ~7x the CPU)."""
+        self._scraper: Scraper | None = None
+        self._scrape_results: dict[str, ScrapeResult] = {}
+        """Latest result per metrics_url (targets sharing a URL share one scrape)."""
+        self._prom_source: PrometheusSource | None = None
+        self._prom_result: ScrapeResult | None = None
+        self._resources = ResourceSampler(config.resources)
+        self._resource_view: ResourceView | None = None
+        self._baseline = Baseline(config.baseline.window, config.baseline.ratio)
+        self._semaphore = asyncio.Semaphore(max(1, config.monitor.max_concurrency))
+        self._stop = asyncio.Event()
+        self._stop_reason = "duration"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_sampled = 0.0
+        self._log_file: Any = None
+        self._notes: list[str] = []
+        self._probes_in_flight = 0
+        self.schedule_lag: deque[float] = deque(maxlen=10_000)
+        """Seconds each probe started after its slot (for the benchmark's lag figures)."""
+
+    def _series_capacity(self) -> int:
+        """Points per series: enough for the longest window judged, at the tick rate.
+
+        Memory is targets x metrics x capacity x 16 bytes, so this is sized, not defaulted.
+        """
+        longest = max([self.window, *(r.window or 0 for r in self.config.alerts.rules)])
+        points = int(2 * longest / self.tick_period) + HISTORY_POINTS
+        return min(max(points, 128), 4096)
+
+    def _recent_cap(self) -> int:
+        per_window = int(self.window / max(self.interval, 0.1)) + 5
+        return min(max(per_window * 2, 32), 4096)
+
+    # -- subscription and commands -------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
+        """Call ``callback`` with every snapshot (on the engine's loop)."""
+        self._subscribers.append(callback)
+
+    def request_stop(self, reason: str = "user") -> None:
+        """Stop after the current tick; ``reason`` is recorded as how the session ended."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def refresh_now(self) -> Snapshot:
+        """Build and publish a snapshot immediately (the TUI's `r`)."""
+        return await self._publish()
+
+    # Commands from the faces. Each is recorded in the store with who and when by the
+    # stage that owns it; ``read_only`` refuses them all.
+
+    def _require(self, stage: Any, what: str) -> Any:
+        if self.read_only:
+            raise ReadOnlyError(f"this session is read-only: {what} is not allowed")
+        if stage is None:
+            raise WsmonError(f"{what} is not available in this session")
+        return stage
+
+    async def acknowledge(self, alert_id: str, user: str, comment: str = "") -> Any:
+        engine = self._require(self.alert_engine, "acknowledging alerts")
+        view = engine.acknowledge(alert_id, user, comment)
+        self._log("acknowledged", alert_id=alert_id, user=user, comment=comment)
+        return view
+
+    async def silence(self, *, rule: str, target: str | None, duration: float, comment: str, user: str,
+                      severity: str | None = None) -> Any:
+        engine = self._require(self.alert_engine, "silencing alerts")
+        result = engine.silence(rule=rule, target=target, severity=severity, duration=duration,
+                                comment=comment, user=user)
+        self._log("silenced", rule=rule, target=target, duration=duration, user=user, comment=comment)
+        return result
+
+    async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> Any:
+        controller = self._require(self.rollback_controller, "rollback")
+        return await controller.rollback(reason=reason, user=user, trigger="manual", automatic=False,
+                                         dry_run=dry_run)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def run(self, duration: float | None = None) -> str:
+        """Run until ``duration`` seconds pass or a stop is requested; return how it ended."""
+        await self._start()
+        try:
+            deadline = None if duration is None else time.monotonic() + duration
+            next_tick = time.monotonic()
+            while not self._stop.is_set():
+                next_tick += self.tick_period
+                timeout = next_tick - time.monotonic()
+                if deadline is not None:
+                    timeout = min(timeout, deadline - time.monotonic())
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), timeout)
+                if self._stop.is_set():
+                    break
+                await self._publish()
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._stop_reason = "duration"
+                    break
+                if time.monotonic() > next_tick + self.tick_period:
+                    next_tick = time.monotonic()
+        except asyncio.CancelledError:
+            self._stop_reason = self._stop_reason if self._stop.is_set() else "cancelled"
+            raise
+        except Exception:
+            self._stop_reason = "error"
+            raise
+        finally:
+            await self._finish()
+        return self._stop_reason
+
+    async def _start(self) -> None:
+        now = self.clock()
+        self.session_started = now
+        targets = [(t.name, t.url) for t in self.config.targets]
+        if self.store is not None:
+            try:
+                self.store.mark_crashed_sessions(stale_after=max(self.interval * 3, 30.0))
+                self.store.cleanup(
+                    now, retention_raw=self.config.monitor.retention_raw,
+                    retention=self.config.monitor.retention,
+                )
+                self.session_id = self.store.begin_session(
+                    deployment=self.config.deployment.name,
+                    version=self.config.deployment.version,
+                    level=self.config.monitor.level,
+                    config_digest=config_digest(self.config),
+                    interval=self.interval,
+                    targets=targets,
+                    host=socket.gethostname(),
+                    user=_user(),
+                    started_at=now,
+                )
+            except Exception as exc:
+                self._notes.append(f"history is not being stored: {exc}")
+                self.store = None
+        if not self.session_id:
+            self.session_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-mem"
+        self._open_log()
+        self._log("session_start", deployment=self.config.deployment.name,
+                  version=self.config.deployment.version, level=self.config.monitor.level,
+                  interval=self.interval, targets=[n for n, _ in targets])
+        self._seed_baseline()
+        self._http = make_client()
+        self._scraper = Scraper(self.config.metrics, self._http)
+        if self.config.prometheus.url:
+            client = self._http
+            if not self.config.prometheus.verify_tls:
+                client = make_client(verify=False, timeout=self.config.prometheus.timeout)
+            self._prom_source = PrometheusSource(self.config.prometheus, client)
+        await asyncio.to_thread(self._resources.sample)  # primes psutil's cpu_percent
+        loop_targets = list(self.config.targets)
+        for i, target in enumerate(loop_targets):
+            offset = self.interval * i / max(len(loop_targets), 1)
+            self._spawn(self._probe_loop(target, offset), f"probe:{target.name}")
+            if target.hold:
+                hold = HoldConnection(target, ssl_context=ssl_context_for(target))
+                hold.start()
+                self._holds[target.name] = hold
+        urls = {t.metrics_url for t in loop_targets if t.metrics_url}
+        for url in sorted(urls):
+            target = next(t for t in loop_targets if t.metrics_url == url)
+            self._spawn(self._scrape_loop(target), f"scrape:{url}")
+        if self._prom_source is not None:
+            self._spawn(self._prom_loop(), "prometheus")
+        if self.config.resources.host or self.config.resources.process or self.config.resources.port:
+            self._spawn(self._resource_loop(), "resources")
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+        self._tasks[-1].set_name(name)
+
+    async def _finish(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)
+        self._tasks.clear()
+        for hold in self._holds.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(hold.stop(), 2)
+        self._holds.clear()
+        for closer in (self._scraper, self._prom_source, self._http):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(closer.aclose(), 2)
+        now = self.clock()
+        self._log("session_end", ended_by=self._stop_reason, ticks=self.tick)
+        if self.store is not None:
+            try:
+                self.store.end_session(self.session_id, self._stop_reason, ended_at=now)
+                await asyncio.to_thread(self.store.flush, 3.0)
+            except Exception as exc:
+                log.warning("could not close the session in the store: %s", exc)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    # -- collectors ------------------------------------------------------------------
+
+    async def _probe_loop(self, target: TargetConfig, offset: float) -> None:
+        state = self._states[target.name]
+        ssl_context = ssl_context_for(target)
+        slot = time.monotonic() + offset
+        while True:
+            delay = slot - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self._semaphore:
+                self.schedule_lag.append(max(0.0, time.monotonic() - slot))
+                result = await probe_once(target, ssl_context=ssl_context)
+            self._on_probe(state, result)
+            slot += self.interval
+            now = time.monotonic()
+            if now > slot:
+                missed = int((now - slot) // self.interval) + 1
+                state.overruns += missed
+                slot += missed * self.interval
+
+    def _on_probe(self, state: TargetState, result: ProbeResult) -> None:
+        state.observe(result)
+        self.probe_metrics.observe(result)
+        if result.handshake_ms is not None:
+            self.series.add(state.config.name, "handshake_ms", result.started_at, result.handshake_ms)
+        if result.rtt_ms is not None:
+            self.series.add(state.config.name, "rtt_ms", result.started_at, result.rtt_ms)
+        if self.store is not None:
+            self.store.record_probe(self.session_id, result)
+        if not result.ok:
+            self._log("probe_failed", target=result.target, error_class=result.error_class,
+                      detail=result.detail[:300], close_code=result.close_code,
+                      http_status=result.http_status)
+
+    async def _scrape_loop(self, target: TargetConfig) -> None:
+        scraper = self._scraper
+        url = target.metrics_url or ""
+        while True:
+            started = time.monotonic()
+            try:
+                result = await asyncio.wait_for(scraper.scrape(target, self.clock()), self.interval + 10)
+            except TimeoutError:
+                result = ScrapeResult(ok=False, values={}, instances={}, error="scrape timed out")
+            self._scrape_results[url] = result
+            for state in self._states.values():
+                if state.config.metrics_url == url:
+                    if result.ok:
+                        state.metrics = dict(result.values)
+                        state.instances = dict(result.instances)
+                        state.scrape_failing = 0
+                    else:
+                        state.scrape_errors += 1
+                        state.scrape_failing += 1
+                        state.last_scrape_error = result.error
+            if not result.ok:
+                self._log("scrape_failed", url=url, error=result.error[:300])
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _prom_loop(self) -> None:
+        assert self._prom_source is not None
+        while True:
+            started = time.monotonic()
+            try:
+                self._prom_result = await asyncio.wait_for(
+                    self._prom_source.query_all(self.clock()), self.interval + 10
+                )
+            except TimeoutError:
+                self._prom_result = ScrapeResult(ok=False, values={}, instances={},
+                                                 error="Prometheus query timed out")
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _resource_loop(self) -> None:
+        while True:
+            self._resource_view = await asyncio.to_thread(self._resources.sample)
+            await asyncio.sleep(self.interval)
+
+    # -- evaluation ----------------------------------------------------------------
+
+    def _seed_baseline(self) -> None:
+        cfg = self.config
+        if cfg.baseline.source != "previous_version" or self.store is None:
+            return
+        if not cfg.deployment.previous_version:
+            return
+        try:
+            sessions = self.store.sessions(deployment=cfg.deployment.name,
+                                           version=cfg.deployment.previous_version)
+            if not sessions:
+                return
+            last = sessions[-1]
+            summary = self.store.probe_summary(since=0, session_id=last["id"])
+        except Exception as exc:
+            self._notes.append(f"baseline from {cfg.deployment.previous_version} unavailable: {exc}")
+            return
+        for name, row in summary.items():
+            probes = row.get("probes") or 0
+            err = (probes - (row.get("ok") or 0)) / probes if probes else None
+            self._baseline.seed(name, (row.get("handshake_ms") or {}).get("p95"), err)
+
+    def _overall_metrics(self) -> dict[str, float | None]:
+        """Fleet-wide server metrics: the Prometheus source wins, else unique scrapes summed."""
+        merged: dict[str, float | None] = {}
+        results = [r for r in self._scrape_results.values() if r.ok]
+        for name in ("connections", "messages_per_s", "queue_depth"):
+            vals = [r.values.get(name) for r in results if r.values.get(name) is not None]
+            merged[name] = sum(vals) if vals else None  # type: ignore[arg-type]
+        for name in ("server_error_rate", "adoption", "server_latency_ms", "imbalance"):
+            vals = [r.values.get(name) for r in results if r.values.get(name) is not None]
+            merged[name] = max(vals) if vals else None  # type: ignore[type-var]
+        if self._prom_result is not None and self._prom_result.ok:
+            for name, value in self._prom_result.values.items():
+                if value is not None:
+                    merged[name] = value
+        limit = self.config.deployment.connection_limit
+        conns = merged.get("connections")
+        merged["connection_utilisation"] = conns / limit if limit and conns is not None else None
+        return merged
+
+    def _target_view(self, state: TargetState, now: float) -> TargetView:
+        name = state.config.name
+        since = now - self.window
+        recent = state.window(since)
+        probes = len(recent)
+        ok = sum(1 for r in recent if r.ok)
+        success = ok / probes if probes else None
+        error_rate = 1 - success if success is not None else None
+        hs = self.series.window(name, "handshake_ms", since)
+        rtt = self.series.window(name, "rtt_ms", since)
+        metrics = dict(state.metrics)
+        limit = self.config.deployment.connection_limit
+        if limit and metrics.get("connections") is not None:
+            metrics["connection_utilisation"] = metrics["connections"] / limit  # type: ignore[operator]
+        abnormal = sum(1 for r in recent if r.abnormal_close)
+        by_class = Counter(r.error_class for r in recent if r.error_class)
+        scrape_ok = None
+        if state.config.metrics_url:
+            last = self._scrape_results.get(state.config.metrics_url)
+            scrape_ok = last.ok if last else None
+        score, status, _reasons = score_target(
+            TargetHealthInput(
+                probes=probes, success_rate=success, error_rate=error_rate,
+                handshake_p95=hs.p95, rtt_p95=rtt.p95, abnormal_closes=abnormal,
+                server_error_rate=metrics.get("server_error_rate"),
+                queue_depth=metrics.get("queue_depth"),
+                connection_utilisation=metrics.get("connection_utilisation"), scrape_ok=scrape_ok,
+            ),
+            self.level,
+        )
+        self._baseline.observe(name, now, self.session_started, hs.p95, error_rate)
+        degraded, _why = self._baseline.degraded(name, hs.p95, error_rate)
+        # derived values for sparklines and alert windows
+        for metric, value in (
+            ("probe_success_rate", success), ("error_rate", error_rate), ("handshake_p95", hs.p95),
+            ("rtt_p95", rtt.p95), ("health_score", score), ("abnormal_closes", float(abnormal)),
+            ("baseline_degradation", 1.0 if degraded else 0.0),
+            *((cls, float(by_class.get(cls, 0))) for cls in ERROR_CLASSES),
+            ("scrape_errors", float(state.scrape_failing) if state.config.metrics_url else None),
+            *((k, v) for k, v in metrics.items()),
+        ):
+            if value is not None:
+                self.series.add(name, metric, now, float(value))
+        history = {}
+        for metric in ("handshake_p95", "error_rate", "rtt_p95", "health_score", "connections",
+                       "messages_per_s"):
+            series = self.series.get(name, metric)
+            if series is not None:
+                history[metric] = series.tail(HISTORY_POINTS)
+        hold = self._holds.get(name)
+        state.status = status
+        return TargetView(
+            name=name, url=state.config.url, status=status, health_score=score,
+            performance_score=performance_score(hs.p95, rtt.p95, self.level),
+            probes=probes, success_rate=success, error_rate=error_rate,
+            handshake_ms=Percentiles(hs.p50, hs.p95, hs.p99), rtt_ms=Percentiles(rtt.p50, rtt.p95, rtt.p99),
+            errors=dict(state.errors), close_codes=dict(state.close_codes),
+            http_statuses=dict(state.http_statuses), overruns=state.overruns,
+            last_probe=state.last_probe, metrics=metrics, instances=dict(state.instances),
+            scrape_errors=state.scrape_errors, last_scrape_error=state.last_scrape_error,
+            hold=hold.view() if hold else None, degraded_vs_baseline=degraded, history=history,
+        )
+
+    def build_snapshot(self) -> Snapshot:
+        """A picture of the current tick (without the hooks' refinements)."""
+        now = self.clock()
+        views = tuple(self._target_view(s, now) for s in self._states.values())
+        score, status = overall([(v.health_score, v.status) for v in views])
+        fleet = self._overall_metrics()
+        for name, value in fleet.items():
+            if value is not None:
+                self.series.add("", name, now, float(value))
+        if score is not None:
+            self.series.add("", "health_score", now, score)
+        res = self._resource_view
+        if res is not None:
+            for name, value in (("cpu_percent", res.cpu_percent), ("memory_percent", res.memory_percent),
+                                ("load1", res.load1), *res.process.items()):
+                if value is not None:
+                    self.series.add("", name, now, float(value))
+        notes = list(self._notes)
+        if self.store is not None and getattr(self.store, "dropped_writes", 0):
+            notes.append(f"{self.store.dropped_writes} samples not stored: "
+                         f"{getattr(self.store, 'last_write_error', '')}")
+        if self._prom_result is not None and not self._prom_result.ok:
+            notes.append(f"Prometheus source: {self._prom_result.error}")
+        dep = self.config.deployment
+        return Snapshot(
+            taken_at=now, tick=self.tick, session_id=self.session_id,
+            deployment=DeploymentView(dep.name, dep.version, dep.previous_version),
+            level=self.config.monitor.level, interval=self.interval,
+            status=status if views else Status.UNKNOWN, health_score=score, targets=views,
+            resources=res, notes=tuple(notes), overall=fleet,
+        )
+
+    async def _publish(self) -> Snapshot:
+        self.tick += 1
+        snapshot = self.build_snapshot()
+        for hook in self.hooks:
+            snapshot = await hook(snapshot)
+        self.latest = snapshot
+        self.probe_metrics.snapshot = snapshot
+        self._persist(snapshot)
+        for callback in list(self._subscribers):
+            try:
+                callback(snapshot)
+            except Exception:  # a face's bug must not stop the engine
+                log.exception("snapshot subscriber failed")
+        return snapshot
+
+    def _persist(self, snap: Snapshot) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.heartbeat(self.session_id, at=snap.taken_at, status=snap.status,
+                                 health_score=snap.health_score, summary=snapshot_summary(snap))
+            if snap.taken_at - self._last_sampled >= self.interval:
+                self._last_sampled = snap.taken_at
+                rows: list[tuple[str, str, float]] = []
+                for tv in snap.targets:
+                    values = {"probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
+                              "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
+                              "handshake_p99": tv.handshake_ms.p99, "rtt_p50": tv.rtt_ms.p50,
+                              "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
+                              "health_score": tv.health_score, **tv.metrics}
+                    rows.extend((tv.name, k, float(v)) for k, v in values.items()
+                                if v is not None and k in STORED_METRICS)
+                for k, v in snap.overall.items():
+                    if v is not None:
+                        rows.append(("", k, float(v)))
+                if snap.health_score is not None:
+                    rows.append(("", "health_score", snap.health_score))
+                if snap.resources is not None:
+                    r = snap.resources
+                    for k, v in (("cpu_percent", r.cpu_percent), ("memory_percent", r.memory_percent),
+                                 ("load1", r.load1), *r.process.items()):
+                        if v is not None:
+                            rows.append(("", k, float(v)))
+                self.store.record_samples(self.session_id, snap.taken_at, rows)
+        except Exception as exc:
+            if not any("history" in n for n in self._notes):
+                self._notes.append(f"history is not being stored: {exc}")
+
+    # -- session log -------------------------------------------------------------------
+
+    def _open_log(self) -> None:
+        if self.state_dir is None:
+            return
+        try:
+            logs = self.state_dir / "sessions"
+            logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = logs / f"{self.session_id}.jsonl"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._log_file = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            self._notes.append(f"session log not written: {exc}")
+
+    def _log(self, event: str, **data: Any) -> None:
+        if self._log_file is None:
+            return
+        from wsmon_tui.redact import redact_text
+
+        record = {"at": self.clock(), "event": event, **data}
+        line = redact_text(json.dumps(record, default=str), self.config.secrets)
+        try:
+            self._log_file.write(line + "\n")
+        except OSError:
+            pass
+
+    def log_event(self, event: str, **data: Any) -> None:
+        """Write an event to the session log (used by alerting and rollback)."""
+        self._log(event, **data)
+
+
+def snapshot_summary(snap: Snapshot) -> dict[str, Any]:
+    """A compact JSON-able digest of a snapshot: what ``wsmon-tui status`` shows."""
+    return {
+        "taken_at": snap.taken_at,
+        "status": snap.status,
+        "health_score": snap.health_score,
+        "interval": snap.interval,
+        "deployment": dataclasses.asdict(snap.deployment),
+        "targets": [
+            {"name": t.name, "status": t.status, "health_score": t.health_score,
+             "success_rate": t.success_rate, "handshake_p95": t.handshake_ms.p95,
+             "rtt_p95": t.rtt_ms.p95, "probes": t.probes,
+             "last_error": (t.last_probe.detail[:200] if t.last_probe and not t.last_probe.ok else "")}
+            for t in snap.targets
+        ],
+        "alerts": [{"id": a.id, "rule": a.rule, "target": a.target, "severity": a.severity,
+                    "state": a.state} for a in snap.alerts if a.state in ("pending", "firing")],
+        "notes": list(snap.notes),
+    }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return os.environ.get("USER", "unknown")

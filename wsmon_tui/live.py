@@ -1,0 +1,141 @@
+"""The headless monitor's output: a rich Live table on a terminal, plain lines otherwise.
+
+Strings that came from servers (names, error details) are passed to rich as ``Text``
+objects, never as markup, and stripped of control characters first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from wsmon_tui.config import Config
+from wsmon_tui.model import Snapshot
+from wsmon_tui.report.sanitize import strip_control
+
+STATUS_STYLE = {"healthy": "green", "degraded": "yellow", "critical": "bold red", "unknown": "dim"}
+
+
+def fmt_ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def fmt_num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+def status_line(snap: Snapshot) -> str:
+    """One plain line per interval for logs and pipes."""
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snap.taken_at))
+    score = "—" if snap.health_score is None else f"{snap.health_score:.0f}"
+    parts = [f"{ts} {snap.status.upper()} health={score}"]
+    for t in snap.targets:
+        item = (f"{strip_control(t.name)}: {t.status} ok={fmt_pct(t.success_rate)} "
+                f"hs_p95={fmt_ms(t.handshake_ms.p95)}ms")
+        if t.rtt_ms.p95 is not None:
+            item += f" rtt_p95={fmt_ms(t.rtt_ms.p95)}ms"
+        if t.last_probe is not None and not t.last_probe.ok:
+            item += f" last_error={t.last_probe.error_class}"
+        parts.append(item)
+    firing = [a for a in snap.alerts if a.state == "firing"]
+    if firing:
+        parts.append("firing: " + ", ".join(strip_control(f"{a.rule}/{a.target}") for a in firing))
+    if snap.rollback is not None and snap.rollback.state not in ("idle", ""):
+        parts.append(f"rollback: {snap.rollback.state}")
+    return " | ".join(parts)
+
+
+class PlainPrinter:
+    """One line per probe interval on stdout (not a terminal: logs, pipes, CI)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._last = 0.0
+
+    def start(self, monitor: Any, metrics_port: int | None) -> None:
+        print(f"session {monitor.session_id} started: {self.config.deployment.name} "
+              f"{self.config.deployment.version} level={self.config.monitor.level} "
+              f"interval={monitor.interval:g}s targets={len(self.config.targets)}", flush=True)
+        if metrics_port is not None:
+            print(f"metrics at http://127.0.0.1:{metrics_port}/metrics", flush=True)
+
+    def update(self, snap: Snapshot) -> None:
+        if snap.taken_at - self._last < snap.interval:
+            return
+        self._last = snap.taken_at
+        print(status_line(snap), flush=True)
+
+    def stop(self) -> None:
+        sys.stdout.flush()
+
+
+class LivePrinter:
+    """A status table redrawn in place (rich Live) at most once a second."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._live: Any = None
+
+    def start(self, monitor: Any, metrics_port: int | None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console()
+        console.print(f"session {monitor.session_id} started", markup=False, highlight=False)
+        if metrics_port is not None:
+            console.print(f"metrics at http://127.0.0.1:{metrics_port}/metrics", markup=False)
+        self._live = Live(console=console, refresh_per_second=1, transient=False)
+        self._live.start()
+
+    def update(self, snap: Snapshot) -> None:
+        if self._live is not None:
+            self._live.update(self.render(snap))
+
+    def render(self, snap: Snapshot) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        title = Text()
+        title.append(strip_control(f"{snap.deployment.name} {snap.deployment.version}  "), style="bold")
+        title.append(snap.status.upper(), style=STATUS_STYLE.get(snap.status, ""))
+        if snap.health_score is not None:
+            title.append(f"  health {snap.health_score:.0f}/100")
+        table = Table(expand=False)
+        for col in ("target", "status", "health", "ok", "hs p95 ms", "rtt p95 ms", "conns",
+                    "msg/s", "queue", "last error"):
+            table.add_column(col, no_wrap=True)
+        for t in snap.targets:
+            last = ""
+            if t.last_probe is not None and not t.last_probe.ok:
+                last = f"{t.last_probe.error_class}: {t.last_probe.detail}"[:60]
+            table.add_row(
+                Text(strip_control(t.name)), Text(t.status, style=STATUS_STYLE.get(t.status, "")),
+                Text("—" if t.health_score is None else f"{t.health_score:.0f}"),
+                Text(fmt_pct(t.success_rate)), Text(fmt_ms(t.handshake_ms.p95)),
+                Text(fmt_ms(t.rtt_ms.p95)), Text(fmt_num(t.metrics.get("connections"))),
+                Text(fmt_num(t.metrics.get("messages_per_s"))),
+                Text(fmt_num(t.metrics.get("queue_depth"))), Text(strip_control(last)),
+            )
+        parts: list[Any] = [title, table]
+        for alert in snap.alerts:
+            if alert.state == "firing":
+                parts.append(Text(strip_control(f"FIRING {alert.severity} {alert.rule} on {alert.target}: "
+                                                f"{alert.summary}"), style="red"))
+        if snap.rollback is not None and snap.rollback.state not in ("idle", ""):
+            parts.append(Text(f"rollback: {snap.rollback.state}", style="bold"))
+        for note in snap.notes:
+            parts.append(Text(strip_control(note), style="yellow"))
+        return Group(*parts)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

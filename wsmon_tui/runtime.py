@@ -1,0 +1,127 @@
+"""What every monitoring face does before the engine starts, in one place.
+
+Load the config (or the demo's), apply the command line's overrides, pick the state
+dir, open the store, and start the in-process demo deployment when asked. The
+headless monitor, ``--export`` and the TUI all go through ``prepare``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wsmon_tui.config import Config
+from wsmon_tui.durations import parse_duration
+from wsmon_tui.errors import UsageError
+from wsmon_tui.paths import default_state_dir, ensure_state_dir
+
+
+@dataclass
+class RunContext:
+    config: Config
+    state_dir: Path
+    store: Any | None
+    demo: Any | None = None
+    """The in-process DemoServer when --demo."""
+    store_error: str = ""
+
+
+def parse_run_duration(value: str | None) -> float | None:
+    """``--duration``: 30s, 5m, 4h, 2d; a bare number is hours (as users already type it)."""
+    if value in (None, ""):
+        return None
+    try:
+        seconds = parse_duration(value, bare_unit="h")
+    except ValueError as exc:
+        raise UsageError(f"--duration: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"--duration: expected more than zero, got {value!r}")
+    return seconds
+
+
+def resolve_state_dir(args: Any, config: Config, *, demo: bool = False) -> Path:
+    explicit = getattr(args, "state_dir", None)
+    if explicit:
+        return Path(explicit).expanduser()
+    if config.monitor.state_dir and not demo:
+        return Path(config.monitor.state_dir).expanduser()
+    return default_state_dir(demo=demo)
+
+
+def load_config_for(args: Any, *, demo: bool = False, demo_url: str | None = None) -> Config:
+    """The config for a command: the demo's built-in one, or the file's; with CLI overrides."""
+    if demo:
+        from wsmon_tui.demo.config import demo_config
+
+        state = getattr(args, "state_dir", None) or str(default_state_dir(demo=True))
+        config = demo_config(demo_url or "http://127.0.0.1:0", state)
+    else:
+        from wsmon_tui.config import find_and_load
+
+        config = find_and_load(getattr(args, "config", None))
+    level = getattr(args, "level", None)
+    if level:
+        config.monitor = dataclasses.replace(config.monitor, level=level)
+    if getattr(args, "disable_auto_rollback", False):
+        config.rollback = dataclasses.replace(config.rollback, auto=False)
+    return config
+
+
+def open_store(state_dir: Path) -> tuple[Any | None, str]:
+    """Open the store; on failure return (None, a message) so probing can go on in memory."""
+    from wsmon_tui.errors import StoreError
+    from wsmon_tui.store import Store
+
+    try:
+        ensure_state_dir(state_dir)
+        return Store.open(state_dir), ""
+    except StoreError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"cannot use state dir {state_dir}: {exc.strerror or exc}"
+
+
+@contextlib.asynccontextmanager
+async def prepare(args: Any) -> AsyncIterator[RunContext]:
+    """Everything a monitoring run needs, torn down in reverse on exit."""
+    demo_flag = bool(getattr(args, "demo", False))
+    demo_server = None
+    if demo_flag:
+        from wsmon_tui.demo.server import DemoServer
+
+        fault_after = _demo_fault_after()
+        demo_server = DemoServer("127.0.0.1", 0, fault_after=fault_after)
+        await demo_server.start()
+    try:
+        config = load_config_for(args, demo=demo_flag,
+                                 demo_url=demo_server.url_base if demo_server else None)
+        state_dir = resolve_state_dir(args, config, demo=demo_flag)
+        store, error = open_store(state_dir)
+        if error:
+            print(f"wsmon-tui: {error}", file=sys.stderr)
+            print("wsmon-tui: probing goes on; history is kept in memory only.", file=sys.stderr)
+        ctx = RunContext(config, state_dir, store, demo_server, error)
+        try:
+            yield ctx
+        finally:
+            if store is not None:
+                store.close()
+    finally:
+        if demo_server is not None:
+            await demo_server.stop()
+
+
+def _demo_fault_after() -> float:
+    raw = os.environ.get("WSMON_DEMO_FAULT_AFTER", "")
+    if not raw:
+        return 60.0
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise UsageError(f"WSMON_DEMO_FAULT_AFTER: {exc}") from None
