@@ -40,7 +40,7 @@ HANDLERS: dict[str, Handler] = {
     "report": _lazy("wsmon_tui.commands.history", "report"),
     "status": _lazy("wsmon_tui.commands.history", "status"),
     "config": _lazy("wsmon_tui.commands.config_cmd", "run"),
-    "alerts": not_available("alerts", "coming with alerting"),
+    "alerts": _lazy("wsmon_tui.commands.alerts_cmd", "run"),
     "rollback": _lazy("wsmon_tui.commands.rollback_cmd", "run"),
     "flags": _lazy("wsmon_tui.commands.flags_cmd", "run"),
     "demo-server": _lazy("wsmon_tui.commands.demo_cmd", "run"),

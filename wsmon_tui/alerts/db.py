@@ -1,0 +1,447 @@
+"""The alert tables in the state database (``<state_dir>/wsmon.db``, next to the store's).
+
+Tables (all prefixed ``alert_``, created if missing, never touching the store's schema
+version):
+
+* ``alert_alerts``: one row per occurrence of an alert (pending -> firing -> resolved). The
+  user-facing id is the fingerprint of (deployment, rule, target); the row id tells
+  occurrences apart. A pending alert that never fired is deleted.
+* ``alert_history``: every transition and action (firing, escalated, acknowledged, ...).
+* ``alert_acks``: acknowledgements of one occurrence; open while ``cleared_at`` is NULL.
+* ``alert_silences``: matchers (rule and target as shell patterns, severity) with an expiry.
+
+The database is the source of truth for acks and silences: ``alerts ack`` in another
+process writes here, and the running engine reads the open ones every evaluation.
+Own connection, WAL, ``busy_timeout`` 5000 ms; each logical change is one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from wsmon_tui.errors import StoreError, WsmonError
+from wsmon_tui.model import AlertView
+from wsmon_tui.paths import ensure_state_dir
+
+DB_NAME = "wsmon.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alert_alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    target TEXT NOT NULL,
+    deployment TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL,
+    base_severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    value REAL,
+    threshold REAL,
+    summary TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    runbook TEXT NOT NULL DEFAULT '',
+    labels TEXT NOT NULL DEFAULT '{}',
+    started_at REAL NOT NULL,
+    firing_at REAL,
+    resolved_at REAL,
+    last_true_at REAL,
+    acknowledged_by TEXT,
+    acknowledged_at REAL,
+    ack_comment TEXT NOT NULL DEFAULT '',
+    silenced INTEGER NOT NULL DEFAULT 0,
+    escalated INTEGER NOT NULL DEFAULT 0,
+    external INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0,
+    notified_firing INTEGER NOT NULL DEFAULT 0,
+    first_notified_at REAL,
+    last_notified_at REAL,
+    ack_renotified_at REAL
+);
+CREATE INDEX IF NOT EXISTS alert_alerts_state ON alert_alerts(state);
+CREATE INDEX IF NOT EXISTS alert_alerts_fp ON alert_alerts(fingerprint, id);
+CREATE INDEX IF NOT EXISTS alert_alerts_started ON alert_alerts(started_at);
+CREATE TABLE IF NOT EXISTS alert_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id INTEGER,
+    fingerprint TEXT NOT NULL,
+    at REAL NOT NULL,
+    event TEXT NOT NULL,
+    severity TEXT,
+    value REAL,
+    user TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alert_history_fp ON alert_history(fingerprint, at);
+CREATE TABLE IF NOT EXISTS alert_acks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at REAL NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    cleared_at REAL,
+    cleared_by TEXT
+);
+CREATE INDEX IF NOT EXISTS alert_acks_open ON alert_acks(alert_id) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS alert_silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule TEXT NOT NULL,
+    target TEXT,
+    severity TEXT,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL DEFAULT '',
+    cancelled_at REAL
+);
+CREATE INDEX IF NOT EXISTS alert_silences_expiry ON alert_silences(expires_at);
+"""
+
+ACTIVE_STATES = ("pending", "firing")
+LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "all")
+
+ALERT_COLUMNS = (
+    "fingerprint", "rule", "target", "deployment", "severity", "base_severity", "state", "value",
+    "threshold", "summary", "description", "runbook", "labels", "started_at", "firing_at", "resolved_at",
+    "last_true_at", "acknowledged_by", "acknowledged_at", "ack_comment", "silenced", "escalated",
+    "external", "seq", "notified_firing", "first_notified_at", "last_notified_at", "ack_renotified_at",
+)
+
+
+class UnknownAlert(WsmonError):
+    """No alert with that id (or prefix), or it is no longer active (exit 1)."""
+
+    exit_code = 1
+
+
+def db_path_for(state_dir: Path) -> Path:
+    return Path(state_dir) / DB_NAME
+
+
+class AlertDB:
+    """One connection to the alert tables. The owner serialises its use (the engine holds a lock).
+
+    ``readonly`` opens the file read-only and never creates anything: StoreError when the
+    file or the alert tables do not exist (callers treat that as "no alerts yet").
+    """
+
+    TABLES = frozenset({"alert_alerts", "alert_history", "alert_acks", "alert_silences"})
+
+    def __init__(self, path: Path | None, *, create: bool = True, readonly: bool = False,
+                 busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        if path is None:
+            self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            if (readonly or not create) and not Path(path).exists():
+                raise StoreError(f"no alerts recorded: {path} does not exist")
+            try:
+                if create and not readonly:
+                    ensure_state_dir(path.parent)
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                    os.close(fd)
+                target: str | Path = f"file:{Path(path).resolve()}?mode=ro" if readonly else path
+                self._conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                                             check_same_thread=False, uri=readonly)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(f"cannot open {path}: {exc}") from exc
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if readonly:
+                if not self._has_tables():
+                    conn.close()
+                    raise StoreError(f"no alerts recorded in {path}")
+                return
+            if path is not None:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                conn.execute("PRAGMA synchronous = NORMAL")
+            self._create_schema()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{path} is not a usable wsmon database ({exc})") from exc
+
+    def _has_tables(self) -> bool:
+        have = {r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'alert_%'")}
+        return have >= self.TABLES
+
+    def _create_schema(self) -> None:
+        if self._has_tables():
+            return
+        with self.transaction():
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    self._conn.execute(stmt)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._conn
+
+    # -- rows ----------------------------------------------------------------------
+
+    def save_alert(self, conn: sqlite3.Connection, row_id: int | None, values: dict[str, Any]) -> int:
+        """Insert (``row_id`` None) or update one occurrence; returns its row id."""
+        cols = ALERT_COLUMNS
+        params = [values.get(c) for c in cols]
+        if row_id is None:
+            cur = conn.execute(f"INSERT INTO alert_alerts ({', '.join(cols)}) "
+                               f"VALUES ({', '.join('?' * len(cols))})", params)
+            return int(cur.lastrowid or 0)
+        conn.execute(f"UPDATE alert_alerts SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+                     [*params, row_id])
+        return row_id
+
+    def update_alerts(self, conn: sqlite3.Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Update many stored occurrences in one statement."""
+        if not rows:
+            return
+        cols = ALERT_COLUMNS
+        conn.executemany(f"UPDATE alert_alerts SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+                         [[*(values.get(c) for c in cols), row_id] for row_id, values in rows])
+
+    def active_rows(self) -> list[sqlite3.Row]:
+        return self._conn.execute(
+            "SELECT * FROM alert_alerts WHERE state IN ('pending', 'firing') ORDER BY id").fetchall()
+
+    def max_seqs(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self._conn.execute(
+            "SELECT fingerprint, MAX(seq) FROM alert_alerts GROUP BY fingerprint")}
+
+    def open_acks(self) -> dict[int, tuple[str, float, str]]:
+        """Open acks by occurrence row id: (user, at, comment)."""
+        return {int(r[0]): (r[1], float(r[2]), r[3]) for r in self._conn.execute(
+            "SELECT alert_id, user, at, comment FROM alert_acks WHERE cleared_at IS NULL ORDER BY id")}
+
+    def active_silences(self, now: float) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT * FROM alert_silences WHERE expires_at > ? AND cancelled_at IS NULL ORDER BY id",
+            (now,)).fetchall()
+        return [_silence_dict(r, now) for r in rows]
+
+    def all_silences(self, now: float) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT * FROM alert_silences ORDER BY id").fetchall()
+        return [_silence_dict(r, now) for r in rows]
+
+    def history(self, conn: sqlite3.Connection, row_id: int | None, fingerprint: str, at: float,
+                event: str, *, severity: str | None = None, value: float | None = None,
+                user: str | None = None, detail: str = "") -> None:
+        conn.execute("INSERT INTO alert_history (alert_id, fingerprint, at, event, severity, value, user, "
+                     "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (row_id, fingerprint, at, event, severity, value, user, detail))
+
+    # -- what the CLI (and the engine's methods) do ----------------------------------
+
+    def find_active(self, ident: str) -> sqlite3.Row:
+        """The active occurrence whose fingerprint is ``ident`` or starts with it (like git)."""
+        ident = ident.strip().lower()
+        if not ident:
+            raise UnknownAlert("no alert id given")
+        rows = self._conn.execute(
+            "SELECT * FROM alert_alerts WHERE fingerprint >= ? AND fingerprint < ? "
+            "AND state IN ('pending', 'firing') ORDER BY id", (ident, ident + "\uffff")).fetchall()
+        fps = {r["fingerprint"] for r in rows}
+        if len(fps) > 1:
+            shown = ", ".join(sorted(fps)[:5])
+            raise UnknownAlert(f"alert id {ident!r} is ambiguous: it matches {shown}; give more characters")
+        if not rows:
+            past = self._conn.execute(
+                "SELECT fingerprint, state FROM alert_alerts WHERE fingerprint >= ? AND fingerprint < ? "
+                "ORDER BY id DESC LIMIT 1", (ident, ident + "\uffff")).fetchone()
+            if past is not None:
+                raise UnknownAlert(f"alert {past['fingerprint']} is {past['state']}, not active; "
+                                   "nothing to acknowledge")
+            raise UnknownAlert(f"no alert with id {ident!r}; see 'wsmon-tui alerts list --state all'")
+        return rows[-1]
+
+    def acknowledge(self, ident: str, user: str, comment: str, at: float) -> sqlite3.Row:
+        with self.transaction() as conn:
+            row = self.find_active(ident)
+            conn.execute("UPDATE alert_acks SET cleared_at = ?, cleared_by = ? "
+                         "WHERE alert_id = ? AND cleared_at IS NULL", (at, "re-acknowledged", row["id"]))
+            conn.execute("INSERT INTO alert_acks (alert_id, fingerprint, user, at, comment) "
+                         "VALUES (?, ?, ?, ?, ?)", (row["id"], row["fingerprint"], user, at, comment))
+            conn.execute("UPDATE alert_alerts SET acknowledged_by = ?, acknowledged_at = ?, ack_comment = ? "
+                         "WHERE id = ?", (user, at, comment, row["id"]))
+            self.history(conn, row["id"], row["fingerprint"], at, "acknowledged", user=user, detail=comment)
+            return conn.execute("SELECT * FROM alert_alerts WHERE id = ?", (row["id"],)).fetchone()
+
+    def unacknowledge(self, ident: str, user: str, at: float) -> sqlite3.Row:
+        with self.transaction() as conn:
+            row = self.find_active(ident)
+            cur = conn.execute("UPDATE alert_acks SET cleared_at = ?, cleared_by = ? "
+                               "WHERE alert_id = ? AND cleared_at IS NULL", (at, f"unack:{user}", row["id"]))
+            if cur.rowcount == 0:
+                raise UnknownAlert(f"alert {row['fingerprint']} is not acknowledged")
+            conn.execute("UPDATE alert_alerts SET acknowledged_by = NULL, acknowledged_at = NULL, "
+                         "ack_comment = '' WHERE id = ?", (row["id"],))
+            self.history(conn, row["id"], row["fingerprint"], at, "unacknowledged", user=user)
+            return conn.execute("SELECT * FROM alert_alerts WHERE id = ?", (row["id"],)).fetchone()
+
+    def add_silence(self, *, rule: str, target: str | None, severity: str | None, created_at: float,
+                    duration: float, comment: str, user: str) -> dict[str, Any]:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO alert_silences (rule, target, severity, created_at, expires_at, comment, "
+                "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rule, target or None, severity or None, created_at, created_at + duration, comment, user))
+            row = conn.execute("SELECT * FROM alert_silences WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return _silence_dict(row, created_at)
+
+    def rows(self, state: str = "active") -> list[sqlite3.Row]:
+        """Occurrences by the ``alerts list --state`` vocabulary (resolved/all: newest first)."""
+        if state not in LIST_STATES:
+            raise ValueError(f"unknown state {state!r}; expected one of {', '.join(LIST_STATES)}")
+        where = {
+            "active": "state IN ('pending', 'firing')",
+            "pending": "state = 'pending'",
+            "firing": "state = 'firing'",
+            "acknowledged": "state IN ('pending', 'firing') AND acknowledged_by IS NOT NULL",
+            "silenced": "state IN ('pending', 'firing') AND silenced = 1",
+            "resolved": "state = 'resolved'",
+            "all": "1",
+        }[state]
+        order = "id DESC" if state in ("resolved", "all") else "id"
+        return self._conn.execute(f"SELECT * FROM alert_alerts WHERE {where} ORDER BY {order}").fetchall()
+
+    def occurrences(self, since: float | None = None, until: float | None = None) -> list[sqlite3.Row]:
+        """Occurrences that overlap [since, until] (pending ones that never fired are not kept)."""
+        lo = -1e300 if since is None else since
+        hi = 1e300 if until is None else until
+        return self._conn.execute(
+            "SELECT * FROM alert_alerts WHERE started_at <= ? AND (resolved_at IS NULL OR resolved_at >= ?) "
+            "ORDER BY started_at, id", (hi, lo)).fetchall()
+
+    def stats(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+        return stats_of(self.occurrences(since, until))
+
+
+def stats_of(rows: list[sqlite3.Row]) -> dict[str, Any]:
+    """Counts by severity, state and rule; MTTA (firing -> ack) and MTTR (firing -> resolved)."""
+    sev: Counter[str] = Counter()
+    state: Counter[str] = Counter()
+    rule: Counter[str] = Counter()
+    tta: list[float] = []
+    ttr: list[float] = []
+    for r in rows:
+        sev[r["severity"]] += 1
+        state[display_state(r)] += 1
+        rule[r["rule"]] += 1
+        began = r["firing_at"] if r["firing_at"] is not None else r["started_at"]
+        if r["acknowledged_at"] is not None:
+            tta.append(max(0.0, r["acknowledged_at"] - began))
+        else:
+            # an ack taken back still counts toward MTTA (report rows carry the first ack)
+            columns = r.keys()
+            first_ack = r["first_ack_at"] if "first_ack_at" in columns else None
+            if first_ack is not None:
+                tta.append(max(0.0, first_ack - began))
+        if r["resolved_at"] is not None and r["firing_at"] is not None:
+            ttr.append(max(0.0, r["resolved_at"] - r["firing_at"]))
+    return {
+        "total": len(rows),
+        "by_severity": dict(sev), "by_state": dict(state), "by_rule": dict(rule),
+        "mtta_s": sum(tta) / len(tta) if tta else None,
+        "mttr_s": sum(ttr) / len(ttr) if ttr else None,
+    }
+
+
+def display_state(r: sqlite3.Row | dict[str, Any]) -> str:
+    return str(r["state"])
+
+
+def row_to_view(r: sqlite3.Row) -> AlertView:
+    try:
+        labels = json.loads(r["labels"] or "{}")
+        if not isinstance(labels, dict):
+            labels = {}
+    except ValueError:
+        labels = {}
+    return AlertView(
+        id=r["fingerprint"], rule=r["rule"], target=r["target"], severity=r["severity"], state=r["state"],
+        value=r["value"], threshold=r["threshold"], summary=r["summary"], description=r["description"],
+        runbook=r["runbook"], started_at=r["started_at"], firing_at=r["firing_at"],
+        resolved_at=r["resolved_at"], acknowledged_by=r["acknowledged_by"],
+        acknowledged_at=r["acknowledged_at"], ack_comment=r["ack_comment"] or "",
+        silenced=bool(r["silenced"]), escalated=bool(r["escalated"]),
+        labels={str(k): str(v) for k, v in labels.items()},
+    )
+
+
+def report_fields(r: sqlite3.Row) -> dict[str, Any]:
+    """One occurrence as the report's alert object (DESIGN.md section 5; times as epoch floats)."""
+    return {
+        "id": r["fingerprint"], "rule": r["rule"], "target": r["target"], "severity": r["severity"],
+        "state": r["state"], "started_at": r["started_at"], "firing_at": r["firing_at"],
+        "resolved_at": r["resolved_at"], "acknowledged_by": r["acknowledged_by"],
+        "acknowledged_at": r["acknowledged_at"], "value": r["value"], "threshold": r["threshold"],
+        "summary": r["summary"], "escalated": bool(r["escalated"]), "silenced": bool(r["silenced"]),
+    }
+
+
+def _silence_dict(r: sqlite3.Row, now: float) -> dict[str, Any]:
+    return {
+        "id": int(r["id"]), "rule": r["rule"], "target": r["target"], "severity": r["severity"],
+        "created_at": r["created_at"], "expires_at": r["expires_at"], "comment": r["comment"],
+        "created_by": r["created_by"],
+        "active": r["cancelled_at"] is None and r["expires_at"] > now,
+    }
+
+
+def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:
+    """The report's alerts and stats for [since, until], read without creating anything."""
+    empty: dict[str, Any] = {"alerts": [], "stats": stats_of([])}
+    if not Path(db_path).exists():
+        return empty
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return empty
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        have = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_alerts'"
+                            ).fetchone()
+        if have is None:
+            return empty
+        rows = conn.execute(
+            "SELECT a.*, (SELECT MIN(k.at) FROM alert_acks k WHERE k.alert_id = a.id) AS first_ack_at "
+            "FROM alert_alerts a WHERE a.started_at <= ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?) "
+            "ORDER BY a.started_at, a.id", (until, since)).fetchall()
+        alerts = []
+        for r in rows:
+            item = report_fields(r)
+            if item["acknowledged_by"] is None and r["first_ack_at"] is not None:
+                ack = conn.execute("SELECT user, at FROM alert_acks WHERE alert_id = ? ORDER BY id LIMIT 1",
+                                   (r["id"],)).fetchone()
+                item["acknowledged_by"], item["acknowledged_at"] = ack["user"], ack["at"]
+            alerts.append(item)
+        return {"alerts": alerts, "stats": stats_of(rows)}
+    except sqlite3.Error:
+        return empty
+    finally:
+        conn.close()
+

@@ -1,0 +1,95 @@
+"""Each level's default rules, built from its LevelProfile thresholds.
+
+The names are a promise (``rollback.on`` and ``throttle.on`` name them; the config loader
+accepts them through ``config.DEFAULT_RULE_NAMES``). A configured rule with the same name
+replaces the default; ``[alerts] default_rules = false`` drops them all.
+
+Overlap is deliberate but quiet: when a target is down, TargetDown (critical) is the one
+alert people are told about; HighErrorRate and LowSuccessRate on that target are still
+evaluated and shown, but inhibited (not notified).
+"""
+
+from __future__ import annotations
+
+from wsmon_tui.alerts.rules import CompiledRule, make_rule
+from wsmon_tui.levels import LEVELS, LevelProfile
+
+#: Abnormal closes (in the evaluation window) above which AbnormalCloses fires, per level.
+ABNORMAL_CLOSES = {"basic": 5.0, "standard": 3.0, "comprehensive": 1.0, "debug": 0.0}
+#: Consecutive failed scrapes before ScrapeFailing fires.
+SCRAPE_FAILURES = 3.0
+#: Least time between notifications of one default alert, per level.
+COOLDOWN = {"basic": 900.0, "standard": 300.0, "comprehensive": 300.0, "debug": 60.0}
+
+
+def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
+    p = LEVELS[level] if isinstance(level, str) else level
+    f = p.alert_for
+    common = {"cooldown": COOLDOWN.get(p.name, 300.0), "default": True}
+    pct = ".1%"
+    return [
+        make_rule("TargetDown", "probe_success_rate", "<=", [(0.0, "critical")],
+                  for_=f / 2, keep_firing_for=f / 2, require_probes=True,
+                  summary="{target}: every probe is failing",
+                  description="No probe of {target} succeeded in the evaluation window.", **common),
+        make_rule("HighErrorRate", "error_rate", ">",
+                  [(p.error_rate[0], "warning"), (p.error_rate[1], "critical")],
+                  for_=f, keep_firing_for=f, inhibited_by=("TargetDown",),
+                  summary=f"{{target}}: probe error rate {{value:{pct}}} above {{threshold:{pct}}}",
+                  **common),
+        make_rule("LowSuccessRate", "probe_success_rate", "<", [(1.0 - p.error_rate[0], "warning")],
+                  window=4 * p.window, aggregate="avg", keep_firing_for=f,
+                  inhibited_by=("TargetDown", "HighErrorRate"),
+                  summary=f"{{target}}: probe success {{value:{pct}}} over {int(4 * p.window)}s, "
+                          f"below {{threshold:{pct}}}",
+                  description="A slow burn: the success rate has stayed low over a long window.",
+                  **common),
+        make_rule("SlowHandshake", "handshake_p95", ">",
+                  [(p.handshake_p95_ms[0], "warning"), (p.handshake_p95_ms[1], "critical")],
+                  for_=f, keep_firing_for=f,
+                  summary="{target}: handshake p95 {value:.0f} ms above {threshold:.0f} ms", **common),
+        make_rule("SlowRoundTrip", "rtt_p95", ">",
+                  [(p.rtt_p95_ms[0], "warning"), (p.rtt_p95_ms[1], "critical")],
+                  for_=f, keep_firing_for=f,
+                  summary="{target}: round-trip p95 {value:.0f} ms above {threshold:.0f} ms", **common),
+        make_rule("AbnormalCloses", "abnormal_closes", ">", [(ABNORMAL_CLOSES.get(p.name, 3.0), "warning")],
+                  for_=f, keep_firing_for=f,
+                  summary="{target}: {value:.0f} abnormal closes in the window (more than {threshold:.0f})",
+                  **common),
+        make_rule("QueueBackpressure", "queue_depth", ">",
+                  [(p.queue_depth[0], "warning"), (p.queue_depth[1], "critical")],
+                  for_=f, keep_firing_for=f,
+                  summary="{target}: send queue depth {value:.0f} above {threshold:.0f} (backpressure)",
+                  **common),
+        make_rule("ConnectionUtilisation", "connection_utilisation", ">",
+                  [(p.connection_utilisation[0], "warning"), (p.connection_utilisation[1], "critical")],
+                  for_=f, keep_firing_for=f,
+                  summary=f"{{target}}: {{value:{pct}}} of the connection limit in use "
+                          f"(above {{threshold:{pct}}})", **common),
+        make_rule("InstanceImbalance", "imbalance", ">", [(p.imbalance, "warning")],
+                  for_=f, keep_firing_for=f,
+                  summary="{target}: busiest instance holds {value:.2f}x the mean connections "
+                          "(above {threshold:.2f}x)", **common),
+        make_rule("AdoptionDrop", "adoption", "<", [(p.adoption_drop, "warning")],
+                  relative_baseline=p.window, for_=f, keep_firing_for=f,
+                  summary=f"{{target}}: WebSocket adoption at {{value:{pct}}} of its baseline "
+                          f"(below {{threshold:{pct}}})", **common),
+        make_rule("ScrapeFailing", "scrape_errors", ">=", [(SCRAPE_FAILURES, "warning")],
+                  keep_firing_for=0.0,
+                  summary="{target}: {value:.0f} metrics scrapes in a row failed", **common),
+        make_rule("HostCPU", "cpu_percent", ">",
+                  [(p.cpu_percent[0], "warning"), (p.cpu_percent[1], "critical")],
+                  for_=f, keep_firing_for=f,
+                  summary="host CPU {value:.0f}% above {threshold:.0f}%", **common),
+        make_rule("HostMemory", "memory_percent", ">",
+                  [(p.memory_percent[0], "warning"), (p.memory_percent[1], "critical")],
+                  for_=f, keep_firing_for=f,
+                  summary="host memory {value:.0f}% above {threshold:.0f}%", **common),
+        make_rule("BaselineDegradation", "baseline_degradation", ">=", [(1.0, "warning")],
+                  for_=f, keep_firing_for=f,
+                  summary="{target}: worse than its baseline (handshake p95 or error rate)", **common),
+    ]
+
+
+def default_rule_names() -> frozenset[str]:
+    return frozenset(r.name for r in default_rules("standard"))

@@ -1,0 +1,349 @@
+"""Compiled alert rules and the evaluation of one rule's metric for one target.
+
+A ``[[alerts.rules]]`` table becomes a ``CompiledRule``: thresholds as severity tiers
+(config rules have one tier; default rules like HighErrorRate have a warning and a
+critical tier, so one alert per (rule, target) can rise from warning to critical), a
+comparison function, and the scope it is judged at: per target, or once for the fleet
+(``metric = "overall"`` and the host/process resources), under the target name
+``"overall"``.
+
+``MetricReader`` turns a Snapshot and the engine's SeriesBook into the value a rule
+compares. Without a ``window`` a rule reads the value of this tick (the Snapshot holds
+it, exactly as the screens show it); with a ``window`` it reduces the series by
+``aggregate``. Reductions are cached per tick: a thousand rules over the same
+(target, metric, window, aggregate) cost one reduction.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from wsmon_tui.config import CANONICAL_METRICS, RuleConfig
+from wsmon_tui.engine.series import AGGREGATES, SeriesBook, percentile
+from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView
+
+OVERALL = "overall"
+"""The target name of fleet-wide alerts (series target ``""``)."""
+
+#: Every metric a rule may name: the canonical metrics plus ``overall`` (the fleet health score).
+CANONICAL_RULE_METRICS: frozenset[str] = frozenset(CANONICAL_METRICS | {OVERALL})
+
+#: Judged once for the whole fleet (target ``overall``); all other metrics are judged per target.
+FLEET_METRICS: frozenset[str] = frozenset({
+    OVERALL, "cpu_percent", "memory_percent", "load1", "rss_mb", "open_fds", "threads",
+})
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne,
+}
+SEVERITIES = ("info", "warning", "critical")
+TEMPLATE_FIELDS = frozenset({"target", "value", "threshold", "rule", "severity", "metric", "deployment"})
+
+
+def step_up(severity: str) -> str:
+    """One severity step up (critical stays critical)."""
+    i = SEVERITY_ORDER.get(severity, 1)
+    return SEVERITIES[min(i + 1, len(SEVERITIES) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    threshold: float
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    name: str
+    metric: str
+    op: str
+    tiers: tuple[Tier, ...]
+    """Most severe first: the first tier whose comparison holds gives the alert's severity."""
+    for_: float = 0.0
+    keep_firing_for: float = 0.0
+    window: float | None = None
+    aggregate: str = "last"
+    cooldown: float = 300.0
+    summary: str = ""
+    description: str = ""
+    runbook: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    targets: frozenset[str] | None = None
+    """Only these targets (None: all)."""
+    channels: tuple[str, ...] = ()
+    fleet: bool = False
+    """Judged once under the target name ``overall`` instead of per target."""
+    relative_baseline: float | None = None
+    """When set, the value compared is the metric divided by its mean over the first this-many
+    seconds of its series (the session's baseline), e.g. AdoptionDrop."""
+    require_probes: bool = False
+    """Only judge targets that had probes in the window (TargetDown)."""
+    inhibited_by: tuple[str, ...] = ()
+    """Rules whose firing alert on the same target mutes this one (shown, not notified)."""
+    default: bool = False
+    _cmp: Callable[[float, float], bool] = field(default=operator.gt, repr=False, compare=False)
+
+    def match(self, value: float | None) -> Tier | None:
+        if value is None:
+            return None
+        cmp = self._cmp
+        for tier in self.tiers:
+            if cmp(value, tier.threshold):
+                return tier
+        return None
+
+    @property
+    def severity(self) -> str:
+        return self.tiers[-1].severity
+
+
+def make_rule(name: str, metric: str, op: str, tiers: list[tuple[float, str]] | tuple[Tier, ...],
+              **kw: Any) -> CompiledRule:
+    """A CompiledRule, checking metric, op, severities and aggregate (ValueError names the rule)."""
+    if metric not in CANONICAL_RULE_METRICS:
+        raise ValueError(f"rule {name!r}: unknown metric {metric!r}")
+    if op not in OPS:
+        raise ValueError(f"rule {name!r}: unknown op {op!r}")
+    built = tuple(t if isinstance(t, Tier) else Tier(float(t[0]), t[1]) for t in tiers)
+    if not built:
+        raise ValueError(f"rule {name!r}: no threshold")
+    for t in built:
+        if t.severity not in SEVERITIES:
+            raise ValueError(f"rule {name!r}: unknown severity {t.severity!r}")
+    aggregate = kw.get("aggregate", "last")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"rule {name!r}: unknown aggregate {aggregate!r}")
+    ordered = tuple(sorted(built, key=lambda t: -SEVERITY_ORDER[t.severity]))
+    labels = MappingProxyType(dict(kw.pop("labels", {}) or {}))
+    return CompiledRule(name=name, metric=metric, op=op, tiers=ordered, labels=labels,
+                        fleet=metric in FLEET_METRICS, _cmp=OPS[op], **kw)
+
+
+def compile_rule(cfg: RuleConfig) -> CompiledRule:
+    """The rule of one ``[[alerts.rules]]`` table (already validated by the config loader)."""
+    return make_rule(
+        cfg.name, cfg.metric, cfg.op, [(cfg.threshold, cfg.severity)],
+        for_=cfg.for_, keep_firing_for=cfg.keep_firing_for, window=cfg.window, aggregate=cfg.aggregate,
+        cooldown=cfg.cooldown, summary=cfg.summary, description=cfg.description, runbook=cfg.runbook,
+        labels=cfg.labels, targets=frozenset(cfg.targets) if cfg.targets else None,
+        channels=tuple(cfg.channels),
+    )
+
+
+# -- templating ---------------------------------------------------------------------
+
+_FORMATTER = string.Formatter()
+
+
+def render(template: str, fields: Mapping[str, Any]) -> str:
+    """Fill ``{target}``, ``{value}``, ``{threshold}`` (and rule, severity, metric, deployment).
+
+    Only those plain names are filled, with an optional format spec (``{value:.1%}``); any
+    other field (``{0}``, ``{target.__class__}``, ``{nope}``) stays as written. Filled values
+    are not parsed again, so a target name holding braces cannot inject fields. A template
+    that cannot be parsed, or a spec that does not fit the value, gives the raw template.
+    """
+    if "{" not in template and "}" not in template:
+        return template
+    try:
+        out: list[str] = []
+        for literal, name, spec, conv in _FORMATTER.parse(template):
+            out.append(literal)
+            if name is None:
+                continue
+            if name in TEMPLATE_FIELDS and name in fields and conv is None:
+                value = fields[name]
+                if value is None:
+                    out.append("n/a")
+                elif spec:
+                    out.append(format(value, spec))
+                elif isinstance(value, float):
+                    out.append(_plain_number(value))
+                else:
+                    out.append(str(value))
+            else:
+                out.append("{" + name + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}")
+        return "".join(out)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return template
+
+
+def _plain_number(value: float) -> str:
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+# -- reading values -------------------------------------------------------------------
+
+
+def _probe_values(tv: TargetView) -> dict[str, float | None]:
+    last = tv.last_probe
+    values: dict[str, float | None] = {
+        "probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
+        "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
+        "handshake_p99": tv.handshake_ms.p99,
+        "rtt_p50": tv.rtt_ms.p50, "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
+        "handshake_ms": last.handshake_ms if last is not None else None,
+        "rtt_ms": last.rtt_ms if last is not None else None,
+        "health_score": tv.health_score,
+    }
+    if tv.probes:
+        values["baseline_degradation"] = 1.0 if tv.degraded_vs_baseline else 0.0
+    for k, v in tv.metrics.items():
+        values[k] = v
+    return values
+
+
+_RAW_PERCENTILES = {"handshake_p50": ("handshake_ms", 50.0), "handshake_p99": ("handshake_ms", 99.0),
+                    "rtt_p50": ("rtt_ms", 50.0), "rtt_p99": ("rtt_ms", 99.0)}
+
+
+class MetricReader:
+    """The values rules compare, for one tick. Build one per evaluation."""
+
+    __slots__ = ("_aggs", "_baselines", "_fleet", "_fresh_since", "_now", "_series", "_snap", "_targets",
+                 "_views", "_windows")
+
+    def __init__(self, snapshot: Snapshot, series: SeriesBook, now: float,
+                 baselines: dict[tuple[str, str, float], float] | None = None) -> None:
+        self._snap = snapshot
+        self._series = series
+        self._now = now
+        # a series sample newer than this belongs to the current tick (the monitor stamps the
+        # tick's derived values with the snapshot's time)
+        self._fresh_since = snapshot.taken_at - 2 * max(snapshot.interval, 1.0)
+        self._targets: dict[str, dict[str, float | None]] = {}
+        self._views = {tv.name: tv for tv in snapshot.targets}
+        self._fleet: dict[str, float | None] | None = None
+        self._aggs: dict[tuple[str, str, float, str], float | None] = {}
+        self._windows: dict[tuple[str, str, float, str], list[float]] = {}
+        self._baselines = baselines if baselines is not None else {}
+
+    @property
+    def target_views(self) -> dict[str, TargetView]:
+        return self._views
+
+    def _fleet_values(self) -> dict[str, float | None]:
+        if self._fleet is None:
+            snap = self._snap
+            values: dict[str, float | None] = {k: v for k, v in snap.overall.items()}
+            values[OVERALL] = snap.health_score
+            res = snap.resources
+            if res is not None:
+                for k, v in res.process.items():
+                    values[k] = v
+                # the host figures win over the process's cpu_percent of the same name
+                values["cpu_percent"] = res.cpu_percent
+                values["memory_percent"] = res.memory_percent
+                values["load1"] = res.load1
+            self._fleet = values
+        return self._fleet
+
+    def values_for(self, target: str) -> dict[str, float | None]:
+        """This tick's values of one target read so far (the Snapshot's, then series' as asked)."""
+        values = self._targets.get(target)
+        if values is None:
+            tv = self._views.get(target)
+            values = self._targets[target] = _probe_values(tv) if tv is not None else {}
+        return values
+
+    def current(self, metric: str, target: str) -> float | None:
+        """This tick's value of ``metric`` for ``target`` (``overall`` for the fleet)."""
+        if target == OVERALL and metric in FLEET_METRICS:
+            value = self._fleet_values().get(metric)
+            return value if value is not None else self._series_last("", _series_name(metric))
+        values = self.values_for(target)
+        if metric in values:
+            return values[metric]
+        value = self._series_last(target, metric)
+        values[metric] = value
+        return value
+
+    def _series_last(self, target: str, metric: str) -> float | None:
+        s = self._series.get(target, metric)
+        if s is None:
+            return None
+        point = s.last()
+        if point is None or point[0] < self._fresh_since:
+            return None
+        return point[1]
+
+    def windowed(self, metric: str, target: str, window: float, how: str) -> float | None:
+        """``metric`` over the last ``window`` seconds, reduced by ``how``."""
+        st = "" if target == OVERALL and metric in FLEET_METRICS else target
+        key = (st, metric, window, how)
+        try:
+            return self._aggs[key]
+        except KeyError:
+            pass
+        since = self._now - window
+        if metric in _RAW_PERCENTILES:
+            raw, q = _RAW_PERCENTILES[metric]
+            values = self._values(st, raw, window)
+            value = percentile(sorted(values), q) if values else None
+        elif how == "last":
+            value = self._series.aggregate(st, _series_name(metric), since, how)
+        else:
+            values = self._values(st, _series_name(metric), window)
+            if not values:
+                value = None
+            elif how == "avg":
+                value = math.fsum(values) / len(values)
+            elif how == "min":
+                value = min(values)
+            elif how == "max":
+                value = max(values)
+            else:
+                value = percentile(sorted(values), 95)
+        self._aggs[key] = value
+        return value
+
+    def _values(self, st: str, name: str, window: float) -> list[float]:
+        """The window's values, read once per tick for every aggregate over them."""
+        key = (st, name, window, "")
+        cached = self._windows.get(key)
+        if cached is None:
+            s = self._series.get(st, name)
+            cached = self._windows[key] = s.values_since(self._now - window) if s is not None else []
+        return cached
+
+    def value(self, rule: CompiledRule, target: str) -> float | None:
+        if rule.window:
+            value = self.windowed(rule.metric, target, rule.window, rule.aggregate)
+        else:
+            value = self.current(rule.metric, target)
+        if value is None or rule.relative_baseline is None:
+            return value
+        base = self.baseline(rule.metric, target, rule.relative_baseline)
+        return value / base if base else None
+
+    def baseline(self, metric: str, target: str, span: float) -> float | None:
+        """Mean of the first ``span`` seconds of the series; None until that span has passed.
+
+        Cached (by the engine, across ticks) once known: it is the session's reference.
+        """
+        st = "" if target == OVERALL and metric in FLEET_METRICS else target
+        key = (st, metric, span)
+        if key in self._baselines:
+            return self._baselines[key]
+        s = self._series.get(st, _series_name(metric))
+        first = s.first() if s is not None else None
+        if s is None or first is None or self._now < first[0] + span:
+            return None
+        values = [v for ts, v in s.points_since(first[0]) if ts <= first[0] + span]
+        base = math.fsum(values) / len(values) if values else None
+        if base is not None and base > 0:
+            self._baselines[key] = base
+        return base
+
+
+def _series_name(metric: str) -> str:
+    return "health_score" if metric == OVERALL else metric
