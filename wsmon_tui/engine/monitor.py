@@ -104,7 +104,8 @@ class Monitor:
         self.level = LEVELS[config.monitor.level]
         self.interval = config.interval
         self.window = max(self.level.window, self.interval * 3)
-        self.tick_period = min(max(self.interval / 2, 0.5), 5.0)
+        self.tick_period = min(max(self.interval, 1.0), 5.0)
+        """Seconds between snapshots: once per probe interval (at most 5 s, at least 1 s)."""
         self.session_id = ""
         self.session_started = 0.0
         self.tick = 0
@@ -270,10 +271,13 @@ class Monitor:
                   version=self.config.deployment.version, level=self.config.monitor.level,
                   interval=self.interval, targets=[n for n, _ in targets])
         self._seed_baseline()
-        self._http = make_client()
-        self._scraper = Scraper(self.config.metrics, self._http)
+        if any(t.metrics_url for t in self.config.targets) or self.config.prometheus.url:
+            # TLS context creation costs ~25 ms: only when there is something to scrape
+            self._http = make_client()
+            self._scraper = Scraper(self.config.metrics, self._http)
         if self.config.prometheus.url:
             client = self._http
+            assert client is not None
             if not self.config.prometheus.verify_tls:
                 client = make_client(verify=False, timeout=self.config.prometheus.timeout)
             self._prom_source = PrometheusSource(self.config.prometheus, client)
@@ -362,6 +366,7 @@ class Monitor:
 
     async def _scrape_loop(self, target: TargetConfig) -> None:
         scraper = self._scraper
+        assert scraper is not None
         url = target.metrics_url or ""
         while True:
             started = time.monotonic()
