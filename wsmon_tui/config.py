@@ -297,6 +297,7 @@ CANONICAL_METRICS: frozenset[str] = frozenset({
     "connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
     "server_latency_ms", "connection_utilisation", "imbalance", "scrape_errors",
     "cpu_percent", "memory_percent", "rss_mb", "open_fds", "load1",
+    "tcp_connections", "process_cpu_percent", "threads", "process_connections",
     "health_score", "baseline_degradation",
 })
 

@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from wsmon_tui.config import CANONICAL_METRICS, RuleConfig
+from wsmon_tui.engine.resources import resource_values
 from wsmon_tui.engine.series import AGGREGATES, SeriesBook, percentile
 from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView
 
@@ -36,7 +37,8 @@ CANONICAL_RULE_METRICS: frozenset[str] = frozenset(CANONICAL_METRICS | {OVERALL}
 
 #: Judged once for the whole fleet (target ``overall``); all other metrics are judged per target.
 FLEET_METRICS: frozenset[str] = frozenset({
-    OVERALL, "cpu_percent", "memory_percent", "load1", "rss_mb", "open_fds", "threads",
+    OVERALL, "cpu_percent", "memory_percent", "load1", "tcp_connections", "process_cpu_percent", "rss_mb",
+    "open_fds", "threads", "process_connections",
 })
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -238,12 +240,7 @@ class MetricReader:
             values[OVERALL] = snap.health_score
             res = snap.resources
             if res is not None:
-                for k, v in res.process.items():
-                    values[k] = v
-                # the host figures win over the process's cpu_percent of the same name
-                values["cpu_percent"] = res.cpu_percent
-                values["memory_percent"] = res.memory_percent
-                values["load1"] = res.load1
+                values.update(resource_values(res))
             self._fleet = values
         return self._fleet
 

@@ -35,7 +35,7 @@ from wsmon_tui.engine.exporter import ProbeMetrics
 from wsmon_tui.engine.hold import HoldConnection
 from wsmon_tui.engine.probe import probe_once, ssl_context_for
 from wsmon_tui.engine.promapi import PrometheusSource
-from wsmon_tui.engine.resources import ResourceSampler
+from wsmon_tui.engine.resources import ResourceSampler, resource_values
 from wsmon_tui.engine.scoring import Baseline, TargetHealthInput, overall, performance_score, score_target
 from wsmon_tui.engine.scrape import Scraper, ScrapeResult, make_client
 from wsmon_tui.engine.series import SeriesBook
@@ -525,8 +525,7 @@ class Monitor:
             self.series.add("", "health_score", now, score)
         res = self._resource_view
         if res is not None:
-            for name, value in (("cpu_percent", res.cpu_percent), ("memory_percent", res.memory_percent),
-                                ("load1", res.load1), *res.process.items()):
+            for name, value in resource_values(res).items():
                 if value is not None:
                     self.series.add("", name, now, float(value))
         notes = list(self._notes)
@@ -582,11 +581,8 @@ class Monitor:
                 if snap.health_score is not None:
                     rows.append(("", "health_score", snap.health_score))
                 if snap.resources is not None:
-                    r = snap.resources
-                    for k, v in (("cpu_percent", r.cpu_percent), ("memory_percent", r.memory_percent),
-                                 ("load1", r.load1), *r.process.items()):
-                        if v is not None:
-                            rows.append(("", k, float(v)))
+                    rows.extend(("", k, float(v)) for k, v in resource_values(snap.resources).items()
+                                if v is not None)
                 self.store.record_samples(self.session_id, snap.taken_at, rows)
         except Exception as exc:
             if not any("history" in n for n in self._notes):

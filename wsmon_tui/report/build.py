@@ -16,7 +16,8 @@ from wsmon_tui.model import Snapshot
 
 SERVER_METRICS = ("connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
                   "server_latency_ms", "connection_utilisation", "imbalance")
-RESOURCE_METRICS = ("cpu_percent", "memory_percent", "load1", "rss_mb", "open_fds", "threads")
+RESOURCE_METRICS = ("cpu_percent", "memory_percent", "load1", "tcp_connections", "process_cpu_percent",
+                    "rss_mb", "open_fds", "threads", "process_connections")
 
 
 def iso(ts: float | None) -> str | None:
