@@ -118,10 +118,13 @@ def _list(args: Any) -> int:
 
 
 def _stats(args: Any) -> int:
-    db = _open(_db_path(args), create=False)
+    from wsmon_tui.alerts.outbox import delivery_counts
+
+    path = _db_path(args)
+    db = _open(path, create=False)
     try:
         stats = db.stats() if db is not None else stats_of([])
-        deliveries = _deliveries(db) if db is not None else {}
+        deliveries = delivery_counts(path) if db is not None else {}
     finally:
         if db is not None:
             db.close()
@@ -139,22 +142,6 @@ def _stats(args: Any) -> int:
     if deliveries:
         print("deliveries: " + ", ".join(f"{_safe(k)} {v}" for k, v in sorted(deliveries.items())))
     return 0
-
-
-def _deliveries(db: AlertDB) -> dict[str, int]:
-    """Delivery counts by status, when the outbox's table is in the same database."""
-    conn = db.conn
-    for table in ("alert_deliveries", "alert_outbox", "deliveries"):
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                              (table,)).fetchone()
-        if exists is None:
-            continue
-        try:
-            rows = conn.execute(f"SELECT status, COUNT(*) FROM {table} GROUP BY status").fetchall()
-        except sqlite3.Error:
-            continue
-        return {str(r[0]): int(r[1]) for r in rows}
-    return {}
 
 
 def _ack(args: Any) -> int:

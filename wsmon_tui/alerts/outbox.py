@@ -1,0 +1,549 @@
+"""The durable delivery outbox: every notification is stored before it is sent, at least once.
+
+``enqueue`` writes one ``outbox_notifications`` row per notification and one
+``outbox_deliveries`` row per channel that accepts it, and commits before returning. The
+worker (``run``) sends what is due; a failure is retried with exponential backoff and
+jitter (1 s doubling to 5 min, honouring ``Retry-After``) across restarts, until the
+channel's ``max_age``, when the delivery is ``dropped`` with the reason.
+
+Statuses: ``pending`` (not tried yet), ``sent``, ``failed`` (tried, will retry; see
+``last_error``), ``dropped`` (gave up; see ``last_error``). A delivery a rate limit held
+back is ``held`` and goes out later in one summary message; it is then ``sent`` with
+``via = "summary"``.
+
+Ordering: within one (channel, alert) deliveries go out in order; a failing ``firing``
+holds back the ``resolved`` that follows it, so a receiver never sees them swapped.
+Channels send concurrently and independently: one dead receiver delays no other.
+
+Tables live in the state database (``<state_dir>/wsmon.db``) next to the store's and the
+alert tables, prefixed ``outbox_``; own connection, WAL, busy_timeout 5000 ms. Secrets
+never reach the database: errors are redacted before they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+from wsmon_tui.alerts.channels import DeliveryError, Sender, accepts, alertmanager_alert, channel_name
+from wsmon_tui.alerts.notification import Notification
+from wsmon_tui.alerts.ratelimit import SlidingWindow, parse_rate_limit
+from wsmon_tui.config import ChannelConfig
+from wsmon_tui.model import AlertView
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    deployment TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    UNIQUE (fingerprint, seq)
+);
+CREATE TABLE IF NOT EXISTS outbox_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notification_id INTEGER NOT NULL REFERENCES outbox_notifications(id),
+    fingerprint TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    next_at REAL NOT NULL,
+    sent_at REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    held INTEGER NOT NULL DEFAULT 0,
+    via TEXT NOT NULL DEFAULT '',
+    summary_id INTEGER,
+    UNIQUE (notification_id, channel)
+);
+CREATE INDEX IF NOT EXISTS outbox_deliveries_open ON outbox_deliveries(channel, next_at)
+    WHERE status IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS outbox_deliveries_order ON outbox_deliveries(channel, fingerprint, id)
+    WHERE status IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS outbox_deliveries_created ON outbox_deliveries(created_at);
+CREATE INDEX IF NOT EXISTS outbox_deliveries_fp ON outbox_deliveries(fingerprint);
+CREATE TABLE IF NOT EXISTS outbox_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    at REAL NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS outbox_messages_channel ON outbox_messages(channel, at);
+"""
+
+Row = tuple[int, int, int, Notification]
+"""A due delivery: (id, attempts, held, notification)."""
+
+OPEN = "status IN ('pending', 'failed')"
+BATCH = 256
+"""Deliveries one channel handles per pass (memory stays flat whatever the backlog)."""
+PARALLEL = 8
+"""Alerts one channel sends to at the same time (each alert's deliveries stay in order)."""
+
+
+def _encode(n: Notification) -> str:
+    alert = {f.name: getattr(n.alert, f.name) for f in fields(n.alert)}
+    alert["labels"] = dict(n.alert.labels)
+    return json.dumps({"fingerprint": n.fingerprint, "seq": n.seq, "kind": n.kind, "alert": alert,
+                       "created_at": n.created_at, "deployment": n.deployment, "channels": list(n.channels),
+                       "escalation": n.escalation, "extra": dict(n.extra)})
+
+
+def _decode(text: str) -> Notification:
+    raw = json.loads(text)
+    alert = dict(raw["alert"])
+    alert["labels"] = MappingProxyType(dict(alert.get("labels") or {}))
+    return Notification(fingerprint=raw["fingerprint"], seq=raw["seq"], kind=raw["kind"],
+                        alert=AlertView(**alert), created_at=raw["created_at"], deployment=raw["deployment"],
+                        channels=tuple(raw["channels"]), escalation=raw["escalation"], extra=raw["extra"])
+
+
+def _connect(db_path: Path | None) -> sqlite3.Connection:
+    if db_path is None:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    else:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(db_path, isolation_level=None, timeout=5.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+class Outbox:
+    """Stores notifications, then delivers them at least once (see the module doc)."""
+
+    def __init__(self, db_path: Path | None, channels: list[ChannelConfig], *, deployment: str,
+                 clock: Callable[[], float] = time.time, secrets: Iterable[str] = (),
+                 client: httpx.AsyncClient | None = None, backoff_base: float = 1.0,
+                 backoff_max: float = 300.0, refresh_interval: float = 60.0) -> None:
+        self._conn = _connect(db_path)
+        self._lock = threading.RLock()
+        self.channels = {channel_name(ch): ch for ch in channels}
+        self.deployment = deployment
+        self._clock = clock
+        self._sender = Sender(client, secrets=secrets, am_ttl=max(3 * refresh_interval, 180.0))
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.refresh_interval = refresh_interval
+        self._random = random.Random()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._limits: dict[str, SlidingWindow] = {}
+        self._orphans_dropped = False
+        now = clock()
+        for name, ch in self.channels.items():
+            limit = parse_rate_limit(ch.rate_limit)
+            if limit:
+                sent = [r[0] for r in self._conn.execute(
+                    "SELECT at FROM outbox_messages WHERE channel = ? AND at > ?", (name, now - limit[1]))]
+                self._limits[name] = SlidingWindow(limit[0], limit[1], sent)
+        # Alertmanager: which alerts each channel was told are firing, and when last posted.
+        self._am_active: dict[str, set[str]] = {
+            n: set() for n, c in self.channels.items() if c.type == "alertmanager"}
+        self._am_posted: dict[tuple[str, str], float] = {}
+        self._am_due: dict[str, dict[str, AlertView]] = {name: {} for name in self._am_active}
+        for name in self._am_active:
+            rows = self._conn.execute(
+                "SELECT n.fingerprint, n.kind FROM outbox_deliveries d JOIN outbox_notifications n"
+                " ON n.id = d.notification_id WHERE d.id IN (SELECT MAX(id) FROM outbox_deliveries"
+                " WHERE channel = ? GROUP BY fingerprint)", (name,))
+            self._am_active[name] = {fp for fp, kind in rows if kind != "resolved"}
+
+    # -- database ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients the outbox made, then the database."""
+        await self._sender.aclose()
+        self.close()
+
+    # -- the engine's side ------------------------------------------------------------------
+
+    def enqueue(self, notifications: Iterable[Notification]) -> list[int]:
+        """Store each notification and a delivery per accepting channel; committed on return.
+
+        Returns the new delivery ids. A notification already stored (same fingerprint and
+        seq: the idempotency key) is not stored twice.
+        """
+        now = self._clock()
+        ids: list[int] = []
+        with self._tx() as c:
+            for n in notifications:
+                wanted = [name for name, ch in self.channels.items() if accepts(ch, n)]
+                if not wanted:
+                    continue
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO outbox_notifications"
+                    " (fingerprint, seq, kind, created_at, deployment, body) VALUES (?,?,?,?,?,?)",
+                    (n.fingerprint, n.seq, n.kind, n.created_at, n.deployment or self.deployment, _encode(n)))
+                if not cur.rowcount:
+                    continue
+                nid = cur.lastrowid
+                for name in wanted:
+                    cur = c.execute(
+                        "INSERT INTO outbox_deliveries"
+                        " (notification_id, fingerprint, channel, created_at, next_at) VALUES (?,?,?,?,?)",
+                        (nid, n.fingerprint, name, n.created_at, now))
+                    ids.append(int(cur.lastrowid or 0))
+                    if name in self._am_active:
+                        self._am_posted[(name, n.fingerprint)] = now  # its delivery posts it
+                        if n.kind == "resolved":
+                            self._am_active[name].discard(n.fingerprint)
+                        else:
+                            self._am_active[name].add(n.fingerprint)
+        if ids:
+            self._poke()
+        return ids
+
+    def refresh_firing(self, alerts: Iterable[AlertView], now: float) -> None:
+        """Re-post firing alerts to Alertmanager channels, each at most every ``refresh_interval``.
+
+        Only alerts the channel was notified of (so rule channel filters and silences hold);
+        called by the engine each tick, cheap when nothing is due.
+        """
+        if not self._am_active:
+            return
+        queued = False
+        for alert in alerts:
+            if alert.state != "firing" or alert.silenced:
+                continue
+            for name, active in self._am_active.items():
+                last = self._am_posted.get((name, alert.id))
+                if alert.id in active and (last is None or now - last >= self.refresh_interval):
+                    self._am_due[name][alert.id] = alert
+                    queued = True
+        if queued:
+            self._poke()
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    # -- the worker -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set: sends what is due, then sleeps until the next is due."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self._pass()
+                except Exception as exc:  # keep delivering whatever one pass hit
+                    log.warning("outbox pass failed: %s", self._sender.safe(ChannelConfig(), repr(exc)))
+                delay = self._next_wait()
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+                try:
+                    await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waiters:
+                        w.cancel()
+        finally:
+            self._wake = None
+
+    async def drain(self, timeout: float) -> None:
+        """Send everything due now (and what becomes due within ``timeout`` through held summaries)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for _ in range(1_000_000):
+                    if not await self._pass():
+                        break
+
+    def _next_wait(self) -> float:
+        """Seconds until the next delivery is due (0.05 .. 5 s; the clock may not be wall time)."""
+        with self._lock:
+            row = self._conn.execute(f"SELECT MIN(next_at) FROM outbox_deliveries WHERE {OPEN}").fetchone()
+        if any(self._am_due.values()):
+            return 0.05
+        if row is None or row[0] is None:
+            return 5.0
+        return min(5.0, max(0.05, row[0] - self._clock()))
+
+    async def _pass(self) -> int:
+        """One pass over every channel; returns how many messages were attempted."""
+        if not self._orphans_dropped:  # channels change only with a restart
+            self._drop_orphans()
+            self._orphans_dropped = True
+        results = await asyncio.gather(*(self._channel_pass(name, ch) for name, ch in self.channels.items()))
+        return sum(results)
+
+    def _drop_orphans(self) -> None:
+        """Deliveries for channels no longer configured can never be sent: drop them with the reason."""
+        names = list(self.channels)
+        marks = ", ".join("?" * len(names))
+        if not names:
+            names, marks = [""], "?"
+        with self._tx() as c:
+            c.execute(f"UPDATE outbox_deliveries SET status = 'dropped', last_error = 'channel no longer"
+                      f" configured' WHERE {OPEN} AND channel NOT IN ({marks})", names)
+
+    def _expire(self, name: str, ch: ChannelConfig, now: float) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE outbox_deliveries SET status = 'dropped', held = 0, last_error = ? || CASE"
+                " WHEN last_error = '' THEN '' ELSE '; last error: ' || last_error END"
+                f" WHERE channel = ? AND {OPEN} AND created_at < ?",
+                (f"not delivered within max_age {ch.max_age:g}s", name, now - ch.max_age))
+
+    def _due(self, name: str, now: float) -> list[Row]:
+        """Due deliveries (id, attempts, held, notification), oldest first, none behind an open
+        earlier delivery of the same alert (held ones do not block: they go in the summary)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT d.id, d.attempts, d.held, n.body FROM outbox_deliveries d"
+                " JOIN outbox_notifications n ON n.id = d.notification_id"
+                f" WHERE d.channel = ? AND d.{OPEN} AND d.next_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM outbox_deliveries e WHERE e.channel = d.channel"
+                f" AND e.fingerprint = d.fingerprint AND e.id < d.id AND e.{OPEN} AND e.held = 0)"
+                " ORDER BY d.id LIMIT ?", (name, now, BATCH)).fetchall()
+        return [(i, a, h, _decode(body)) for i, a, h, body in rows]
+
+    async def _channel_pass(self, name: str, ch: ChannelConfig) -> int:
+        now = self._clock()
+        self._expire(name, ch, now)
+        attempted = await self._refresh_pass(name, ch, now)
+        rows = self._due(name, now)
+        limit = self._limits.get(name)
+        if limit is not None and ch.type == "pagerduty":
+            # Resolves and acks page nobody: never held back, never summarised.
+            free = [r for r in rows if r[3].kind in ("resolved", "acknowledged") and not r[2]]
+            rows = [r for r in rows if r not in free]
+            attempted += await self._send_each(name, ch, free, None)
+        if not rows:
+            return attempted
+        if limit is None:
+            return attempted + await self._send_each(name, ch, rows, None)
+        with self._lock:
+            open_held, held_next = self._conn.execute(
+                "SELECT COUNT(*), MAX(next_at) FROM outbox_deliveries"
+                f" WHERE channel = ? AND {OPEN} AND held = 1", (name,)).fetchone()
+        if open_held:
+            if any(r[2] for r in rows) and limit.available(now) > 0:
+                return attempted + await self._send_summary(name, ch, rows, limit)
+            # Join the held ones: same summary, same backoff if the summary is failing.
+            self._hold(name, [r[0] for r in rows if not r[2]], max(limit.next_slot(now), held_next or now))
+            return attempted
+        slots = limit.available(now)
+        sent_now, held = rows[:slots], rows[slots:]
+        attempted += await self._send_each(name, ch, sent_now, limit)
+        if held:
+            self._hold(name, [r[0] for r in held], limit.next_slot(self._clock()))
+        return attempted
+
+    def _hold(self, name: str, ids: list[int], until: float) -> None:
+        if not ids:
+            return
+        with self._tx() as c:
+            c.executemany("UPDATE outbox_deliveries SET held = 1, next_at = MAX(next_at, ?) WHERE id = ?",
+                          [(until, i) for i in ids])
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        delay = base / 2 + self._random.random() * base / 2
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    async def _send_each(self, name: str, ch: ChannelConfig, rows: list[Row],
+                         limit: SlidingWindow | None) -> int:
+        """Send rows one message each: alerts in parallel, each alert's rows in order."""
+        if not rows:
+            return 0
+        groups: dict[str, list[Row]] = {}
+        for row in rows:
+            groups.setdefault(row[3].fingerprint, []).append(row)
+        updates: list[tuple[str, Any]] = []
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one_alert(group: list[Row]) -> None:
+            async with gate:
+                for did, attempts, _held, n in group:
+                    error = await self._attempt(ch, [n], key=n.idempotency_key)
+                    when = self._clock()
+                    if error is None:
+                        updates.append(("sent", (when, "direct", did)))
+                        if limit is not None:
+                            limit.record(when)
+                        if ch.type == "alertmanager":
+                            self._am_posted[(name, n.fingerprint)] = when
+                    else:
+                        message, retry_after = error
+                        retry_at = when + self._backoff(attempts + 1, retry_after)
+                        updates.append(("failed", (message, retry_at, did)))
+                        return  # the rest of this alert waits behind the failure
+
+        await asyncio.gather(*(one_alert(g) for g in groups.values()))
+        self._record(name, updates)
+        return len(updates)
+
+    def _record(self, name: str, updates: list[tuple[str, Any]]) -> None:
+        sent = [u[1] for u in updates if u[0] == "sent"]
+        failed = [u[1] for u in updates if u[0] == "failed"]
+        with self._tx() as c:
+            c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
+                          " sent_at = ?, via = ?, held = 0, last_error = '' WHERE id = ?", sent)
+            c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
+                          " last_error = ?, next_at = ? WHERE id = ?", failed)
+            c.executemany("INSERT INTO outbox_messages (channel, at) VALUES (?, ?)",
+                          [(name, s[0]) for s in sent])
+
+    async def _send_summary(self, name: str, ch: ChannelConfig, rows: list[Row],
+                            limit: SlidingWindow) -> int:
+        """One message for everything held (and due) on a rate-limited channel."""
+        with self._lock:
+            held = self._conn.execute(
+                "SELECT d.id, d.attempts, d.held, n.body FROM outbox_deliveries d JOIN outbox_notifications n"
+                f" ON n.id = d.notification_id WHERE d.channel = ? AND d.{OPEN} AND d.held = 1 ORDER BY d.id",
+                (name,)).fetchall()
+        chosen = {r[0]: (r[0], r[1], r[2], _decode(r[3])) for r in held}
+        for r in rows:
+            chosen.setdefault(r[0], r)
+        items = [chosen[k] for k in sorted(chosen)]
+        ids = [r[0] for r in items]
+        notes = [r[3] for r in items]
+        key = f"summary:{ids[0]}-{ids[-1]}:{len(ids)}"
+        error = await self._attempt(ch, notes, key=key, summary=True)
+        when = self._clock()
+        with self._tx() as c:
+            if error is None:
+                limit.record(when)
+                cur = c.execute("INSERT INTO outbox_messages (channel, at, deliveries) VALUES (?,?,?)",
+                                (name, when, len(ids)))
+                c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
+                              " sent_at = ?, via = 'summary', summary_id = ?, held = 0, last_error = ''"
+                              " WHERE id = ?", [(when, cur.lastrowid, i) for i in ids])
+            else:
+                message, retry_after = error
+                worst = max(r[1] for r in items) + 1
+                next_at = when + self._backoff(worst, retry_after)
+                c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
+                              " held = 1, last_error = ?, next_at = ? WHERE id = ?",
+                              [(message, next_at, i) for i in ids])
+        if error is None and ch.type == "alertmanager":
+            for n in notes:
+                self._am_posted[(name, n.fingerprint)] = when
+        return 1
+
+    async def _attempt(self, ch: ChannelConfig, notes: list[Notification], *, key: str,
+                       summary: bool = False) -> tuple[str, float | None] | None:
+        """None when delivered, else (redacted error, retry-after)."""
+        try:
+            await self._sender.send(ch, notes, deployment=self.deployment, key=key, now=self._clock(),
+                                    summary=summary)
+        except DeliveryError as exc:
+            return self._sender.safe(ch, str(exc))[:500], exc.retry_after
+        except Exception as exc:  # a bug or an odd receiver must not stop the worker
+            return self._sender.safe(ch, f"{type(exc).__name__}: {exc}")[:500], None
+        return None
+
+    async def _refresh_pass(self, name: str, ch: ChannelConfig, now: float) -> int:
+        due = self._am_due.get(name)
+        if not due:
+            return 0
+        alerts = list(due.values())
+        due.clear()
+        body = [alertmanager_alert(a, "firing", self.deployment, now, self._sender.am_ttl) for a in alerts]
+        try:
+            await self._sender.post_alertmanager(ch, body)
+        except DeliveryError as exc:
+            log.info("alertmanager refresh to %s failed: %s", name, self._sender.safe(ch, str(exc)))
+            return 1
+        for a in alerts:
+            self._am_posted[(name, a.id)] = now
+        return 1
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def deliveries(self, *, fingerprint: str | None = None) -> list[dict]:
+        """Every delivery (oldest first), optionally of one alert."""
+        where, params = ("WHERE d.fingerprint = ?", (fingerprint,)) if fingerprint else ("", ())
+        with self._lock:
+            return _rows(self._conn, where, params)
+
+
+_COLUMNS = ("id", "alert_id", "seq", "kind", "channel", "status", "attempts", "last_error", "next_at",
+            "sent_at", "created_at", "via", "summary_id")
+
+
+def _rows(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> list[dict]:
+    rows = conn.execute(
+        "SELECT d.id, d.fingerprint, n.seq, n.kind, d.channel, d.status, d.attempts, d.last_error, d.next_at,"
+        " d.sent_at, d.created_at, d.via, d.summary_id FROM outbox_deliveries d"
+        f" JOIN outbox_notifications n ON n.id = d.notification_id {where} ORDER BY d.id", tuple(params))
+    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+
+
+def report_deliveries(db_path: Path, since: float, until: float) -> list[dict]:
+    """Deliveries created in [since, until] for reports: ``{alert_id, channel, kind, status, attempts,
+    last_error, sent_at (epoch), created_at}`` (plus id, seq, via). Empty when there are none."""
+    if not Path(db_path).exists():
+        return []
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        try:
+            return _rows(conn, "WHERE d.created_at >= ? AND d.created_at <= ?", (since, until))
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+    finally:
+        conn.close()
+
+
+def delivery_counts(db_path: Path, since: float | None = None) -> dict[str, int]:
+    """Deliveries by status (pending, sent, failed, dropped), e.g. for ``alerts stats``."""
+    counts = {"pending": 0, "sent": 0, "failed": 0, "dropped": 0}
+    if not Path(db_path).exists():
+        return counts
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        try:
+            floor = since if since is not None else float("-inf")
+            rows = conn.execute("SELECT status, COUNT(*) FROM outbox_deliveries WHERE created_at >= ?"
+                                " GROUP BY status", (floor,)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return counts
+            raise
+    finally:
+        conn.close()
+    counts.update({status: n for status, n in rows})
+    return counts
