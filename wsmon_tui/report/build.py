@@ -45,7 +45,6 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
     session: dict[str, Any] = {}
     sessions: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {}
-    events: list[dict[str, Any]] = []
     if store is not None:
         if session_id:
             session = store.session(session_id) or {}
@@ -53,7 +52,6 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         if not session and sessions:
             session = sessions[-1]
         summary = store.probe_summary(since=since, until=until, session_id=session_id)
-        events = store.events(since=since, until=until)
 
     urls = {t.name: t.url for t in config.targets}
     for name, url in session.get("targets") or []:
@@ -98,7 +96,8 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         score = session.get("health_score") if session else None
         health = {"score": _finite(score), "status": last or "unknown"}
 
-    alerts, notifications, rollbacks, rollout = _from_events(events)
+    alerts, stats, notifications, rollbacks, rollout = _stages(
+        store.path if store is not None else None, since, until)
     dep = config.deployment
     rollout_now = snapshot.deployment.rollout_percent if snapshot is not None else None
     # a config that names no deployment (report run without --config) takes the session's
@@ -118,7 +117,7 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         "notifications": notifications,
         "rollout": rollout,
         "sessions": [_session_fields(s) for s in sessions],
-        "stats": _alert_stats(alerts),
+        "stats": stats,
     }
 
 
@@ -140,42 +139,34 @@ def _session_fields(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _from_events(events: list[dict[str, Any]]) -> tuple[list, list, list, list]:
-    """Alerts, notifications, rollbacks and the rollout timeline from the event log.
+def _stages(db_path: Any, since: float, until: float) -> tuple[list, dict, list, list, list]:
+    """Alerts (with MTTA/MTTR), notifications, rollbacks and the rollout timeline.
 
-    Later stages write events of kinds ``alert``, ``notification``, ``rollback`` and
-    ``rollout``; the latest event per id wins.
+    Each stage keeps its own tables in the store's database file and offers a reader
+    that opens it read-only; times come back as epoch seconds and are made ISO here.
     """
-    alerts: dict[str, dict[str, Any]] = {}
-    notes: dict[str, dict[str, Any]] = {}
-    rollbacks: dict[str, dict[str, Any]] = {}
-    rollout: list[dict[str, Any]] = []
-    for ev in events:
-        data = dict(ev.get("data") or {})
-        kind = ev.get("kind")
-        if kind == "alert" and data.get("id"):
-            alerts[str(data["id"])] = {**alerts.get(str(data["id"]), {}), **data}
-        elif kind == "notification":
-            key = str(data.get("delivery_id") or data.get("id") or len(notes))
-            notes[key] = {**notes.get(key, {}), **data}
-        elif kind == "rollback":
-            key = str(data.get("id") or len(rollbacks))
-            rollbacks[key] = {**rollbacks.get(key, {}), **data}
-        elif kind == "rollout":
-            rollout.append({"at": iso(ev.get("at")), **data})
-    for a in alerts.values():
-        for key in ("started_at", "resolved_at", "firing_at", "acknowledged_at"):
-            if isinstance(a.get(key), int | float):
-                a[key] = iso(a[key])
-    for r in rollbacks.values():
-        for key in ("started_at", "finished_at"):
-            if isinstance(r.get(key), int | float):
-                r[key] = iso(r[key])
-    return list(alerts.values()), list(notes.values()), list(rollbacks.values()), rollout
+    if db_path is None:
+        return [], {"mtta_s": None, "mttr_s": None}, [], [], []
+    from wsmon_tui.alerts.db import report_alerts
+    from wsmon_tui.alerts.outbox import report_deliveries
+    from wsmon_tui.rollback.audit import report_rollbacks, report_rollout
+
+    found = report_alerts(db_path, since, until)
+    alerts = [_iso_times(a) for a in found["alerts"]]
+    stats = dict(found.get("stats") or {})
+    notifications = [_iso_times(n) for n in report_deliveries(db_path, since, until)]
+    rollbacks = []
+    for rb in report_rollbacks(db_path, since, until):
+        rb = _iso_times(rb)
+        rb["steps"] = [dict(step) for step in rb.get("steps") or []]
+        rollbacks.append(rb)
+    rollout = [_iso_times(r) for r in report_rollout(db_path, since, until)]
+    return alerts, stats, notifications, rollbacks, rollout
 
 
-def _alert_stats(alerts: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Mean time to acknowledge and to resolve, in seconds (from the alerts' raw times)."""
-    tta = [a["_tta_s"] for a in alerts if isinstance(a.get("_tta_s"), int | float)]
-    ttr = [a["_ttr_s"] for a in alerts if isinstance(a.get("_ttr_s"), int | float)]
-    return {"mtta_s": sum(tta) / len(tta) if tta else None, "mttr_s": sum(ttr) / len(ttr) if ttr else None}
+def _iso_times(item: dict[str, Any]) -> dict[str, Any]:
+    out = dict(item)
+    for key, value in item.items():
+        if (key.endswith("_at") or key == "at") and isinstance(value, int | float):
+            out[key] = iso(value)
+    return out
