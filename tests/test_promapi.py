@@ -59,7 +59,7 @@ async def test_queries_map_to_canonical_names(prom, client) -> None:
     assert result.values["adoption"] == 0.5  # a scalar result
     assert result.values["messages_per_s"] is None  # an empty vector
     assert result.instances == {f"127.0.0.1:{p.port}": 1.0, dead: 0.0}
-    assert result.values["imbalance"] == pytest.approx(2.0)
+    assert result.values["imbalance"] is None  # a mean of 0.5 per instance is too few to judge
     assert result.duration_ms is not None
 
 

@@ -291,7 +291,7 @@ async def test_json_format(server, client) -> None:
                             errors="stats.errors", queue_depth="queues.value",
                             adoption="clients.websocket / clients.total",
                             latency_histogram="latency_seconds")
-    doc = {"server": {"connections": {"ws-1": 4, "ws-2": 12}},
+    doc = {"server": {"connections": {"ws-1": 40, "ws-2": 120}},
            "stats": {"messages": 1000, "errors": 10},
            "queues": [{"value": 3}, {"value": 4}],
            "clients": {"websocket": 9, "total": 12},
@@ -301,9 +301,9 @@ async def test_json_format(server, client) -> None:
     tgt = target(server.url("/stats"), metrics_format="json")
     first = await scraper.scrape(tgt, now=0.0)
     assert first.ok, first.error
-    assert first.values["connections"] == 16.0
-    assert first.instances == {"ws-1": 4.0, "ws-2": 12.0}
-    assert first.values["imbalance"] == pytest.approx(12 / 8)
+    assert first.values["connections"] == 160.0
+    assert first.instances == {"ws-1": 40.0, "ws-2": 120.0}
+    assert first.values["imbalance"] == pytest.approx(120 / 80)
     assert first.values["queue_depth"] == 7.0
     assert first.values["adoption"] == pytest.approx(0.75)
     assert first.values["server_latency_ms"] == pytest.approx((0.1 + 0.4 * 0.9) * 1000)
@@ -509,3 +509,11 @@ async def test_large_page_is_read_off_the_loop_with_same_result(server, client) 
     small = await scraper.scrape(target(server.url("/small"), name="small"), now=0.0)
     assert big.ok, big.error
     assert big.values == small.values and big.instances == small.instances
+
+
+def test_imbalance_needs_enough_connections_to_mean_anything():
+    from wsmon_tui.engine.scrape import imbalance
+
+    assert imbalance({"a": 30.0, "b": 10.0}) == pytest.approx(1.5)
+    assert imbalance({"a": 3.0, "b": 0.0, "c": 0.0}) is None  # a drained fleet, probe connections only
+    assert imbalance({"a": 50.0}) is None

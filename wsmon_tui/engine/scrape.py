@@ -454,12 +454,17 @@ class Scraper:
         return values
 
 
+IMBALANCE_MIN_MEAN = 10.0
+"""Below this many connections per instance, imbalance is noise (a drained fleet holding a
+handful of probe connections is not "imbalanced")."""
+
+
 def imbalance(instances: Mapping[str, float]) -> float | None:
-    """max / mean of per-instance connections; None with fewer than two instances or no connections."""
+    """max / mean of per-instance connections; None with fewer than two instances or too few connections."""
     if len(instances) < 2:
         return None
     mean = sum(instances.values()) / len(instances)
-    if not mean > 0:
+    if not mean >= IMBALANCE_MIN_MEAN:
         return None
     return max(instances.values()) / mean
 
