@@ -98,11 +98,10 @@ async def child_bare(url: str, targets: int, interval: float, seconds: float) ->
         slot = time.monotonic() + offset
         while True:
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            async with sem:
-                async with connect(f"{url}/t{i}", compression=None, ping_interval=None,
-                                   proxy=None) as ws:
-                    await ws.send("ping x")
-                    await ws.recv()
+            async with sem, connect(f"{url}/t{i}", compression=None, ping_interval=None,
+                                    proxy=None) as ws:
+                await ws.send("ping x")
+                await ws.recv()
             count += 1
             slot += interval
 
@@ -124,7 +123,8 @@ def child_soak(targets: int, hours: float) -> dict:
     now = [1_000_000.0]
     interval = 30.0
     config = Config(monitor=MonitorConfig(level="standard", interval=interval),
-                    targets=[TargetConfig(name=f"t{i}", url=f"ws://127.0.0.1:9/t{i}") for i in range(targets)])
+                    targets=[TargetConfig(name=f"t{i}", url=f"ws://127.0.0.1:9/t{i}")
+                             for i in range(targets)])
     monitor = Monitor(config, None, clock=lambda: now[0])
     monitor.session_started = now[0]
     ticks = int(hours * 3600 / interval)

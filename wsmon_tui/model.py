@@ -94,7 +94,7 @@ class HoldView:
     connected: bool
     connected_since: float | None
     disconnects: Mapping[str, int] = field(default_factory=lambda: EMPTY)
-    """Disconnects by close code (as a string; "1006" when the TCP connection dropped without a close frame)."""
+    """Disconnects by close code, as a string ("1006": the TCP connection dropped with no close frame)."""
     reconnects: int = 0
     max_gap_s: float | None = None
     """Longest gap between server messages seen on the held connection."""
