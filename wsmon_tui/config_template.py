@@ -196,6 +196,7 @@ cooldown = "5m"
 # url = "https://flags.example.com/api/flags"   # http: GET lists, PUT url/{name} sets
 # headers = { Authorization = "Bearer ${FLAGS_TOKEN}" }
 verify_tls = true
+rollout_flag = "websocket_enabled"   # the flag whose rollout percent is tracked as the deployment's rollout
 
 [ui]
 theme = "wsmon-dark"

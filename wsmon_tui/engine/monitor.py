@@ -39,6 +39,7 @@ from wsmon_tui.engine.resources import ResourceSampler, resource_values
 from wsmon_tui.engine.scoring import Baseline, TargetHealthInput, overall, performance_score, score_target
 from wsmon_tui.engine.scrape import Scraper, ScrapeResult, make_client
 from wsmon_tui.engine.series import SeriesBook
+from wsmon_tui.engine.stages import Stages
 from wsmon_tui.engine.state import TargetState
 from wsmon_tui.errors import WsmonError
 from wsmon_tui.levels import LEVELS
@@ -96,6 +97,7 @@ class Monitor:
         *,
         state_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        stages: bool = True,
     ) -> None:
         self.config = config
         self.store = store
@@ -103,7 +105,10 @@ class Monitor:
         self.clock = clock
         self.level = LEVELS[config.monitor.level]
         self.interval = config.interval
-        self.window = max(self.level.window, self.interval * 3)
+        self.window = max(min(self.level.window, self.interval * 10), self.interval * 3)
+        """Rates and percentiles are judged over the last ten probe intervals (at most the
+        level's window): long enough to smooth one bad probe, short enough that health
+        recovers within a rollback's verify window."""
         self.tick_period = min(max(self.interval, 1.0), 5.0)
         """Seconds between snapshots: once per probe interval (at most 5 s, at least 1 s)."""
         self.session_id = ""
@@ -117,6 +122,9 @@ class Monitor:
         self.alert_engine: Any | None = None
         """The alert lifecycle stage, when alerting is configured for this run."""
         self.rollback_controller: Any | None = None
+        self._with_stages = stages
+        self.stages: Stages | None = None
+        """Alerting, delivery and rollback (``stages=False`` runs collection alone)."""
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._states = {
             t.name: TargetState(t, deque(maxlen=self._recent_cap())) for t in config.targets
@@ -200,6 +208,10 @@ class Monitor:
         self._log("silenced", rule=rule, target=target, duration=duration, user=user, comment=comment)
         return result
 
+    def deliveries(self, alert_id: str) -> list[dict]:
+        """Delivery status of every notification of one alert."""
+        return self.stages.deliveries(alert_id) if self.stages is not None else []
+
     async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> Any:
         controller = self._require(self.rollback_controller, "rollback")
         return await controller.rollback(reason=reason, user=user, trigger="manual", automatic=False,
@@ -271,6 +283,12 @@ class Monitor:
                   version=self.config.deployment.version, level=self.config.monitor.level,
                   interval=self.interval, targets=[n for n, _ in targets])
         self._seed_baseline()
+        if self._with_stages:
+            self.stages = Stages(self, getattr(self.store, "path", None))
+            await self.stages.start()
+            self.hooks.insert(0, self.stages.refine)
+            self.alert_engine = self.stages.alerts
+            self.rollback_controller = self.stages.rollback
         if any(t.metrics_url for t in self.config.targets) or self.config.prometheus.url:
             # TLS context creation costs ~25 ms: only when there is something to scrape
             self._http = make_client()
@@ -317,6 +335,8 @@ class Monitor:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(closer.aclose(), 2)
+        if self.stages is not None:
+            await self.stages.close()
         now = self.clock()
         self._log("session_end", ended_by=self._stop_reason, ticks=self.tick)
         if self.store is not None:

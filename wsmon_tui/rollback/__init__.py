@@ -1,0 +1,5 @@
+"""Rollback, throttling, feature flags and rollout tracking (engine layer, no UI imports).
+
+flags: providers (file, http); steps: http/command/flag steps; controller: policy,
+verification, throttle, rollout; audit: the rollback_ tables and the report queries.
+"""

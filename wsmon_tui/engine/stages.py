@@ -1,0 +1,104 @@
+"""What runs on every snapshot after it is built: alerting, delivery and rollback.
+
+The Monitor builds a snapshot of the probes and metrics; ``Stages.refine`` then asks
+the alert engine which alerts are active, lets the rollback controller judge its policy
+(and verify a rollback in progress), hands every new notification to the durable
+outbox, and returns the refined snapshot that the faces see. Each stage keeps its own
+tables in the store's database file, so acks, silences, deliveries and rollbacks
+survive restarts; with no store they live in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wsmon_tui.alerts.engine import AlertEngine
+from wsmon_tui.alerts.outbox import Outbox
+from wsmon_tui.engine.scrape import make_client
+from wsmon_tui.model import Snapshot
+from wsmon_tui.rollback.controller import RollbackController
+from wsmon_tui.rollback.flags import make_provider
+
+if TYPE_CHECKING:
+    from wsmon_tui.engine.monitor import Monitor
+
+log = logging.getLogger(__name__)
+
+
+class Stages:
+    """Alert engine, outbox and rollback controller for one Monitor session."""
+
+    def __init__(self, monitor: Monitor, db_path: Path | None) -> None:
+        self.monitor = monitor
+        self.db_path = db_path
+        self.alerts: AlertEngine | None = None
+        self.outbox: Outbox | None = None
+        self.rollback: RollbackController | None = None
+        self._client: Any = None
+        self._stop = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        m = self.monitor
+        config = m.config
+        self.alerts = AlertEngine(config, self.db_path, clock=m.clock, read_only=m.read_only)
+        self.outbox = Outbox(None if m.read_only else self.db_path, config.alerts.channels,
+                             deployment=config.deployment.name, clock=m.clock, secrets=config.secrets)
+        self._client = make_client(verify=config.flags.verify_tls)
+        flags = make_provider(config.flags, self._client)
+        self.rollback = RollbackController(
+            config, self.db_path, flags=flags, client=self._client, alert_engine=self.alerts,
+            clock=m.clock, read_only=m.read_only, session_id=m.session_id, log=m.log_event,
+        )
+        self._worker = asyncio.ensure_future(self.outbox.run(self._stop))
+        self._worker.set_name("outbox")
+
+    async def refine(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot hook: alerts, rollback policy, then hand notifications to the outbox."""
+        assert self.alerts is not None and self.outbox is not None and self.rollback is not None
+        views, notifications = self.alerts.evaluate(snapshot, self.monitor.series)
+        snapshot = dataclasses.replace(snapshot, alerts=views)
+        firing = {a.rule for a in views if a.state == "firing"}
+        snapshot, more = await self.rollback.on_snapshot(snapshot, firing)
+        notifications = [*notifications, *more]
+        if notifications:
+            self.outbox.enqueue(notifications)
+            for n in notifications:
+                self.monitor.log_event("notification", alert_id=n.fingerprint, kind=n.kind,
+                                       rule=n.alert.rule, target=n.alert.target, severity=n.alert.severity)
+        self.outbox.refresh_firing(snapshot.alerts, snapshot.taken_at)
+        if self.alerts.last_error:
+            snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, self.alerts.last_error))
+        return snapshot
+
+    def deliveries(self, alert_id: str) -> list[dict]:
+        """Delivery status of every notification of one alert (the TUI's why-it-fired)."""
+        return self.outbox.deliveries(fingerprint=alert_id) if self.outbox is not None else []
+
+    async def close(self) -> None:
+        """Finish a rollback's audit, send what can be sent in a few seconds, close everything."""
+        self._stop.set()
+        if self.rollback is not None and self.outbox is not None:
+            with contextlib.suppress(Exception):
+                self.rollback.conclude(self.monitor.latest)
+                self.outbox.enqueue(self.rollback.take_notifications())
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.rollback.aclose(), 3)
+        if self._worker is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._worker, 2)
+        if self.outbox is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.outbox.drain(2), 3)
+            with contextlib.suppress(Exception):
+                await self.outbox.aclose()
+        if self.alerts is not None:
+            self.alerts.close()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()

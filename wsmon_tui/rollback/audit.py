@@ -1,0 +1,244 @@
+"""The rollback audit: tables prefixed ``rollback_`` in the state database (``<state_dir>/wsmon.db``).
+
+* ``rollback_actions``: every rollback and throttle, automatic or manual: who, why, the
+  rule and value that triggered it, when, and its outcome (running -> verifying ->
+  verified | failed_verification | failed | dry_run; throttles end ``done`` or ``failed``).
+* ``rollback_steps``: each step of an action with its result, duration and captured output.
+* ``rollback_rollout``: the rollout timeline (rollout percent from the flag provider and
+  adoption from the metrics).
+* ``rollback_flag_changes``: flag changes made by hand (``wsmon-tui flags set|rollout``).
+
+Own connection, WAL, ``busy_timeout`` 5000 ms, never touching the store's schema version.
+Not thread-safe: one owner (the controller or a CLI run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from wsmon_tui.errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rollback_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    deployment TEXT NOT NULL DEFAULT '',
+    version TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '',
+    automatic INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    trigger TEXT NOT NULL DEFAULT '',
+    trigger_value REAL,
+    reason TEXT NOT NULL DEFAULT '',
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rollback_actions_started ON rollback_actions(started_at);
+CREATE TABLE IF NOT EXISTS rollback_steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    action_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ok INTEGER,
+    duration_ms REAL,
+    detail TEXT NOT NULL DEFAULT '',
+    started_at REAL,
+    stdout TEXT NOT NULL DEFAULT '',
+    stderr TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rollback_steps_action ON rollback_steps(action_id, seq);
+CREATE TABLE IF NOT EXISTS rollback_rollout (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment TEXT NOT NULL DEFAULT '',
+    version TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    rollout_percent REAL,
+    adoption REAL
+);
+CREATE INDEX IF NOT EXISTS rollback_rollout_at ON rollback_rollout(at);
+CREATE TABLE IF NOT EXISTS rollback_flag_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    flag TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+"""
+
+OUTCOMES = ("running", "verifying", "verified", "failed_verification", "failed", "dry_run", "done")
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _connect(path: Path | None, *, read_only: bool = False) -> sqlite3.Connection:
+    if path is None:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+    elif read_only:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                               timeout=5.0)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if path is not None and not read_only:
+        conn.execute("PRAGMA journal_mode = WAL")
+    return conn
+
+
+class AuditDB:
+    """The rollback tables; ``path=None`` keeps them in memory (tests, a store that cannot open)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            self._conn = _connect(path)
+            self._conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the rollback audit in {path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def begin(self, *, kind: str, deployment: str, version: str, session_id: str, automatic: bool, user: str,
+              trigger: str, trigger_value: float | None, reason: str, dry_run: bool, started_at: float,
+              outcome: str = "running") -> int:
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO rollback_actions (kind, deployment, version, session_id, automatic, user,"
+                " trigger, trigger_value, reason, dry_run, started_at, outcome)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (kind, deployment, version, session_id, int(automatic), user, trigger, trigger_value, reason,
+                 int(dry_run), started_at, outcome),
+            )
+            return int(cur.lastrowid or 0)
+
+    def add_step(self, action_id: int, seq: int, step: dict[str, Any]) -> None:
+        ok = step.get("ok")
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO rollback_steps (action_id, seq, type, name, ok, duration_ms, detail, started_at,"
+                " stdout, stderr) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (action_id, seq, step.get("type", ""), step.get("name", ""), None if ok is None else int(ok),
+                 step.get("duration_ms"), step.get("detail", ""), step.get("started_at"),
+                 step.get("stdout", ""), step.get("stderr", "")),
+            )
+
+    def set_outcome(self, action_id: int, outcome: str, *, finished_at: float | None = None,
+                    detail: str | None = None) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE rollback_actions SET outcome = ?, finished_at = COALESCE(?, finished_at),"
+                      " detail = COALESCE(?, detail) WHERE id = ?", (outcome, finished_at, detail, action_id))
+
+    def record_rollout(self, *, deployment: str, version: str, session_id: str, at: float,
+                       rollout_percent: float | None, adoption: float | None) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO rollback_rollout (deployment, version, session_id, at, rollout_percent,"
+                      " adoption) VALUES (?,?,?,?,?,?)",
+                      (deployment, version, session_id, at, rollout_percent, adoption))
+
+    def record_flag_change(self, *, at: float, user: str, flag: str, before: dict | None,
+                           after: dict | None) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO rollback_flag_changes (at, user, flag, before, after) VALUES (?,?,?,?,?)",
+                      (at, user, flag, json.dumps(before), json.dumps(after)))
+
+    def actions(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        return _actions(self._conn, since, until, iso=False)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+
+def _actions(conn: sqlite3.Connection, since: float | None, until: float | None, *,
+             iso: bool) -> list[dict[str, Any]]:
+    lo = since if since is not None else float("-inf")
+    hi = until if until is not None else float("inf")
+    rows = conn.execute("SELECT * FROM rollback_actions WHERE started_at >= ? AND started_at <= ?"
+                        " ORDER BY id", (lo, hi)).fetchall()
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        steps = conn.execute("SELECT * FROM rollback_steps WHERE action_id = ? ORDER BY seq",
+                             (r["id"],)).fetchall()
+        when = _iso if iso else (lambda t: t)
+        out.append({
+            "id": r["id"], "kind": r["kind"], "automatic": bool(r["automatic"]), "user": r["user"],
+            "trigger": r["trigger"], "trigger_value": r["trigger_value"], "reason": r["reason"],
+            "deployment": r["deployment"], "version": r["version"], "session_id": r["session_id"],
+            "dry_run": bool(r["dry_run"]), "started_at": when(r["started_at"]),
+            "finished_at": when(r["finished_at"]), "outcome": r["outcome"], "detail": r["detail"],
+            "steps": [{"type": s["type"], "name": s["name"], "ok": None if s["ok"] is None else bool(s["ok"]),
+                       "duration_ms": s["duration_ms"], "detail": s["detail"]} for s in steps],
+        })
+    return out
+
+
+def _open_for_report(db_path: Path) -> sqlite3.Connection | None:
+    if not Path(db_path).exists():
+        return None
+    try:
+        conn = _connect(Path(db_path), read_only=True)
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'rollback_actions'").fetchone()
+    except sqlite3.Error:
+        return None
+    if not exists:
+        conn.close()
+        return None
+    return conn
+
+
+def report_rollbacks(db_path: Path, since: float | None = None, until: float | None = None) -> list[dict]:
+    """Rollbacks and throttles started in [since, until], oldest first, times ISO 8601 (UTC).
+
+    Fields: id, kind (rollback|throttle), automatic, user, trigger, trigger_value, reason,
+    started_at, finished_at, outcome, detail, steps [{type, name, ok, duration_ms, detail}].
+    """
+    conn = _open_for_report(db_path)
+    if conn is None:
+        return []
+    try:
+        return _actions(conn, since, until, iso=True)
+    finally:
+        conn.close()
+
+
+def report_rollout(db_path: Path, since: float | None = None, until: float | None = None) -> list[dict]:
+    """The rollout timeline in [since, until]: {at, rollout_percent, adoption}, oldest first."""
+    conn = _open_for_report(db_path)
+    if conn is None:
+        return []
+    try:
+        lo = since if since is not None else float("-inf")
+        hi = until if until is not None else float("inf")
+        rows = conn.execute("SELECT at, rollout_percent, adoption FROM rollback_rollout"
+                            " WHERE at >= ? AND at <= ? ORDER BY at", (lo, hi)).fetchall()
+        return [{"at": _iso(r["at"]), "rollout_percent": r["rollout_percent"], "adoption": r["adoption"]}
+                for r in rows]
+    finally:
+        conn.close()
