@@ -33,7 +33,7 @@ def _lazy(module: str, func: str) -> Handler:
 
 
 HANDLERS: dict[str, Handler] = {
-    "dashboard": not_available("the terminal UI", "coming with the Textual app"),
+    "dashboard": _lazy("wsmon_tui.commands.dashboard_cmd", "run"),
     "serve": not_available("the browser UI", "coming with the Textual app"),
     "export": _lazy("wsmon_tui.commands.monitor_cmd", "run_export"),
     "monitor": _lazy("wsmon_tui.commands.monitor_cmd", "run"),

@@ -1,0 +1,77 @@
+"""``wsmon-tui`` / ``wsmon-tui dashboard``: the Textual app around the engine.
+
+Flags are checked before anything starts (an unknown theme or a bad --refresh exits 2
+without opening the store or starting the demo); then ``runtime.prepare`` loads the
+config, opens the store and starts the demo when asked, and the app runs the Monitor
+in its worker until the user quits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from wsmon_tui.errors import UsageError
+from wsmon_tui.runtime import parse_run_duration, prepare
+
+
+def parse_refresh(value: Any) -> float | None:
+    """``--refresh``: seconds (``0.5``) or a duration (``2s``); None keeps the config's."""
+    if value in (None, ""):
+        return None
+    from wsmon_tui.durations import parse_duration
+
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        try:
+            seconds = parse_duration(str(value))
+        except ValueError as exc:
+            raise UsageError(f"--refresh: {exc}") from None
+    if not 0.05 <= seconds <= 3600:
+        raise UsageError(f"--refresh: expected between 0.05 and 3600 seconds, got {value!r}")
+    return seconds
+
+
+def check_theme(name: str | None) -> None:
+    """An unknown --theme is a usage error that lists the names (exit 2)."""
+    if not name:
+        return
+    from textual.theme import BUILTIN_THEMES
+
+    from wsmon_tui.tui.themes import load_themes
+
+    themes = load_themes()
+    names = sorted(set(themes.names()) | set(BUILTIN_THEMES))
+    if name not in names:
+        raise UsageError(f"--theme: unknown theme {name!r}; available: {', '.join(names)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    refresh = parse_refresh(getattr(args, "refresh", None))
+    check_theme(getattr(args, "theme", None))
+    duration = parse_run_duration(getattr(args, "duration", None))
+    return asyncio.run(_run(args, refresh, duration))
+
+
+async def _run(args: argparse.Namespace, refresh: float | None, duration: float | None) -> int:
+    from wsmon_tui.engine.monitor import Monitor
+    from wsmon_tui.tui.app import WsmonApp
+
+    async with prepare(args) as ctx:
+        monitor = Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
+        app = WsmonApp(
+            monitor,
+            mode=getattr(args, "mode", None) or "summary",
+            refresh=refresh if refresh is not None else ctx.config.ui.refresh,
+            theme=getattr(args, "theme", None) or ctx.config.ui.theme,
+            read_only=bool(getattr(args, "read_only", False)),
+            duration=duration,
+        )
+        if ctx.store_error:
+            app.startup_note(f"history is kept in memory only: {ctx.store_error}")
+        result = await app.run_async()
+        if monitor.session_id:
+            print(f"session {monitor.session_id} ended")
+        return int(result or 0)

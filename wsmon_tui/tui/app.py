@@ -1,0 +1,461 @@
+"""The Textual app: runs the Monitor in one worker and renders its snapshots.
+
+The engine publishes a Snapshot every tick; the subscribe callback posts a coalescing
+message, the app keeps only the latest, and a timer repaints the visible view at the
+``--refresh`` rate, skipping work when nothing changed. Commands (acknowledge, silence,
+rollback) go back to the Monitor as method calls in short workers; their errors become
+notifications, never crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import getpass
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ScreenStackError
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
+from textual.events import Key
+from textual.theme import BUILTIN_THEMES
+from textual.worker import Worker, WorkerState
+
+from wsmon_tui.errors import WsmonError
+from wsmon_tui.model import AlertView, Snapshot
+from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.messages import SnapshotArrived
+from wsmon_tui.tui.screens.alerts import AlertsScreen
+from wsmon_tui.tui.screens.base import ViewScreen
+from wsmon_tui.tui.screens.detailed import DetailedScreen
+from wsmon_tui.tui.screens.metrics import MetricsScreen
+from wsmon_tui.tui.screens.summary import SummaryScreen
+from wsmon_tui.tui.themes import ThemeSet, choose, load_themes
+
+MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
+READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
+READ_ONLY_IDS = frozenset({"alerts.ack", "alerts.silence", "rollback"})
+QUIT_TIMEOUT_S = 15.0
+"""Longest the app waits for the engine to close its session when quitting."""
+
+
+def current_user() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+class WsmonCommands(Provider):
+    """Ctrl+P: views, acknowledge, silence, export, rollback, themes and the rest."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        assert isinstance(app, WsmonApp)
+        cmds: list[tuple[str, str, Callable[[], Any]]] = [
+            (f"View: {mode.title()}", f"Show the {mode} view", partial(app.switch_mode, mode))
+            for mode in MODE_ORDER
+        ]
+        cmds += [
+            ("Acknowledge the selected alert", "Alerts view: acknowledge with a comment",
+             app.action_acknowledge),
+            ("Silence the selected alert", "Alerts view: silence its rule for a while", app.action_silence),
+            ("Export a Markdown report", "Write the session report to the state dir", app.action_export),
+            ("Roll back the deployment", "Open the rollback confirmation", app.action_rollback),
+            ("Pause or resume repainting", "The engine keeps running", app.action_pause),
+            ("Refresh now", "Take a snapshot now", app.action_refresh),
+            ("Keys", "Every binding", app.action_help),
+        ]
+        if app.read_only:
+            cmds = [c for c in cmds if c[2] not in (app.action_acknowledge, app.action_silence,
+                                                    app.action_rollback)]
+        cmds += [(f"Theme: {name}", "Switch the colour theme", partial(app.set_theme, name))
+                 for name in app.theme_names()]
+        return cmds
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class WsmonApp(App[int]):
+    """``WsmonApp(monitor, mode=..., refresh=..., theme=..., read_only=...)``."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "wsmon-tui"
+    MODES: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "summary": SummaryScreen, "detailed": DetailedScreen, "alerts": AlertsScreen,
+        "metrics": MetricsScreen,
+    }
+    COMMANDS = App.COMMANDS | {WsmonCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "mode('summary')", "Summary", id="mode.summary", tooltip="Cards, big figures, alerts"),
+        Binding("2", "mode('detailed')", "Detailed", id="mode.detailed", tooltip="Every metric per target"),
+        Binding("3", "mode('alerts')", "Alerts", id="mode.alerts", tooltip="Alerts: ack, silence, why"),
+        Binding("4", "mode('metrics')", "Metrics", id="mode.metrics", tooltip="Charts over time"),
+        Binding("R", "rollback", "Rollback", id="rollback", tooltip="Roll the deployment back (asks first)"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Stop repainting; the engine keeps running"),
+        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Take a snapshot now"),
+        Binding("e", "export", "Export", id="export", tooltip="Write a Markdown report to the state dir"),
+        Binding("t", "theme_picker", "Theme", id="theme", tooltip="Choose a colour theme"),
+        Binding("question_mark", "help", "Keys", id="help", tooltip="Every binding"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the monitor, close the session, exit"),
+    ]
+
+    def __init__(self, monitor: Any, *, mode: str = "summary", refresh: float = 1.0,
+                 theme: str | None = None, read_only: bool = False,
+                 clock: Callable[[], float] = time.time, themes: ThemeSet | None = None,
+                 duration: float | None = None, user: str | None = None) -> None:
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.monitor = monitor
+        self.start_mode = mode
+        self.refresh_interval = max(0.05, float(refresh))
+        self.read_only = bool(read_only or getattr(monitor, "read_only", False))
+        if self.read_only:
+            monitor.read_only = True
+        self.clock = clock
+        self.duration = duration
+        self.user = user or current_user()
+        self.latest: Snapshot | None = None
+        """The newest snapshot received (views paint from it at the refresh rate)."""
+        self.paused = False
+        self.snapshots_received = 0
+        self.repaints = 0
+        """How many times a view body was redrawn (tests check the throttle with it)."""
+        self.engine_worker: Worker[str] | None = None
+        self._quitting = False
+        self._asked_recommended = False
+        self._startup_notes: list[str] = []
+        self.last_export: Path | None = None
+        self.engine_failed = False
+        self.theme_set = themes if themes is not None else load_themes()
+        for t in self.theme_set.themes.values():
+            self.register_theme(t)
+        self._startup_notes += self.theme_set.problems
+        wanted = theme or getattr(getattr(monitor.config, "ui", None), "theme", None)
+        name, problem = choose(self.theme_set, wanted) if wanted not in BUILTIN_THEMES else (wanted, None)
+        if problem:
+            self._startup_notes.append(problem)
+        self.theme = name
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def deployment_name(self) -> str:
+        return str(self.monitor.config.deployment.name)
+
+    def theme_names(self) -> list[str]:
+        ours = self.theme_set.names()
+        return ours + sorted(n for n in self.available_themes if n not in ours)
+
+    def startup_note(self, text: str) -> None:
+        """A warning shown once the app is up (e.g. the store could not be opened)."""
+        self._startup_notes.append(text)
+
+    def on_mount(self) -> None:
+        keymap = getattr(getattr(self.monitor.config, "ui", None), "keymap", None)
+        if keymap:
+            self.set_keymap(dict(keymap))
+        self.switch_mode(self.start_mode)
+        self.monitor.subscribe(self._snapshot_callback)
+        self.set_interval(self.refresh_interval, self.repaint, name="repaint")
+        self.engine_worker = self.run_engine()
+        for note in self._startup_notes:
+            self.notify(note, title="Themes", severity="warning", timeout=10, markup=False)
+
+    def _snapshot_callback(self, snapshot: Snapshot) -> None:
+        """Called on the engine's loop (the app's loop): hand over as a coalescing message."""
+        self.post_message(SnapshotArrived(snapshot))
+
+    @work(exclusive=True, group="monitor", exit_on_error=False, description="wsmon engine")
+    async def run_engine(self) -> str:
+        return str(await self.monitor.run(self.duration))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place background failures become a visible notice."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            if worker.group == "monitor":
+                self.engine_failed = True
+            what = "The monitor stopped" if worker.group == "monitor" else "A command failed"
+            self.notify(f"{what}: {safe(worker.error, 300)}", title="Error", severity="error",
+                        timeout=30, markup=False)
+        elif event.state == WorkerState.SUCCESS and worker.group == "monitor" and not self._quitting:
+            self.notify(f"The monitor ended ({safe(worker.result, 60)}); press q to quit.",
+                        severity="warning", timeout=30, markup=False)
+
+    # -- snapshots and painting -------------------------------------------------------
+
+    def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
+        previous = self.latest
+        snapshot = message.snapshot
+        self.latest = snapshot
+        self.snapshots_received += 1
+        self._announce_critical(previous, snapshot)
+        self._maybe_ask_rollback(previous, snapshot)
+        if previous is None:
+            self.repaint()  # the first frame should not wait for the timer
+
+    def _announce_critical(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
+        before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"} \
+            if previous else set()
+        for alert in snapshot.alerts:
+            if alert.severity == "critical" and alert.state == "firing" and alert.id not in before:
+                text = f"{safe(alert.rule, 60)} on {safe(alert.target or 'overall', 60)}"
+                if alert.summary:
+                    text += f": {safe(alert.summary, 200)}"
+                self.notify(text, title="CRITICAL alert", severity="error", timeout=15, markup=False)
+
+    def _maybe_ask_rollback(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
+        rb = snapshot.rollback
+        recommended = bool(rb and rb.recommended)
+        if not recommended:
+            self._asked_recommended = False
+            return
+        if self._asked_recommended or self.read_only:
+            return
+        if self.monitor.config.rollback.auto != "ask":
+            return
+        self._asked_recommended = True
+        from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen
+
+        if not any(isinstance(s, ConfirmRollbackScreen) for s in self.screen_stack):
+            self._open_rollback("recommended", rb.reason if rb else "")
+
+    def repaint(self) -> None:
+        """Timer: redraw the visible screen from the latest snapshot, unless paused."""
+        if self.paused or self._quitting:
+            return
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # shutting down: the timer may fire once more after the screens are gone
+        paint = getattr(screen, "paint", None)
+        if callable(paint):
+            before = getattr(screen, "painted", None)
+            try:
+                paint()
+            except NoMatches:
+                return  # the screen is still being composed; the next tick paints it
+            if isinstance(screen, ViewScreen) and screen.painted is not before:
+                self.repaints += 1
+
+    # -- actions -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in READ_ONLY_ACTIONS and self.read_only:
+            return False
+        return not (action == "mode" and bool(parameters) and parameters[0] == self.current_mode)
+
+    def on_key(self, event: Key) -> None:
+        """Read-only sessions hide ack, silence and rollback; pressing them says why."""
+        if self.read_only and event.key in self._read_only_keys():
+            self.notify("This session is read-only: acknowledge, silence and rollback are off.",
+                        severity="warning")
+
+    def _read_only_keys(self) -> set[str]:
+        keys: set[str] = set()
+        keymap = getattr(self, "_keymap", {}) or {}
+        for binding in [*self.BINDINGS, *AlertsScreen.BINDINGS]:
+            if not isinstance(binding, Binding) or binding.id not in READ_ONLY_IDS:
+                continue
+            if binding.id == "rollback" or isinstance(self.screen, AlertsScreen):
+                keys.update(k.strip() for k in keymap.get(binding.id, binding.key).split(","))
+        return keys
+
+    def action_mode(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def _cycle(self, step: int) -> None:
+        index = MODE_ORDER.index(self.current_mode) if self.current_mode in MODE_ORDER else 0
+        self.switch_mode(MODE_ORDER[(index + step) % len(MODE_ORDER)])
+
+    def action_next_mode(self) -> None:
+        self._cycle(1)
+
+    def action_previous_mode(self) -> None:
+        self._cycle(-1)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        screen = self.screen
+        if isinstance(screen, ViewScreen):
+            screen.paint(force=not self.paused)
+        self.notify("Paused: the screen is frozen, the monitor keeps running." if self.paused
+                    else "Resumed.", timeout=3)
+
+    @work(group="commands", exit_on_error=False, description="refresh now")
+    async def action_refresh(self) -> None:
+        await asyncio.wait_for(self.monitor.refresh_now(), 30)
+        screen = self.screen
+        if isinstance(screen, ViewScreen) and not self.paused:
+            screen.paint(force=True)
+
+    def _selected_alert(self) -> AlertView | None:
+        screen = self.screen
+        if not isinstance(screen, AlertsScreen):
+            self.switch_mode("alerts")
+            self.notify("Select an alert in the alerts view first.", severity="warning")
+            return None
+        alert = screen.selected_alert()
+        if alert is None:
+            self.notify("No alert selected.", severity="warning")
+        return alert
+
+    def action_acknowledge(self) -> None:
+        if self.read_only:
+            return
+        alert = self._selected_alert()
+        if alert is None:
+            return
+        from wsmon_tui.tui.screens.ack import AckScreen
+
+        def done(comment: str | None) -> None:
+            if comment is not None:
+                self.run_command(f"Acknowledged {safe(alert.rule, 60)}",
+                                 self.monitor.acknowledge(alert.id, self.user, comment))
+
+        self.push_screen(AckScreen(alert, self.user), done)
+
+    def action_silence(self) -> None:
+        if self.read_only:
+            return
+        alert = self._selected_alert()
+        if alert is None:
+            return
+        from wsmon_tui.tui.screens.silence import SilenceRequest, SilenceScreen
+
+        def done(req: SilenceRequest | None) -> None:
+            if req is not None:
+                self.run_command(
+                    f"Silenced {safe(req.rule, 60)}",
+                    self.monitor.silence(rule=req.rule, target=req.target, duration=req.duration,
+                                         comment=req.comment, user=self.user))
+
+        self.push_screen(SilenceScreen(alert, self.user), done)
+
+    def action_rollback(self) -> None:
+        if self.read_only:
+            return
+        self._open_rollback("manual", "")
+
+    def _open_rollback(self, trigger: str, reason: str) -> None:
+        from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen, RollbackProgressScreen
+
+        config = self.monitor.config
+        dep = config.deployment
+
+        def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                self.notify("Rollback cancelled; nothing was done.", timeout=4)
+                return
+            why = reason or ("recommended by wsmon" if trigger == "recommended"
+                             else "manual rollback from the TUI")
+            self.run_command("Rollback", self.monitor.rollback(reason=why, user=self.user))
+            self.push_screen(RollbackProgressScreen())
+
+        self.push_screen(ConfirmRollbackScreen(
+            deployment=dep.name, version=dep.version, previous=dep.previous_version,
+            steps=list(config.rollback.steps), trigger=trigger, reason=reason,
+            dry_run=bool(config.rollback.dry_run)), done)
+
+    @work(group="commands", exit_on_error=False, description="wsmon command")
+    async def run_command(self, what: str, command: Awaitable[Any]) -> None:
+        """Run one command against the monitor; a WsmonError is a notice, not a crash."""
+        try:
+            await asyncio.wait_for(command, 120)
+        except WsmonError as exc:
+            self.notify(f"{what}: {safe(exc, 300)}", title="Not done", severity="error", timeout=10,
+                        markup=False)
+            return
+        self.notify(f"{what}: done.", timeout=5, markup=False)
+
+    def action_export(self) -> None:
+        from wsmon_tui.report import render
+        from wsmon_tui.report.build import build_report
+
+        monitor = self.monitor
+        now = time.time()
+        session = monitor.session_id or "session"
+        try:
+            base = Path(monitor.state_dir) if monitor.state_dir else Path.cwd()
+            reports = base / "reports"
+            reports.mkdir(parents=True, exist_ok=True, mode=0o700)
+            data = build_report(monitor.store, monitor.config, since=getattr(monitor, "session_started", 0.0),
+                                until=now, session_id=monitor.session_id or None, snapshot=self.latest)
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+            path = reports / f"report-{session}-{stamp}.md"
+            path.write_text(render(data, "md"), encoding="utf-8")
+        except (OSError, WsmonError, ValueError) as exc:
+            self.notify(f"Export failed: {safe(exc, 300)}", severity="error", timeout=10, markup=False)
+            return
+        self.last_export = path
+        self.notify(f"Report written to {path}", title="Export", timeout=10, markup=False)
+
+    def action_theme_picker(self) -> None:
+        from wsmon_tui.tui.screens.theme_picker import ThemePicker
+
+        def done(name: str | None) -> None:
+            if name:
+                self.set_theme(name)
+
+        self.push_screen(ThemePicker(self.theme_names(), self.theme), done)
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        self.notify(f"Theme: {name}", timeout=3, markup=False)
+
+    def help_sections(self) -> list[tuple[str, list[Binding]]]:
+        from wsmon_tui.tui.screens.confirm_rollback import ConfirmButton
+
+        keymap = getattr(self, "_keymap", {}) or {}
+
+        def remapped(bindings: Iterable[BindingType]) -> list[Binding]:
+            out = []
+            for b in bindings:
+                if isinstance(b, Binding):
+                    if self.read_only and b.id in READ_ONLY_IDS:
+                        continue
+                    out.append(dataclasses.replace(b, key=keymap[b.id]) if b.id in keymap else b)
+            return out
+
+        return [("Everywhere", remapped(self.BINDINGS + ViewScreen.BINDINGS)),
+                ("Detailed", remapped(DetailedScreen.BINDINGS)),
+                ("Alerts", remapped(AlertsScreen.BINDINGS)),
+                ("Metrics", remapped(MetricsScreen.BINDINGS)),
+                ("Rollback dialog", remapped(ConfirmButton.BINDINGS))]
+
+    def action_help(self) -> None:
+        from wsmon_tui.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    async def action_quit(self) -> None:
+        """Stop the engine, wait until it has closed its session, then exit."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.monitor.request_stop("user")
+        worker = self.engine_worker
+        if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            try:
+                await asyncio.wait_for(worker.wait(), QUIT_TIMEOUT_S)
+            except Exception:
+                pass  # a failed or slow engine must not keep the user in the app
+        self.exit(1 if self.engine_failed else 0)

@@ -1,0 +1,138 @@
+"""The alerts view: a table of alerts; a acknowledges, s silences, Enter explains, / filters."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widgets import DataTable, Input
+
+from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot
+from wsmon_tui.tui.fmt import duration, num, safe
+from wsmon_tui.tui.screens.base import ViewScreen
+from wsmon_tui.tui.screens.detailed import Cell, sync_rows
+
+SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
+STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted"}
+COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 24), ("target", "Target", 16),
+           ("state", "State", 9), ("since", "Since", 9), ("value", "Value / Threshold", 19),
+           ("ack", "Acknowledged", 14))
+
+
+def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
+    since_ts = alert.firing_at or alert.started_at
+    end = alert.resolved_at or now
+    state = alert.state + (" (silenced)" if alert.silenced else "")
+    return {
+        "severity": Content.styled(alert.severity, SEV_STYLE.get(alert.severity, "")),
+        "rule": Content(safe(alert.rule, 60)),
+        "target": Content(safe(alert.target or "overall", 40)),
+        "state": Content.styled(state, STATE_STYLE.get(alert.state, "")),
+        "since": duration(end - since_ts) if since_ts else "–",
+        "value": f"{num(alert.value, 2)} / {num(alert.threshold, 2)}",
+        "ack": Content(safe(alert.acknowledged_by, 30)) if alert.acknowledged_by else Content("no"),
+    }
+
+
+def matches(alert: AlertView, needle: str) -> bool:
+    if not needle:
+        return True
+    hay = " ".join((alert.severity, alert.rule, alert.target, alert.state, alert.summary,
+                    alert.acknowledged_by or "", *alert.labels.values())).lower()
+    return all(word in hay for word in needle.lower().split())
+
+
+def ordered(alerts: tuple[AlertView, ...]) -> list[AlertView]:
+    """Active first, then by severity, then newest."""
+    return sorted(alerts, key=lambda a: (a.state == "resolved", -SEVERITY_ORDER.get(a.severity, 0),
+                                         -(a.firing_at or a.started_at or 0.0), a.id))
+
+
+class AlertsScreen(ViewScreen):
+    MODE = "alerts"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "app.acknowledge", "Ack", id="alerts.ack",
+                tooltip="Acknowledge the selected alert (optional comment)"),
+        Binding("s", "app.silence", "Silence", id="alerts.silence",
+                tooltip="Silence the selected alert's rule and target for a while"),
+        Binding("enter", "open_alert", "Why", id="alerts.open", tooltip="Why it fired"),
+        Binding("slash", "filter", "Filter", id="alerts.filter", tooltip="Filter alerts by text"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: dict[str, dict[str, Cell]] = {}
+        self._order: list[str] = []
+        self.filter_text = ""
+
+    def compose_body(self) -> ComposeResult:
+        table: DataTable[Cell] = DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Input(placeholder="filter: words that must all appear (Enter keeps, Escape clears)",
+                    id="alerts-filter", classes="-hidden")
+
+    def selected_alert(self) -> AlertView | None:
+        table = self.query_one("#alerts-table", DataTable)
+        snap = self.wsmon.latest
+        if not table.row_count or snap is None:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((a for a in snap.alerts if a.id == key), None)
+
+    def show(self, snapshot: Snapshot) -> None:
+        table = self.query_one("#alerts-table", DataTable)
+        alerts = [a for a in ordered(snapshot.alerts) if matches(a, self.filter_text)]
+        rows = {a.id: alert_cells(a, snapshot.taken_at) for a in alerts}
+        order = list(rows)
+        with self.app.batch_update():
+            if order != self._order:
+                # Rows only arrive or move when an alert starts, changes state or the filter
+                # changes; then (and only then) the table is rebuilt in order.
+                selected = self.selected_alert()
+                self._order = order
+                table.clear()
+                self._shown.clear()
+                sync_rows(table, rows, self._shown)
+                if selected is not None and selected.id in rows:
+                    table.move_cursor(row=table.get_row_index(selected.id))
+            else:
+                sync_rows(table, rows, self._shown)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_alert()
+
+    def action_open_alert(self) -> None:
+        alert = self.selected_alert()
+        if alert is None:
+            self.notify("No alert selected.", severity="warning")
+            return
+        from wsmon_tui.tui.screens.alert_detail import AlertDetailScreen
+
+        self.app.push_screen(AlertDetailScreen(alert.id))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#alerts-filter", Input)
+        box.remove_class("-hidden")
+        box.focus()
+
+    @on(Input.Changed, "#alerts-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.paint(force=True)
+
+    @on(Input.Submitted, "#alerts-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#alerts-table", DataTable).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#alerts-filter", Input)
+        if box.has_focus or self.filter_text:
+            box.value = ""
+            box.add_class("-hidden")
+            self.query_one("#alerts-table", DataTable).focus()

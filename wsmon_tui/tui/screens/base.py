@@ -1,0 +1,86 @@
+"""What every view shares: header, tab strip, footer, and painting from the latest snapshot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from wsmon_tui.model import Snapshot
+from wsmon_tui.tui.widgets.header import WsmonHeader, header_content
+from wsmon_tui.tui.widgets.tabs import ViewTabs
+
+if TYPE_CHECKING:
+    from wsmon_tui.tui.app import WsmonApp
+
+
+def active_alerts(snapshot: Snapshot) -> int:
+    return sum(1 for a in snapshot.alerts if a.state in ("pending", "firing"))
+
+
+class ViewScreen(Screen[None], inherit_bindings=False):
+    """A view (a Textual mode). Tab cycles views, so focus moves with arrows, not Tab."""
+
+    MODE = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "app.next_mode", "Next view", show=False, id="mode.next",
+                tooltip="Cycle through the four views"),
+        Binding("shift+tab", "app.previous_mode", "Previous view", show=False, id="mode.previous",
+                tooltip="Cycle back through the views"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id=f"view-{self.MODE}")
+        self.painted: Snapshot | None = None
+        """The snapshot the body shows; the body is redrawn only when a newer one arrives."""
+        self._texts: dict[str, object] = {}
+
+    @property
+    def wsmon(self) -> WsmonApp:
+        return cast("WsmonApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield WsmonHeader()
+        yield ViewTabs(self.MODE)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self.paint(force=True)
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_ready", False):
+            self.paint(force=True)
+
+    def paint(self, *, force: bool = False) -> None:
+        """Repaint from the app's latest snapshot (called at the --refresh rate)."""
+        if not getattr(self, "_ready", False):
+            return
+        app = self.wsmon
+        snapshot = app.latest
+        self.query_one(WsmonHeader).show(header_content(
+            snapshot, now=app.clock(), paused=app.paused, read_only=app.read_only,
+            deployment=app.deployment_name))
+        if snapshot is None:
+            return
+        self.query_one(ViewTabs).show(active_alerts(snapshot))
+        if force or snapshot is not self.painted:
+            self.painted = snapshot
+            self.show(snapshot)
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Draw the body from ``snapshot``."""
+
+    def set_text(self, selector: str, content: Content) -> None:
+        """Update a Static only when its content changed (an unchanged frame costs nothing)."""
+        if self._texts.get(selector) != content:
+            self._texts[selector] = content
+            self.query_one(selector, Static).update(content)

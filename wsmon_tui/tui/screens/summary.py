@@ -1,0 +1,146 @@
+"""The summary view: a card per target, big figures, alerts, rollout and resources."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from wsmon_tui.model import SEVERITY_ORDER, Snapshot
+from wsmon_tui.tui.fmt import count, duration, ms, num, pct, pct100, safe
+from wsmon_tui.tui.screens.base import ViewScreen
+from wsmon_tui.tui.widgets.figures import Figure
+from wsmon_tui.tui.widgets.target_card import TargetCard
+
+FIGURES = (("connections", "Connections"), ("messages", "Messages/s"), ("errors", "Error rate"),
+           ("handshake", "p95 handshake"), ("rtt", "p95 round-trip"), ("adoption", "Adoption"),
+           ("queue", "Queue depth"))
+SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
+
+
+def _max(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def figure_values(snap: Snapshot) -> dict[str, tuple[str, str]]:
+    ov = snap.overall
+    targets = snap.targets
+    errs = _max([t.error_rate for t in targets])
+    hs = _max([t.handshake_ms.p95 for t in targets])
+    rtt = _max([t.rtt_ms.p95 for t in targets])
+    err_level = "error" if errs is not None and errs >= 0.05 else "warning" if errs else ""
+    return {
+        "connections": (count(ov.get("connections")), ""),
+        "messages": (num(ov.get("messages_per_s")), ""),
+        "errors": (pct(errs), err_level),
+        "handshake": (ms(hs), ""),
+        "rtt": (ms(rtt), ""),
+        "adoption": (pct(ov.get("adoption")), ""),
+        "queue": (count(ov.get("queue_depth")), ""),
+    }
+
+
+def alerts_content(snap: Snapshot, limit: int = 6) -> Content:
+    active = [a for a in snap.alerts if a.state in ("pending", "firing")]
+    by_sev = {s: sum(1 for a in active if a.severity == s) for s in ("critical", "warning", "info")}
+    parts: list[str | tuple[str, str]] = [("Alerts  ", "bold")]
+    for sev, n in by_sev.items():
+        parts.append((f"{sev} {n}  ", SEV_STYLE[sev] if n else "$text-muted"))
+    active.sort(key=lambda a: (-SEVERITY_ORDER.get(a.severity, 0), a.rule, a.target))
+    for alert in active[:limit]:
+        parts.append("\n")
+        parts.append((f"{alert.severity[:4].upper():<5}", SEV_STYLE.get(alert.severity, "")))
+        mark = " ✓" if alert.acknowledged_by else ""
+        parts.append(f"{safe(alert.rule, 30)} · {safe(alert.target, 24)} · {alert.state}{mark}")
+    if not active:
+        parts.append(("\nno active alerts", "$text-success"))
+    elif len(active) > limit:
+        parts.append((f"\n… {len(active) - limit} more (3 for the alerts view)", "$text-muted"))
+    return Content.assemble(*parts)
+
+
+def rollout_content(snap: Snapshot) -> Content:
+    parts: list[str | tuple[str, str]] = [("Rollout  ", "bold")]
+    dep = snap.deployment
+    parts.append(f"{pct100(dep.rollout_percent)} on {safe(dep.version or '?', 24)}")
+    rb = snap.rollback
+    parts.append(("\nRollback ", "bold"))
+    if rb is None:
+        parts.append(("not configured", "$text-muted"))
+    else:
+        style = {"failed": "bold $text-error", "failed_verification": "bold $text-error",
+                 "running": "bold $text-warning", "verifying": "bold $text-warning",
+                 "verified": "$text-success"}.get(rb.state, "")
+        parts.append((rb.state, style))
+        if rb.trigger:
+            parts.append(f" ({safe(rb.trigger, 30)})")
+        if rb.recommended:
+            parts.append(("\nrollback recommended: press R", "bold $text-error"))
+        if rb.reason:
+            parts.append(("\n" + safe(rb.reason, 80), "$text-muted"))
+        if rb.auto_count:
+            parts.append(f"\nautomatic rollbacks this session: {rb.auto_count}")
+        if rb.started_at is not None:
+            end = rb.finished_at if rb.finished_at is not None else snap.taken_at
+            parts.append(f"\ntook {duration(end - rb.started_at)}")
+    return Content.assemble(*parts)
+
+
+def resources_content(snap: Snapshot) -> Content:
+    res = snap.resources
+    parts: list[str | tuple[str, str]] = [("Host  ", "bold")]
+    if res is None:
+        parts.append(("not sampled", "$text-muted"))
+        return Content.assemble(*parts)
+    parts.append(f"cpu {pct100(res.cpu_percent)}  mem {pct100(res.memory_percent)}  "
+                 f"load {num(res.load1, 2)}  tcp {count(res.tcp_connections)}")
+    if res.process:
+        p = res.process
+        parts.append(("\nProcess  ", "bold"))
+        parts.append(f"cpu {pct100(p.get('cpu_percent'))}  rss {num(p.get('rss_mb'), 0)} MB  "
+                     f"fds {count(p.get('open_fds'))}  threads {count(p.get('threads'))}")
+    if res.error:
+        parts.append(("\n" + safe(res.error, 100), "$text-warning"))
+    for note in snap.notes[:3]:
+        parts.append(("\n" + safe(note, 100), "$text-warning"))
+    return Content.assemble(*parts)
+
+
+class SummaryScreen(ViewScreen):
+    MODE = "summary"
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="summary-body"):
+            with Grid(id="figures"):
+                for key, label in FIGURES:
+                    yield Figure(key, label)
+            yield Grid(id="cards")
+            with Horizontal(id="summary-bottom"):
+                yield Static("", id="alerts-panel", classes="panel")
+                yield Static("", id="rollout-panel", classes="panel")
+                yield Static("", id="resources-panel", classes="panel")
+
+    def on_resize(self) -> None:
+        width = self.size.width
+        self.query_one("#figures", Grid).styles.grid_size_columns = 7 if width >= 110 else 4
+        self.query_one("#cards", Grid).styles.grid_size_columns = max(1, min(4, width // 40))
+
+    def show(self, snapshot: Snapshot) -> None:
+        for key, (value, level) in figure_values(snapshot).items():
+            self.query_one(f"#figure-{key}", Figure).show(value, level)
+        cards = self.query_one("#cards", Grid)
+        existing = {card.view.name: card for card in cards.query(TargetCard)}
+        wanted = [t.name for t in snapshot.targets]
+        if list(existing) != wanted:
+            cards.remove_children()
+            cards.mount_all([TargetCard(t) for t in snapshot.targets])
+            rows = -(-len(wanted) // max(1, cards.styles.grid_size_columns or 1))
+            cards.styles.height = max(1, rows) * 7
+        else:
+            for view in snapshot.targets:
+                existing[view.name].show(view)
+        self.set_text("#alerts-panel", alerts_content(snapshot))
+        self.set_text("#rollout-panel", rollout_content(snapshot))
+        self.set_text("#resources-panel", resources_content(snapshot))
