@@ -25,7 +25,7 @@ from wsmon_tui.config import (
     StepConfig,
     ThrottleConfig,
 )
-from wsmon_tui.engine.monitor import ReadOnlyError
+from wsmon_tui.errors import ReadOnlyError
 from wsmon_tui.rollback.audit import report_rollbacks, report_rollout
 from wsmon_tui.rollback.controller import RollbackController, RollbackRefused
 from wsmon_tui.rollback.flags import FileFlags, HttpFlags

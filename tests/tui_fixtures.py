@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from wsmon_tui.config import Config, DeploymentConfig, RollbackConfig, RuleConfig, StepConfig
-from wsmon_tui.engine.monitor import ReadOnlyError
 from wsmon_tui.engine.series import SeriesBook
-from wsmon_tui.errors import WsmonError
+from wsmon_tui.errors import ReadOnlyError, WsmonError
 from wsmon_tui.model import (
     AlertView,
     DeploymentView,

@@ -35,3 +35,9 @@ class StoreError(WsmonError):
     """The state database cannot be opened or written (exit 1)."""
 
     exit_code = 1
+
+
+class ReadOnlyError(WsmonError):
+    """A command refused because the session was started with --read-only (exit 1)."""
+
+    exit_code = 1

@@ -55,7 +55,7 @@ from wsmon_tui.alerts.rules import (
 )
 from wsmon_tui.config import Config
 from wsmon_tui.engine.series import SeriesBook
-from wsmon_tui.errors import StoreError, WsmonError
+from wsmon_tui.errors import ReadOnlyError, StoreError, WsmonError
 from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot
 
 __all__ = ["AlertEngine", "UnknownAlert", "build_rules", "fingerprint", "report_alerts"]
@@ -71,10 +71,6 @@ VALUE_SAVE_S = 60.0
 HISTORY_BACKLOG = 10_000
 """History rows kept for a retry while the database cannot be written."""
 _MISSING = object()
-
-
-class ReadOnlyError(WsmonError):
-    exit_code = 1
 
 
 def fingerprint(rule: str, target: str, deployment: str = "") -> str:

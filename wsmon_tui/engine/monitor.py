@@ -41,7 +41,7 @@ from wsmon_tui.engine.scrape import Scraper, ScrapeResult, make_client
 from wsmon_tui.engine.series import SeriesBook
 from wsmon_tui.engine.stages import Stages
 from wsmon_tui.engine.state import TargetState
-from wsmon_tui.errors import WsmonError
+from wsmon_tui.errors import ReadOnlyError, WsmonError
 from wsmon_tui.levels import LEVELS
 from wsmon_tui.model import (
     ERROR_CLASSES,
@@ -53,12 +53,9 @@ from wsmon_tui.model import (
     Status,
     TargetView,
 )
+from wsmon_tui.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
-
-class ReadOnlyError(WsmonError):
-    """A command refused because the session was started with --read-only."""
-
 
 SnapshotHook = Callable[[Snapshot], Awaitable[Snapshot]]
 """Later stages (alerting, rollback) refine each snapshot before it is published."""
@@ -254,7 +251,8 @@ class Monitor:
     async def _start(self) -> None:
         now = self.clock()
         self.session_started = now
-        targets = [(t.name, t.url) for t in self.config.targets]
+        # tokens in URLs (by shape, or from ${}) never reach the store or the session log
+        targets = [(t.name, redact_text(redact_url(t.url), self.config.secrets)) for t in self.config.targets]
         if self.store is not None:
             try:
                 self.store.mark_crashed_sessions(stale_after=max(self.interval * 3, 30.0))
@@ -346,7 +344,10 @@ class Monitor:
             except Exception as exc:
                 log.warning("could not close the session in the store: %s", exc)
         if self._log_file is not None:
-            self._log_file.close()
+            try:
+                self._log_file.close()
+            except OSError as exc:  # disk full: the last lines are lost, the session still ends
+                log.warning("session log %s: %s", self.session_id, exc.strerror or exc)
             self._log_file = None
 
     # -- collectors ------------------------------------------------------------------
@@ -631,8 +632,10 @@ class Monitor:
         line = redact_text(json.dumps(record, default=str), self.config.secrets)
         try:
             self._log_file.write(line + "\n")
-        except OSError:
-            pass
+        except OSError as exc:
+            note = f"session log not written: {exc.strerror or exc}"
+            if note not in self._notes:
+                self._notes.append(note)
 
     def log_event(self, event: str, **data: Any) -> None:
         """Write an event to the session log (used by alerting and rollback)."""

@@ -62,7 +62,7 @@ class RollbackRefused(WsmonError):
 
 
 def _read_only_error(what: str) -> WsmonError:
-    from wsmon_tui.engine.monitor import ReadOnlyError
+    from wsmon_tui.errors import ReadOnlyError
 
     return ReadOnlyError(f"this session is read-only: {what} is not allowed")
 
@@ -127,6 +127,14 @@ class RollbackController:
             except StoreError as exc:
                 self.notes.append(f"rollback audit kept in memory only: {exc}")
                 self.audit = AuditDB(None)
+            try:
+                settled = self.audit.settle_interrupted()
+            except StoreError as exc:
+                self.notes.append(str(exc))
+            else:
+                if settled:
+                    self._log("rollback_settled", ids=settled,
+                                    why="left in progress by a session that ended without finishing it")
         self.auto_count = 0
         self._current: _Action | None = None
         self._throttle: _Action | None = None
