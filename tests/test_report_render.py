@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wsmon_tui.redact import redact_url
 from wsmon_tui.report import format_for_path, render, write
 from wsmon_tui.report.document import REQUIRED_KEYS
-from wsmon_tui.report.sanitize import html_text, md_cell, redact_url, strip_control
+from wsmon_tui.report.sanitize import html_text, md_cell, strip_control
 
 FORMATS = ("md", "json", "html")
 

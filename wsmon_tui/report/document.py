@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sanitize import clip, redact_url
+from wsmon_tui.redact import redact_url
+
+from .sanitize import clip
 
 DASH = "—"
 NONE_IN_WINDOW = "None in this window."
@@ -239,6 +241,13 @@ def _status_cell(value: Any, prefix: str) -> Cell:
     return Cell(raw, f"{prefix}-{raw.lower()}" if raw != DASH else "muted")
 
 
+def _last_error(value: Any) -> Any:
+    """A target's last error as people read it: ``class: detail`` (the JSON keeps the fields)."""
+    if isinstance(value, Mapping):
+        return f"{value.get('error_class') or 'error'}: {value.get('detail') or ''}".rstrip(": ")
+    return value
+
+
 def _detail(value: Any) -> Cell:
     if value is None or value == "":
         return Cell(DASH, "muted")
@@ -305,7 +314,8 @@ def _targets_section(targets: list[Any]) -> Section:
         server.rows.append([
             name, Cell(redact_url(url) if isinstance(url, str) else text(url), "code"),
             _num(fmt_pct(metrics.get("server_error_rate"))), _num(fmt_ms(metrics.get("server_latency_ms"))),
-            _num(fmt_num(t.get("scrape_errors"))), _detail(other or None), _detail(t.get("last_error")),
+            _num(fmt_num(t.get("scrape_errors"))), _detail(other or None),
+            _detail(_last_error(t.get("last_error"))),
         ])
     section.blocks += [probes, Para("Endpoints and server metrics", "subhead"), server]
     return section

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 #: ANSI/ECMA-48 sequences, 7-bit and 8-bit forms. Removed whole, so that the
 #: parameters of a sequence (``[31m``) do not survive as visible junk.
@@ -116,34 +115,3 @@ def html_text(s: object) -> str:
         return "—"
     text = html.escape(strip_control(s), quote=True)
     return text.replace("[", "&#91;").replace("]", "&#93;")
-
-
-_SECRET_PARAMS = re.compile(r"(?i)(token|key|secret|pass|auth|sig|session|credential)")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with a password in the user info and secret-looking query values replaced.
-
-    Reports are shared; a ``wss://user:pw@host/?token=...`` must not leak. Anything that
-    does not parse is returned unchanged (it is still sanitised when printed).
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_PARAMS.search(k) for k, _ in pairs):
-            query = "&".join(
-                f"{quote(k, safe='')}={'***' if _SECRET_PARAMS.search(k) else quote(v, safe='')}"
-                for k, v in pairs
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
