@@ -67,6 +67,8 @@ STORED_METRICS = (
     "server_error_rate", "queue_depth", "adoption", "server_latency_ms", "connection_utilisation",
     "imbalance",
 )
+CLEANUP_EVERY = 3600.0
+"""Seconds between store cleanups (rollups and retention) while a session runs."""
 HISTORY_POINTS = 60
 """Values kept in each snapshot for sparklines."""
 
@@ -256,10 +258,7 @@ class Monitor:
         if self.store is not None:
             try:
                 self.store.mark_crashed_sessions(stale_after=max(self.interval * 3, 30.0))
-                self.store.cleanup(
-                    now, retention_raw=self.config.monitor.retention_raw,
-                    retention=self.config.monitor.retention,
-                )
+                await asyncio.to_thread(self._cleanup)
                 self.session_id = self.store.begin_session(
                     deployment=self.config.deployment.name,
                     version=self.config.deployment.version,
@@ -312,8 +311,12 @@ class Monitor:
             self._spawn(self._scrape_loop(target), f"scrape:{url}")
         if self._prom_source is not None:
             self._spawn(self._prom_loop(), "prometheus")
+        if self.store is not None:
+            self._spawn(self._cleanup_loop(), "cleanup")
         if self.config.resources.host or self.config.resources.process or self.config.resources.port:
             self._spawn(self._resource_loop(), "resources")
+        if self.store is not None:
+            self._spawn(self._cleanup_loop(), "cleanup")
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
@@ -422,6 +425,39 @@ class Monitor:
                 self._prom_result = ScrapeResult(ok=False, values={}, instances={},
                                                  error="Prometheus query timed out")
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _cleanup(self) -> None:
+        """Roll raw samples older than ``retention_raw`` into rollups; drop what is past ``retention``."""
+        assert self.store is not None
+        self.store.cleanup(self.clock(), retention_raw=self.config.monitor.retention_raw,
+                           retention=self.config.monitor.retention)
+
+    async def _cleanup_loop(self) -> None:
+        """Cleanup at start (in ``_start``) and then hourly, off the event loop."""
+        while True:
+            await asyncio.sleep(CLEANUP_EVERY)
+            try:
+                await asyncio.to_thread(self._cleanup)
+            except Exception as exc:  # a failed cleanup must not stop probing
+                self._log("cleanup_failed", error=str(exc))
+
+    async def _cleanup_loop(self) -> None:
+        """Retention applies during a long session too, not only at the next start: without
+        this a monitor left running for weeks grows its database without bound."""
+        mc = self.config.monitor
+        period = min(3600.0, max(mc.retention_raw / 4, 10.0))
+        while True:
+            await asyncio.sleep(period)
+            store = self.store
+            if store is None:
+                return
+            try:
+                await asyncio.to_thread(store.cleanup, self.clock(), retention_raw=mc.retention_raw,
+                                        retention=mc.retention)
+            except Exception as exc:
+                note = f"old history not cleaned up: {exc}"
+                if note not in self._notes:
+                    self._notes.append(note)
 
     async def _resource_loop(self) -> None:
         while True:
