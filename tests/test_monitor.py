@@ -208,3 +208,25 @@ async def test_prometheus_source_against_real_prometheus(tmp_path: Path):
     fleet = snaps[-1].overall
     assert fleet["connections"] is not None and fleet["connections"] > 0
     assert fleet["queue_depth"] is not None
+
+
+async def test_baseline_from_the_previous_versions_last_session(tmp_path: Path):
+    from wsmon_tui.config import BaselineConfig, DeploymentConfig
+
+    def config(url: str, version: str) -> Config:
+        return make_config([TargetConfig(name="chat", url=url, send="x", timeout=2.0)], interval=0.3,
+                           deployment=DeploymentConfig(name="chat-svc", version=version,
+                                                       previous_version="1.0.0"),
+                           baseline=BaselineConfig(source="previous_version", ratio=2.0, window=600))
+
+    store = Store.open(tmp_path)
+    try:
+        async with echo_server() as fast:
+            await run_for(Monitor(config(fast, "1.0.0"), store, state_dir=tmp_path), 1.5)
+        async with close_after_accept_server(1011, "boom") as failing:
+            snaps = await run_for(Monitor(config(failing, "2.0.0"), store, state_dir=tmp_path), 2.0)
+    finally:
+        store.close()
+    # 2.0.0 fails where 1.0.0 did not: degraded against the previous version at once,
+    # long before a session baseline (600 s) could have formed
+    assert snaps[-1].targets[0].degraded_vs_baseline
