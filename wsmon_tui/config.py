@@ -743,7 +743,7 @@ def _check_semantics(ld: _Loader, config: Config) -> None:
         if target.expect and target.expect.startswith("re:"):
             try:
                 re.compile(target.expect[3:])
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # "a{9999999999}", deep nesting
                 ld.error(f"{path}.expect", f"invalid regular expression: {exc}")
 
     for name, selector in _metric_selectors(config.metrics):

@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ def _open(path: Path, *, create: bool) -> AlertDB | None:
     """Writable (``create``) or read-only; None when there is nothing to read yet."""
     if not create:
         if not path.exists():
+            # Say where we looked: a mistyped --state-dir must not pass for "no alerts".
+            print(f"wsmon-tui: note: no history in {path.parent} (no {path.name})", file=sys.stderr)
             return None
         try:
             return AlertDB(path, readonly=True)
@@ -174,7 +177,7 @@ def _active_db(args: Any) -> AlertDB:
     from wsmon_tui.alerts.db import UnknownAlert
 
     path = _db_path(args)
-    if _open_ro_probe(path) is None:
+    if not path.exists() or _open_ro_probe(path) is None:
         raise UnknownAlert(f"no alerts recorded in {path.parent}")
     db = _open(path, create=True)
     assert db is not None

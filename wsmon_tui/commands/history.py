@@ -35,6 +35,11 @@ def report(args: argparse.Namespace) -> int:
     if args.hours <= 0:
         raise UsageError(f"--hours: expected more than zero, got {args.hours:g}")
     config, store = _open_existing(args)
+    if store is None:
+        # Not an error (a fresh install has no history), but a mistyped --state-dir must not
+        # pass for "nothing happened": say where we looked.
+        print(f"wsmon-tui: note: no history in {resolve_state_dir(args, config)} (no wsmon.db); "
+              "the report is empty", file=sys.stderr)
     now = time.time()
     try:
         data = build_report(store, config, since=now - args.hours * 3600, until=now)
@@ -63,7 +68,7 @@ def status(args: argparse.Namespace) -> int:
     except WsmonError as exc:
         return _emit(args, 3, f"cannot read history: {exc}", {})
     if store is None:
-        return _emit(args, 3, "no monitoring session recorded yet", {})
+        return _emit(args, 3, f"no monitoring session recorded yet in {resolve_state_dir(args, config)}", {})
     try:
         session = store.latest_session()
     finally:

@@ -33,6 +33,33 @@ log = logging.getLogger(__name__)
 
 TCP_DROP = "1006"
 """The disconnect key used when the connection ended without a close frame."""
+HOLD_MAX_SIZE = 16 * 1024 * 1024
+"""Largest server message a held connection accepts. Bigger ones close it with 1009: a server
+(or a man in the middle) announcing a huge or endless frame must not grow the monitor."""
+_OUR_PROTOCOL_CLOSES = {1002: "protocol error", 1007: "invalid UTF-8 or payload data",
+                        1009: "message too big"}
+
+
+class _HeldConnection(ClientConnection):
+    """Enforces ``close_timeout`` after a close the peer never completes.
+
+    websockets computes the close deadline when a close starts in ``data_received`` (we
+    failed the connection on a protocol error, or answered the server's close) but only
+    enforces it when the application sends or closes. A held connection only receives, so
+    a server that broke the protocol and then kept TCP open would stay "connected".
+    """
+
+    _abort_at: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._abort_at is None and self.close_deadline is not None and self.transport is not None:
+            self._abort_at = self.loop.call_at(self.close_deadline, self.transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_at is not None:
+            self._abort_at.cancel()
+        super().connection_lost(exc)
 
 
 class HoldConnection:
@@ -133,7 +160,8 @@ class HoldConnection:
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             close_timeout=min(2.0, self.target.timeout),
-            max_size=None,
+            max_size=HOLD_MAX_SIZE,
+            create_connection=_HeldConnection,
             **kwargs,
         )
 
@@ -172,7 +200,11 @@ class HoldConnection:
             return  # our own close on stop() is no disconnect
         rcvd = exc.rcvd if exc is not None else ws.protocol.close_rcvd
         sent = exc.sent if exc is not None else ws.protocol.close_sent
-        if rcvd is None:
+        if rcvd is None and sent is not None and sent.code in _OUR_PROTOCOL_CLOSES:
+            # We closed because the server broke the protocol: count it by our code, not as a drop.
+            key = str(sent.code)
+            self._last_error = truncate(f"{_OUR_PROTOCOL_CLOSES[sent.code]}: {sent.reason}".rstrip(": "))
+        elif rcvd is None:
             key = TCP_DROP
             if sent is not None and sent.code == 1011:
                 self._last_error = "keepalive ping timeout: no pong from the server"

@@ -61,6 +61,8 @@ _CLIENT_CLOSE_LABELS = {1002: "protocol error", 1007: "invalid UTF-8 or payload 
 _CLIENT_PROTOCOL_CLOSES = frozenset(_CLIENT_CLOSE_LABELS)
 _ABNORMAL = 1006
 _PROBE_MAX_SIZE = 1 << 20
+_YIELD_EVERY = 64
+"""Non-matching replies read back to back before the probe lets the loop run."""
 
 
 def is_benign_close(code: int | None) -> bool:
@@ -156,6 +158,9 @@ async def probe_once(target: TargetConfig, *, ssl_context: ssl.SSLContext | None
     except TimeoutError:
         if state.pending is not None:
             return result(False, *state.pending)
+        if state.phase == "reply" and state.last_reply is not None:
+            # Both deadlines expired in one loop turn: the inner handler never ran.
+            return result(False, ErrorClass.UNEXPECTED_REPLY, f"no matching reply; last: {state.last_reply}")
         if state.phase == "dns":
             return result(False, ErrorClass.DNS, f"name resolution did not finish within {timeout:g}s")
         return result(False, ErrorClass.TIMEOUT, _timeout_detail(state.phase, timeout))
@@ -254,14 +259,24 @@ async def _exercise(ws: TimedConnection, target: TargetConfig, state: _Probe, no
     await ws.send(target.send.replace("{nonce}", nonce))
     # Leave a sliver of the budget for a clean close when the reply never matches.
     reserve = min(0.25, timeout * 0.1)
+    until = deadline - reserve
+    loop = asyncio.get_running_loop()
+    seen = 0
     try:
-        async with asyncio.timeout_at(deadline - reserve):
+        async with asyncio.timeout_at(until):
             while True:
                 text = _as_text(await ws.recv())
                 if matches(text):
                     state.rtt_ms = (perf_counter() - t_send) * 1000.0
                     return None
                 state.last_reply = text
+                # Under a message flood recv() returns without ever suspending, so neither
+                # this timeout nor other probes would get a turn: check the clock, and yield.
+                if loop.time() >= until:
+                    raise TimeoutError
+                seen += 1
+                if seen % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
     except TimeoutError:
         if state.last_reply is None:
             raise

@@ -234,7 +234,7 @@ class _Parser:
             if op in ("=~", "!~"):
                 try:
                     regex = re.compile(value)
-                except re.error as exc:
+                except (re.error, OverflowError, RecursionError) as exc:  # "a{9999999999}", deep nesting
                     raise self.fail(f"invalid regex {value!r} for label {label!r} ({exc})") from None
             out.append(Matcher(label, op, value, regex))
             self.skip_ws()
