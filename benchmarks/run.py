@@ -25,6 +25,7 @@ SUITES = {
     "store": ["bench_store.py"],
     "alerts": ["bench_alerts.py"],
     "outbox": ["bench_outbox.py"],
+    "tui": ["bench_tui.py"],
 }
 
 

@@ -1,51 +1,27 @@
-"""SVG snapshots of each view at 120x40 and 80x24, fed by the fixed snapshot sequence.
+"""SVG snapshots (pytest-textual-snapshot) of each view at 120x40 and 80x24.
 
-pytest-textual-snapshot is not installed in this venv, so the comparison is done here
-with ``App.export_screenshot()``: the SVGs live in tests/snapshots/. To accept a change
-on purpose, run ``TUI_SNAPSHOT_UPDATE=1 pytest tests/test_tui_snapshots.py`` and
-look at the files before committing them.
+The app is fed the fixed snapshot sequence of tests/tui_fixtures.py and a fixed clock, so
+the pictures never depend on the time, the network or the engine's scheduling. The SVGs
+live in tests/__snapshots__/test_tui_snapshots/. To accept a change on purpose run
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the files (or at
+the HTML report pytest-textual-snapshot writes on failure) before committing them.
 """
 
 from __future__ import annotations
-
-import difflib
-import os
-import re
-from pathlib import Path
 
 import pytest
 
 from tests.test_tui_app import make_app, until
 from tests.tui_fixtures import BASE, FakeMonitor, sequence
+from wsmon_tui.tui.app import WsmonApp
 from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZES = {"120x40": (120, 40), "80x24": (80, 24)}
 
 
-def _visible_text(svg: str) -> str:
-    import html
-
-    rows: dict[float, list[str]] = {}
-    for y, text in re.findall(r'<text class="[^"]*" x="[^"]*" y="([^"]*)"[^>]*>(.*?)</text>', svg):
-        rows.setdefault(float(y), []).append(html.unescape(text))
-    return "\n".join("".join(parts) for _, parts in sorted(rows.items())).replace("\xa0", " ")
-
-
-def assert_svg_snapshot(svg: str, name: str) -> None:
-    path = SNAPSHOTS / f"{name}.svg"
-    if os.environ.get("TUI_SNAPSHOT_UPDATE"):
-        SNAPSHOTS.mkdir(exist_ok=True)
-        path.write_text(svg, encoding="utf-8")
-        return
-    if not path.exists():
-        pytest.fail(f"no snapshot {path.name}; create it with TUI_SNAPSHOT_UPDATE=1 and review it")
-    expected = path.read_text(encoding="utf-8")
-    if svg != expected:
-        diff = "\n".join(difflib.unified_diff(_visible_text(expected).splitlines(),
-                                              _visible_text(svg).splitlines(), "expected", "actual",
-                                              lineterm=""))
-        pytest.fail(f"{path.name} differs (text diff below; styles may differ too):\n{diff}")
+@pytest.fixture(autouse=True)
+def user(monkeypatch):
+    monkeypatch.setenv("USER", "tester")
 
 
 def filled_monitor() -> FakeMonitor:
@@ -65,29 +41,35 @@ def filled_monitor() -> FakeMonitor:
     return mon
 
 
-async def _shot(mode: str, size: tuple[int, int], *, rollback_dialog: bool = False) -> str:
+def fed_app(mode: str, *, rollback_dialog: bool = False):
+    """The app in ``mode`` and the ``run_before`` that feeds it the fixed sequence."""
     mon = filled_monitor()
     app, _ = make_app(mon, mode=mode)
-    async with app.run_test(size=size) as pilot:
+
+    async def run_before(pilot) -> None:
+        assert isinstance(pilot.app, WsmonApp)
         for snap in sequence():
             mon.publish(snap)
             await pilot.pause()
         await pilot.pause(0.15)
         if rollback_dialog:
             await pilot.press("R")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmRollbackScreen))
+            await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmRollbackScreen))
             await pilot.pause(0.1)
-        app.clear_notifications()
+        pilot.app.clear_notifications()  # toasts time out on the wall clock
         await pilot.pause(0.1)
-        return app.export_screenshot()
+
+    return app, run_before
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("mode", ["summary", "detailed", "alerts", "metrics"])
-async def test_view_snapshot(mode, size):
-    assert_svg_snapshot(await _shot(mode, SIZES[size]), f"{mode}_{size}")
+def test_view_snapshot(snap_compare, mode, size):
+    app, run_before = fed_app(mode)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_rollback_dialog_snapshot(size):
-    assert_svg_snapshot(await _shot("summary", SIZES[size], rollback_dialog=True), f"rollback_dialog_{size}")
+def test_rollback_dialog_snapshot(snap_compare, size):
+    app, run_before = fed_app("summary", rollback_dialog=True)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

@@ -34,7 +34,7 @@ def _lazy(module: str, func: str) -> Handler:
 
 HANDLERS: dict[str, Handler] = {
     "dashboard": _lazy("wsmon_tui.commands.dashboard_cmd", "run"),
-    "serve": not_available("the browser UI", "coming with the Textual app"),
+    "serve": _lazy("wsmon_tui.commands.serve_cmd", "run"),
     "export": _lazy("wsmon_tui.commands.monitor_cmd", "run_export"),
     "monitor": _lazy("wsmon_tui.commands.monitor_cmd", "run"),
     "report": _lazy("wsmon_tui.commands.history", "report"),

@@ -56,11 +56,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, refresh: float | None, duration: float | None) -> int:
-    from wsmon_tui.engine.monitor import Monitor
     from wsmon_tui.tui.app import WsmonApp
+    from wsmon_tui.tui.lazy_monitor import LazyMonitor
 
     async with prepare(args) as ctx:
-        monitor = Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
+        def build_monitor() -> Any:  # the engine is imported after the first frame
+            from wsmon_tui.engine.monitor import Monitor
+
+            return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
+
+        monitor = LazyMonitor(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store)
         app = WsmonApp(
             monitor,
             mode=getattr(args, "mode", None) or "summary",

@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from wsmon_tui.errors import WsmonError
 from wsmon_tui.model import AlertView, Snapshot
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.lazy_monitor import LazyMonitor
 from wsmon_tui.tui.messages import SnapshotArrived
 from wsmon_tui.tui.screens.alerts import AlertsScreen
 from wsmon_tui.tui.screens.base import ViewScreen
@@ -173,15 +174,24 @@ class WsmonApp(App[int]):
         if keymap:
             self.set_keymap(dict(keymap))
         self.switch_mode(self.start_mode)
-        self.monitor.subscribe(self._snapshot_callback)
+        if not isinstance(self.monitor, LazyMonitor):
+            self.monitor.subscribe(self._snapshot_callback)
         self.set_interval(self.refresh_interval, self.repaint, name="repaint")
-        self.engine_worker = self.run_engine()
+        # The first frame goes out before the engine starts its session and first probes.
+        self.call_after_refresh(self._start_engine)
         for note in self._startup_notes:
             self.notify(note, title="Themes", severity="warning", timeout=10, markup=False)
 
     def _snapshot_callback(self, snapshot: Snapshot) -> None:
         """Called on the engine's loop (the app's loop): hand over as a coalescing message."""
         self.post_message(SnapshotArrived(snapshot))
+
+    def _start_engine(self) -> None:
+        """After the first frame: build a LazyMonitor's Monitor (subscribing does) and run it."""
+        if not self._quitting and self.engine_worker is None:
+            if isinstance(self.monitor, LazyMonitor):
+                self.monitor.subscribe(self._snapshot_callback)
+            self.engine_worker = self.run_engine()
 
     @work(exclusive=True, group="monitor", exit_on_error=False, description="wsmon engine")
     async def run_engine(self) -> str:

@@ -47,7 +47,13 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         yield WsmonHeader()
         yield ViewTabs(self.MODE)
         yield from self.compose_body()
-        yield Footer()
+
+    async def _mount_footer(self) -> None:
+        """The footer (a widget per binding, restyled on every binding change) is the costliest
+        part of the first frame and tells nothing about the deployment: it arrives one frame later."""
+        if not self.query(Footer):
+            await self.mount(Footer())
+            self.refresh_bindings()  # a late Footer waits for this signal before drawing its keys
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -55,6 +61,7 @@ class ViewScreen(Screen[None], inherit_bindings=False):
     def on_mount(self) -> None:
         self._ready = True
         self.paint(force=True)
+        self.call_after_refresh(self._mount_footer)
 
     def on_screen_resume(self) -> None:
         if getattr(self, "_ready", False):
@@ -74,13 +81,24 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         self.query_one(ViewTabs).show(active_alerts(snapshot))
         if force or snapshot is not self.painted:
             self.painted = snapshot
-            self.show(snapshot)
+            with app.batch_update():  # one compositor update for the whole view
+                self.show(snapshot)
 
     def show(self, snapshot: Snapshot) -> None:
         """Draw the body from ``snapshot``."""
 
     def set_text(self, selector: str, content: Content) -> None:
-        """Update a Static only when its content changed (an unchanged frame costs nothing)."""
-        if self._texts.get(selector) != content:
-            self._texts[selector] = content
-            self.query_one(selector, Static).update(content)
+        """Update a Static only when its content changed (an unchanged frame costs nothing).
+
+        A layout pass (which re-renders the whole screen) is asked for only when the new
+        text wraps to a different number of lines than the old one at the same width.
+        """
+        old = self._texts.get(selector)
+        if old == content:
+            return
+        self._texts[selector] = content
+        widget = self.query_one(selector, Static)
+        width = widget.content_region.width
+        layout = not isinstance(old, Content) or width <= 0 or \
+            old.get_height(widget.styles, width) != content.get_height(widget.styles, width)
+        widget.update(content, layout=layout)

@@ -2,7 +2,8 @@
 
 plotext 6 keeps one global figure; every chart clears it, draws, builds a matrix and
 takes its string, all synchronously on the UI loop, so charts never interleave. The
-rendered text is cached per (data, size): an unchanged chart costs nothing.
+rendered text is cached per (data, size): an unchanged chart costs nothing. plotext is
+imported on the first chart, not with the app, so the summary paints sooner.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import plotext
 from rich.text import Text
 from textual.widget import Widget
 
@@ -35,6 +35,8 @@ class ChartData:
 
 def render_chart(data: ChartData, width: int, height: int) -> str:
     """The chart as ANSI text, ``width`` x ``height`` cells."""
+    import plotext  # ~125 ms to import: not on the path to the first frame
+
     fig = plotext.figure
     fig.clear()
     fig.plot_size(max(width, 10), max(height, 4))

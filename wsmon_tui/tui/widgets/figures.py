@@ -28,6 +28,6 @@ class Figure(Vertical):
     def show(self, value: str, level: str = "") -> None:
         if value != self._value:
             self._value = value
-            self.query_one(".figure-value", Static).update(value)
+            self.query_one(".figure-value", Static).update(value, layout=False)  # height 1, width 1fr
         self.set_class(level == "warning", "-warning")
         self.set_class(level == "error", "-error")

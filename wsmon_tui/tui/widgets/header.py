@@ -56,4 +56,4 @@ class WsmonHeader(Static):
     def show(self, content: Content) -> None:
         if content != self._last:
             self._last = content
-            self.update(content)
+            self.update(content, layout=False)  # one line, full width: its size never changes

@@ -37,4 +37,4 @@ class ViewTabs(Static):
     def show(self, alert_count: int) -> None:
         if alert_count != self._alerts:
             self._alerts = alert_count
-            self.update(tabs_content(self.current, alert_count))
+            self.update(tabs_content(self.current, alert_count), layout=False)  # height 1

@@ -1,0 +1,310 @@
+"""The TUI in tmux, side by side with glances and the headless monitor, in one run.
+
+1. CPU (utime+stime of the process tree from /proc/<pid>/stat over the window) and bytes/s
+   written to the terminal (tmux ``pipe-pane`` into a file) at 160x48 for:
+   ``glances -t 1``; the wsmon TUI with 10 targets at a 1 s interval and ``--refresh 1``;
+   ``wsmon-tui monitor`` on the same config (headless, stdout to the same kind of pane).
+   All three run at the same time, each in its own tmux server, against one local echo
+   server in a separate process. Targets: TUI <= glances; TUI - headless <= glances / 2.
+2. First frame: from exec to the summary painted in tmux (deployment name and the tab
+   strip on screen, polled with capture-pane), against the smallest Textual app that
+   paints one word. Median of several starts. Target: <= 2x.
+3. RSS of the TUI after warm-up and at the end of the window (target: flat, < 10 % growth).
+
+    .venv/bin/python benchmarks/bench_tui.py [--seconds 30] [--starts 5]
+
+Not a test: it prints the figures and exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+COLS, ROWS = 160, 48
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ECHO_SERVER = """
+import asyncio, sys
+from websockets.asyncio.server import serve
+
+from websockets.exceptions import ConnectionClosed
+
+async def echo(ws):
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass  # a client killed mid-probe (the benchmark stops its panes)
+
+async def main():
+    async with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+SMALLEST_APP = """
+from textual.app import App
+from textual.widgets import Static
+
+class One(App):
+    def compose(self):
+        yield Static("ready")
+
+One().run()
+"""
+
+
+def config_text(port: int, targets: int) -> str:
+    parts = ["[monitor]\nlevel = \"standard\"\ninterval = \"1s\"\n",
+             "[deployment]\nname = \"bench-deploy\"\nversion = \"2.0.0\"\nprevious_version = \"1.9.0\"\n",
+             "[ui]\nrefresh = 1.0\n"]
+    for i in range(targets):
+        parts.append(f"[[targets]]\nname = \"echo-{i:02d}\"\nurl = \"ws://127.0.0.1:{port}/t{i}\"\n"
+                     "send = \"ping {nonce}\"\nexpect = \"ping\"\ntimeout = \"0.8s\"\n")
+    return "\n".join(parts)
+
+
+@dataclass
+class Pane:
+    """One tmux server with one 160x48 pane whose output is piped into a file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    workdir: Path
+    socket: str = field(default_factory=lambda: f"wsmon-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    socket_path: Path | None = None
+    started_at: float = 0.0
+
+    @property
+    def output(self) -> Path:
+        return self.workdir / f"{self.name}.out"
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10,
+                             check=False)
+        if check and out.returncode:
+            raise RuntimeError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def start(self, *, pipe: bool = True) -> None:
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        line = f"exec env -u COLUMNS -u LINES {exports} {shlex.join(self.argv)}"
+        self.started_at = time.perf_counter()
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", str(COLS), "-y", str(ROWS), line)
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
+        if pipe:
+            self.tmux("pipe-pane", "-t", "b", "-o", f"cat >> {shlex.quote(str(self.output))}")
+
+    def pid(self) -> int:
+        return int(self.tmux("display-message", "-p", "-t", "b", "#{pane_pid}").strip())
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "b", check=False)
+
+    def stop(self) -> None:
+        self.tmux("kill-server", check=False)
+        if self.socket_path is not None:
+            self.socket_path.unlink(missing_ok=True)
+
+
+def tree(pid: int) -> list[int]:
+    try:
+        proc = psutil.Process(pid)
+        return [pid, *(c.pid for c in proc.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    """utime + stime of each process, from /proc/<pid>/stat (fields 14 and 15)."""
+    total = 0
+    for pid in pids:
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def wait_for(pane: Pane, words: tuple[str, ...], timeout: float = 30.0, poll: float = 0.01) -> float:
+    """Seconds from the pane's exec until every word is on screen."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        screen = pane.screen()
+        if all(w in screen for w in words):
+            return time.perf_counter() - pane.started_at
+        time.sleep(poll)
+    raise RuntimeError(f"{pane.name}: {words} not on screen after {timeout}s:\n{pane.screen()}")
+
+
+def first_frame(name: str, argv: list[str], words: tuple[str, ...], env: dict[str, str], work: Path) -> float:
+    pane = Pane(name, argv, env, work)
+    try:
+        pane.start(pipe=False)
+        return wait_for(pane, words)
+    finally:
+        pane.stop()
+        time.sleep(0.2)
+
+
+def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], work: Path) -> list[str]:
+    """CPU, bytes/s and RSS of glances, the TUI and the headless monitor, all at once."""
+    failed: list[str] = []
+    tui = Pane("tui", [*py, "--state-dir", str(work / "st-tui"), "--refresh", "1"], env, work)
+    headless = Pane("headless", [*py, "--state-dir", str(work / "st-headless"), "monitor"], env, work)
+    panes = [tui, headless]
+    glances = shutil.which("glances")
+    if glances:
+        panes.append(Pane("glances", [glances, "-t", "1"], env, work))
+    else:
+        print("glances is not installed (apt-get install glances): no baseline", file=sys.stderr)
+    try:
+        for pane in panes:
+            pane.start()
+        wait_for(tui, ("bench-deploy", "1 Summary", "echo-00"))
+        time.sleep(args.warmup)
+        pids = {p.name: tree(p.pid()) for p in panes}
+        ticks0 = {name: cpu_ticks(ps) for name, ps in pids.items()}
+        bytes0 = {p.name: p.output.stat().st_size if p.output.exists() else 0 for p in panes}
+        rss0 = {name: rss_mb(ps) for name, ps in pids.items()}
+        t0 = time.perf_counter()
+        time.sleep(args.seconds)
+        wall = time.perf_counter() - t0
+        pids = {p.name: tree(p.pid()) for p in panes}
+        ticks1 = {name: cpu_ticks(ps) for name, ps in pids.items()}
+        bytes1 = {p.name: p.output.stat().st_size if p.output.exists() else 0 for p in panes}
+        rss1 = {name: rss_mb(ps) for name, ps in pids.items()}
+        screen_ok = "echo-00" in tui.screen()
+    finally:
+        for pane in panes:
+            pane.stop()
+    cpu = {n: 100.0 * (ticks1[n] - ticks0[n]) / CLK_TCK / wall for n in ticks0}
+    bps = {n: (bytes1[n] - bytes0[n]) / wall for n in bytes0}
+
+    print(f"\n{args.targets} targets at 1 s, --refresh 1, tmux {COLS}x{ROWS}, {wall:.0f} s window "
+          f"(after {args.warmup:.0f} s warm-up), all three at once")
+    print(f"{'process':<24}{'CPU % of a core':>16}{'bytes/s to tty':>16}{'RSS start MB':>14}"
+          f"{'RSS end MB':>12}")
+    for name in ("glances", "tui", "headless"):
+        if name in cpu:
+            print(f"{name:<24}{cpu[name]:>16.2f}{bps[name]:>16.0f}{rss0[name]:>14.1f}{rss1[name]:>12.1f}")
+    ui_share = cpu["tui"] - cpu["headless"]
+    print(f"{'UI share (tui-headless)':<24}{ui_share:>16.2f}")
+    if not screen_ok:
+        print("warning: the TUI's screen did not show the targets at the end of the window")
+    if "glances" in cpu:
+        g = cpu["glances"]
+        ok1, ok2 = cpu["tui"] <= g, ui_share <= g / 2
+        print(f"TUI vs glances:       {cpu['tui']:.2f} % vs {g:.2f} %  ({cpu['tui'] / g:.2f}x; "
+              f"target <= 1x)  {'OK' if ok1 else 'MISSED'}")
+        print(f"UI share vs glances:  {ui_share:.2f} % vs {g:.2f} %  ({ui_share / g:.2f}x; "
+              f"target <= 0.5x)  {'OK' if ok2 else 'MISSED'}")
+        failed += [] if ok1 else ["TUI CPU"]
+        failed += [] if ok2 else ["UI share"]
+    growth = (rss1["tui"] - rss0["tui"]) / rss0["tui"] if rss0["tui"] else 0.0
+    ok3 = growth < 0.10
+    print(f"TUI RSS:              {rss0['tui']:.1f} MB -> {rss1['tui']:.1f} MB ({growth:+.1%}; "
+          f"target flat, < +10 %)  {'OK' if ok3 else 'MISSED'}")
+    return failed + ([] if ok3 else ["RSS"])
+
+
+def measure_first_frame(args: argparse.Namespace, py: list[str], env: dict[str, str],
+                        work: Path) -> list[str]:
+    """Exec to first paint in tmux, wsmon's summary against the smallest Textual app, interleaved."""
+    smallest = [sys.executable, str(work / "smallest.py")]
+    (work / "smallest.py").write_text(SMALLEST_APP, encoding="utf-8")
+    ours = [*py, "--state-dir", str(work / "st-ff"), "--refresh", "1"]
+    frame = ("bench-deploy", "1 Summary")
+    cards = ("bench-deploy", "echo-00", "score")
+    first_frame("warm-up", ours, frame, env, work)  # creates the store, warms the page cache
+    base: list[float] = []
+    mine: list[float] = []
+    data: list[float] = []
+    for i in range(args.starts):  # interleaved, so both see the same machine noise
+        base.append(first_frame(f"smallest{i}", smallest, ("ready",), env, work))
+        mine.append(first_frame(f"wsmon{i}", ours, frame, env, work))
+        if i < 2:
+            data.append(first_frame(f"wsmon-data{i}", ours, cards, env, work))
+    b, o, d = statistics.median(base), statistics.median(mine), statistics.median(data)
+    ok = o <= 2 * b
+    print(f"\nfirst frame (exec -> on screen in tmux, median of {args.starts}, interleaved):")
+    print(f"  smallest Textual app, one word   {b * 1000:7.0f} ms  "
+          f"[{min(base) * 1000:.0f}-{max(base) * 1000:.0f}]")
+    print(f"  wsmon summary (header, tabs)     {o * 1000:7.0f} ms  "
+          f"[{min(mine) * 1000:.0f}-{max(mine) * 1000:.0f}]  {o / b:.2f}x (target <= 2x)  "
+          f"{'OK' if ok else 'MISSED'}")
+    print(f"  wsmon summary with target cards  {d * 1000:7.0f} ms  (after the first probes; for scale)")
+    return [] if ok else ["first frame"]
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=30.0, help="measuring window (after a warm-up)")
+    ap.add_argument("--warmup", type=float, default=6.0)
+    ap.add_argument("--targets", type=int, default=10)
+    ap.add_argument("--starts", type=int, default=7, help="starts per first-frame measurement")
+    ap.add_argument("--only", choices=("cpu", "first-frame"), help="run one part only")
+    args = ap.parse_args(argv)
+    if not shutil.which("tmux"):
+        print("tmux is not installed (apt-get install tmux)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="wsmon-bench-tui-"))
+    env = {"HOME": str(work / "home"), "XDG_CONFIG_HOME": str(work / "home" / ".config"),
+           "XDG_STATE_HOME": str(work / "home" / ".local" / "state"), "TERM": "tmux-256color",
+           "USER": os.environ.get("USER", "bench"), "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+    failed: list[str] = []
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        config = work / "wsmon.toml"
+        config.write_text(config_text(port, args.targets), encoding="utf-8")
+        py = [sys.executable, "-m", "wsmon_tui", "--config", str(config)]
+        if args.only != "first-frame":
+            failed += measure_cpu(args, py, env, work)
+        if args.only != "cpu":
+            failed += measure_first_frame(args, py, env, work)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    print("\nmissed: " + ", ".join(failed) if failed else "\nevery target met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,221 @@
+"""The real executable in a real terminal: tmux runs ``python -m wsmon_tui`` and we type.
+
+Each test has its own tmux server (``-L`` socket), reads the screen with capture-pane,
+and kills the server in ``finally``. After ``q`` the shell line that started the app
+writes the exit code to a file, and tmux's own pane flags tell whether the terminal was
+restored (alternate screen left, cursor shown, mouse reporting off).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_binary
+from tests.prom_server import free_port
+
+
+@dataclass
+class Tmux:
+    binary: str
+    socket: str
+    exit_file: Path
+    socket_path: Path | None = None
+
+    def run(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run([self.binary, "-L", self.socket, *args], capture_output=True, text=True,
+                             timeout=10, check=False)
+        if check and out.returncode:
+            raise AssertionError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "wsmon")
+
+    def keys(self, *keys: str, pause: float = 0.3) -> None:
+        for key in keys:
+            self.run("send-keys", "-t", "wsmon", key)
+            time.sleep(pause)
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", "wsmon", "-l", text)
+
+    def flag(self, name: str) -> str:
+        return self.run("display-message", "-p", "-t", "wsmon", f"#{{{name}}}").strip()
+
+    def wait(self, condition: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            time.sleep(0.15)
+        raise AssertionError(f"{what}: not on screen after {timeout}s; screen:\n{screen}")
+
+    def wait_exit(self, timeout: float = 25.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.exit_file.exists() and self.exit_file.read_text().strip():
+                return self.exit_file.read_text().strip()
+            time.sleep(0.1)
+        raise AssertionError(f"the app did not exit in {timeout}s; screen:\n{self.screen()}")
+
+
+@pytest.fixture
+def tmux(tmp_path) -> Iterator[Callable[..., Tmux]]:
+    binary = require_binary("tmux")
+    started: list[Tmux] = []
+
+    def start(argv: list[str], *, size: tuple[int, int], env: dict[str, str] | None = None) -> Tmux:
+        t = Tmux(binary, f"wsmon-test-{os.getpid()}-{uuid.uuid4().hex[:8]}", tmp_path / "exit-code")
+        started.append(t)
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        # The pane outlives the app (sleep) so that the restored terminal can be inspected.
+        # COLUMNS/LINES from the test run would override the pane's size (shutil.get_terminal_size).
+        line = (f"env -u COLUMNS -u LINES {exports} {shlex.join(argv)}; "
+                f"echo EXIT=$? > {shlex.quote(str(t.exit_file))}; sleep 120")
+        t.run("-f", "/dev/null", "new-session", "-d", "-s", "wsmon", "-x", str(size[0]), "-y", str(size[1]),
+              line)
+        t.socket_path = Path(t.run("display-message", "-p", "#{socket_path}").strip())
+        return t
+
+    try:
+        yield start
+    finally:
+        for t in started:
+            t.run("kill-server", check=False)
+            if t.socket_path is not None:
+                t.socket_path.unlink(missing_ok=True)
+
+
+def _base_env(tmp_path: Path) -> dict[str, str]:
+    return {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
+            "XDG_STATE_HOME": str(tmp_path / "home" / ".local" / "state"), "USER": "tester",
+            "TERM": "tmux-256color", "WSMON_DEMO_FAULT_AFTER": "3600"}
+
+
+def _refused_config(tmp_path: Path) -> Path:
+    """One target on a port nothing listens on: a critical alert fires within a second or two."""
+    marker = tmp_path / "rolled-back"
+    path = tmp_path / "wsmon.toml"
+    path.write_text(f"""
+[monitor]
+level = "debug"
+interval = "1s"
+
+[deployment]
+name = "tmux-deploy"
+version = "1.0.0"
+previous_version = "0.9.0"
+
+[[targets]]
+name = "refused-target"
+url = "ws://127.0.0.1:{free_port()}/ws"
+timeout = "0.5s"
+
+[[alerts.rules]]
+name = "Unreachable"
+metric = "error_rate"
+op = ">"
+threshold = 0.5
+for = "0s"
+severity = "critical"
+summary = "target refuses connections"
+
+[rollback]
+auto = false
+
+[[rollback.steps]]
+type = "command"
+argv = ["touch", {str(marker)!r}]
+""", encoding="utf-8")
+    return path
+
+
+def _assert_restored(t: Tmux) -> None:
+    """The app left the alternate screen, showed the cursor again and stopped mouse reporting."""
+    t.wait(lambda s: "ended" in s, "the shell's output after the app")
+    assert t.flag("alternate_on") == "0"
+    assert t.flag("cursor_flag") == "1"
+    assert t.flag("mouse_any_flag") == "0"
+    screen = t.screen()
+    assert "1 Summary" not in screen and "Quit" not in screen, screen
+
+
+def _row(screen: str, word: str) -> str:
+    return next((line for line in screen.splitlines() if word in line), "")
+
+
+def test_real_executable_views_ack_rollback_cancel_quit(tmux, tmp_path):
+    config = _refused_config(tmp_path)
+    state = tmp_path / "state"
+    t = tmux([sys.executable, "-m", "wsmon_tui", "--config", str(config), "--state-dir", str(state)],
+             size=(120, 40), env=_base_env(tmp_path))
+    t.wait(lambda s: "tmux-deploy" in s and "1 Summary" in s and "refused-target" in s, "the summary")
+
+    t.keys("2")
+    t.wait(lambda s: "HS p95" in s and "RTT p95" in s, "the detailed table")
+    t.keys("4")
+    t.wait(lambda s: "Range" in s and "5m" in s, "the metrics view")
+    t.keys("Tab")  # metrics -> summary
+    t.wait(lambda s: "Connections" in s and "score" in s, "the summary after Tab")
+    t.keys("Tab")  # summary -> detailed
+    t.wait(lambda s: "HS p95" in s, "the detailed table after Tab")
+
+    t.keys("3")
+    screen = t.wait(lambda s: "Acknowledged" in s and "Unreachable" in s and "firing" in s,
+                    "the firing alert in the alerts view")
+    t.keys("a")
+    t.wait(lambda s: "comment (optional)" in s, "the acknowledge dialog")
+    dialog = t.screen()
+    acked_rule = next(r for r in ("Unreachable", "TargetDown", "HighErrorRate", "LowSuccessRate", "HostCPU")
+                      if f"Acknowledge {r} on" in dialog)
+    t.type("looking into it")
+    t.keys("Enter")
+    screen = t.wait(lambda s: "tester" in _row(s, f" {acked_rule} "), f"{acked_rule} acknowledged by tester")
+    assert "Acknowledged" in screen
+
+    t.keys("R")
+    t.wait(lambda s: "Confirm rollback" in s and "touch" in s, "the rollback dialog")
+    t.keys("Escape")
+    t.wait(lambda s: "Confirm rollback" not in s, "the dialog closed by Escape")
+    time.sleep(0.5)
+    assert not (tmp_path / "rolled-back").exists(), "Escape must not run the rollback"
+
+    t.keys("q", pause=0)
+    assert t.wait_exit() == "EXIT=0"
+    _assert_restored(t)
+    assert not (tmp_path / "rolled-back").exists()
+
+    # The acknowledgement reached the engine and its store, not just the screen.
+    out = subprocess.run([sys.executable, "-m", "wsmon_tui", "--config", str(config), "--state-dir",
+                          str(state), "alerts", "list", "--state", "all"], capture_output=True, text=True,
+                         timeout=30, env={**os.environ, **_base_env(tmp_path)})
+    assert "tester" in _row(out.stdout, acked_rule), out.stdout + out.stderr
+
+
+def test_demo_at_80x24(tmux, tmp_path):
+    t = tmux([sys.executable, "-m", "wsmon_tui", "--demo", "--state-dir", str(tmp_path / "state")],
+             size=(80, 24), env=_base_env(tmp_path))
+    screen = t.wait(lambda s: "demo-chat" in s and "1 Summary" in s and "chat-ws" in s, "the demo summary")
+    assert len(screen.splitlines()[0]) <= 80
+    for key, marker in (("2", "HS p95"), ("3", "Severity"), ("4", "Range"), ("1", "Connections")):
+        t.keys(key)
+        t.wait(lambda s, m=marker: m in s, f"view {key} at 80x24")
+    t.keys("R")
+    t.wait(lambda s: "Confirm rollback" in s, "the rollback dialog at 80x24")
+    t.keys("Escape")
+    t.wait(lambda s: "Confirm rollback" not in s, "the dialog closed by Escape")
+    t.keys("q", pause=0)
+    assert t.wait_exit() == "EXIT=0"
+    _assert_restored(t)
