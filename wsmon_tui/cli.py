@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mon = sub.add_parser("monitor", parents=[common], help="run headless, printing status")
     _run_flags(mon, suppress=True)
+    mon.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                     help="watch only (a second person during a rollout): no rollback, throttle, "
+                     "flag change or notification")
     mon.add_argument("--metrics-port", type=int, metavar="P",
                      help="serve wsmon's own view as Prometheus text on 127.0.0.1:P")
 

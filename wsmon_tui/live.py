@@ -6,6 +6,7 @@ objects, never as markup, and stripped of control characters first.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import Any
@@ -58,6 +59,7 @@ class PlainPrinter:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._last = 0.0
+        self._told: set[str] = set()
 
     def start(self, monitor: Any, metrics_port: int | None) -> None:
         print(f"session {monitor.session_id} started: {self.config.deployment.name} "
@@ -67,6 +69,11 @@ class PlainPrinter:
             print(f"metrics at http://127.0.0.1:{metrics_port}/metrics", flush=True)
 
     def update(self, snap: Snapshot) -> None:
+        for note in snap.notes:  # what is not stored, sources that fail: said once, on stderr
+            key = re.sub(r"\d+", "#", note)
+            if key not in self._told:
+                self._told.add(key)
+                print(f"wsmon-tui: note: {strip_control(note)}", file=sys.stderr, flush=True)
         if snap.taken_at - self._last < snap.interval:
             return
         self._last = snap.taken_at

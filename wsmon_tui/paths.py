@@ -28,6 +28,22 @@ def ensure_state_dir(path: Path) -> Path:
     return path
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist; tighten it if it does.
+
+    An existing file is never opened here: closing any descriptor of a SQLite database
+    drops every POSIX lock this process holds on it (fcntl semantics), so a connection
+    already open in this process would lose its shared lock, and another process could
+    then checkpoint and delete the WAL under it, losing everything written afterwards.
+    """
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def config_search_path(explicit: str | None) -> list[Path]:
     """Candidate config files in order: --config, $WSMON_CONFIG, ./wsmon.toml, XDG."""
     if explicit:

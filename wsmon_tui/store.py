@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsmon_tui.errors import StoreError
-from wsmon_tui.paths import ensure_state_dir
+from wsmon_tui.paths import create_private_file, ensure_state_dir
 
 if TYPE_CHECKING:  # only attributes are read; keeps the store importable on its own
     from wsmon_tui.model import ProbeResult
@@ -233,10 +233,7 @@ class Store:
         if not os.access(state_dir, os.W_OK | os.X_OK):
             raise StoreError(f"cannot use state dir {state_dir}: not writable")
         try:
-            fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            if db.stat().st_mode & 0o077:
-                db.chmod(0o600)
+            create_private_file(db)
         except OSError as exc:
             raise StoreError(f"cannot open {db}: {exc.strerror or exc}") from exc
         conn = wconn = None
@@ -321,7 +318,8 @@ class Store:
                     yield self._conn
                     self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    if self._conn.in_transaction:  # a failed COMMIT (disk full) has rolled back
+                        self._conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write {self.path}: {exc}") from exc

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from typing import Any
 
 from wsmon_tui.errors import StoreError, WsmonError
 from wsmon_tui.model import AlertView
-from wsmon_tui.paths import ensure_state_dir
+from wsmon_tui.paths import create_private_file, ensure_state_dir
 
 DB_NAME = "wsmon.db"
 
@@ -145,8 +144,7 @@ class AlertDB:
             try:
                 if create and not readonly:
                     ensure_state_dir(path.parent)
-                    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-                    os.close(fd)
+                    create_private_file(Path(path))
                 target: str | Path = f"file:{Path(path).resolve()}?mode=ro" if readonly else path
                 self._conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None,
                                              check_same_thread=False, uri=readonly)
@@ -192,10 +190,11 @@ class AlertDB:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -30,11 +30,11 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -115,6 +115,21 @@ def _decode(text: str) -> Notification:
                         channels=tuple(raw["channels"]), escalation=raw["escalation"], extra=raw["extra"])
 
 
+_T = TypeVar("_T")
+
+
+def _in_tx(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], _T]) -> _T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # a failed COMMIT (disk full) has already rolled back
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
 def _connect(db_path: Path | None) -> sqlite3.Connection:
     if db_path is None:
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -136,6 +151,9 @@ class Outbox:
                  client: httpx.AsyncClient | None = None, backoff_base: float = 1.0,
                  backoff_max: float = 300.0, refresh_interval: float = 60.0) -> None:
         self._conn = _connect(db_path)
+        self._db_path = db_path
+        self.degraded = ""
+        """Why the outbox runs in memory ("" while it writes its database)."""
         self._lock = threading.RLock()
         self.channels = {channel_name(ch): ch for ch in channels}
         self.deployment = deployment
@@ -170,16 +188,43 @@ class Outbox:
 
     # -- database ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``body`` in one write transaction. When the database cannot be written (disk
+        full, locked past the busy timeout, I/O error) the outbox moves to memory for the rest
+        of the session (``degraded`` says why) and ``body`` runs again there: notifications are
+        still sent, and what the file already holds is resumed by the next run."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                return _in_tx(self._conn, body)
+            except sqlite3.Error as exc:
+                if self._db_path is None:
+                    raise
+                self._to_memory(exc)
+                return _in_tx(self._conn, body)
+
+    def _to_memory(self, exc: sqlite3.Error) -> None:
+        """Carry the open deliveries (and their notifications) into an in-memory copy."""
+        mem = _connect(None)
+        old = self._conn
+        with contextlib.suppress(sqlite3.Error):
+            if old.in_transaction:
+                old.execute("ROLLBACK")
+            notes = old.execute("SELECT * FROM outbox_notifications WHERE id IN (SELECT notification_id"
+                                f" FROM outbox_deliveries WHERE {OPEN})").fetchall()
+            dels = old.execute(f"SELECT * FROM outbox_deliveries WHERE {OPEN}").fetchall()
+            if notes:
+                mem.executemany(f"INSERT INTO outbox_notifications VALUES ({', '.join('?' * len(notes[0]))})",
+                                notes)
+            if dels:
+                mem.executemany(f"INSERT INTO outbox_deliveries VALUES ({', '.join('?' * len(dels[0]))})",
+                                dels)
+        with contextlib.suppress(sqlite3.Error):
+            old.close()
+        self._conn = mem
+        self._db_path = None
+        self.degraded = (f"notifications kept in memory only: the database cannot be written ({exc}); "
+                         "they are still sent, but not recorded")
+        log.warning("%s", self.degraded)
 
     def close(self) -> None:
         with self._lock:
@@ -199,8 +244,10 @@ class Outbox:
         seq: the idempotency key) is not stored twice.
         """
         now = self._clock()
-        ids: list[int] = []
-        with self._tx() as c:
+        notifications = list(notifications)
+
+        def body(c: sqlite3.Connection) -> list[int]:
+            ids: list[int] = []
             for n in notifications:
                 wanted = [name for name, ch in self.channels.items() if accepts(ch, n)]
                 if not wanted:
@@ -224,6 +271,9 @@ class Outbox:
                             self._am_active[name].discard(n.fingerprint)
                         else:
                             self._am_active[name].add(n.fingerprint)
+            return ids
+
+        ids = self._write(body)
         if ids:
             self._poke()
         return ids
@@ -309,17 +359,16 @@ class Outbox:
         marks = ", ".join("?" * len(names))
         if not names:
             names, marks = [""], "?"
-        with self._tx() as c:
-            c.execute(f"UPDATE outbox_deliveries SET status = 'dropped', last_error = 'channel no longer"
-                      f" configured' WHERE {OPEN} AND channel NOT IN ({marks})", names)
+        self._write(lambda c: c.execute(
+            f"UPDATE outbox_deliveries SET status = 'dropped', last_error = 'channel no longer"
+            f" configured' WHERE {OPEN} AND channel NOT IN ({marks})", names))
 
     def _expire(self, name: str, ch: ChannelConfig, now: float) -> None:
-        with self._tx() as c:
-            c.execute(
-                "UPDATE outbox_deliveries SET status = 'dropped', held = 0, last_error = ? || CASE"
-                " WHEN last_error = '' THEN '' ELSE '; last error: ' || last_error END"
-                f" WHERE channel = ? AND {OPEN} AND created_at < ?",
-                (f"not delivered within max_age {ch.max_age:g}s", name, now - ch.max_age))
+        self._write(lambda c: c.execute(
+            "UPDATE outbox_deliveries SET status = 'dropped', held = 0, last_error = ? || CASE"
+            " WHEN last_error = '' THEN '' ELSE '; last error: ' || last_error END"
+            f" WHERE channel = ? AND {OPEN} AND created_at < ?",
+            (f"not delivered within max_age {ch.max_age:g}s", name, now - ch.max_age)))
 
     def _due(self, name: str, now: float) -> list[Row]:
         """Due deliveries (id, attempts, held, notification), oldest first, none behind an open
@@ -369,9 +418,9 @@ class Outbox:
     def _hold(self, name: str, ids: list[int], until: float) -> None:
         if not ids:
             return
-        with self._tx() as c:
-            c.executemany("UPDATE outbox_deliveries SET held = 1, next_at = MAX(next_at, ?) WHERE id = ?",
-                          [(until, i) for i in ids])
+        self._write(lambda c: c.executemany(
+            "UPDATE outbox_deliveries SET held = 1, next_at = MAX(next_at, ?) WHERE id = ?",
+            [(until, i) for i in ids]))
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
@@ -415,13 +464,16 @@ class Outbox:
     def _record(self, name: str, updates: list[tuple[str, Any]]) -> None:
         sent = [u[1] for u in updates if u[0] == "sent"]
         failed = [u[1] for u in updates if u[0] == "failed"]
-        with self._tx() as c:
+
+        def body(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
                           " sent_at = ?, via = ?, held = 0, last_error = '' WHERE id = ?", sent)
             c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
                           " last_error = ?, next_at = ? WHERE id = ?", failed)
             c.executemany("INSERT INTO outbox_messages (channel, at) VALUES (?, ?)",
                           [(name, s[0]) for s in sent])
+
+        self._write(body)
 
     async def _send_summary(self, name: str, ch: ChannelConfig, rows: list[Row],
                             limit: SlidingWindow) -> int:
@@ -440,9 +492,11 @@ class Outbox:
         key = f"summary:{ids[0]}-{ids[-1]}:{len(ids)}"
         error = await self._attempt(ch, notes, key=key, summary=True)
         when = self._clock()
-        with self._tx() as c:
+        if error is None:
+            limit.record(when)
+
+        def body(c: sqlite3.Connection) -> None:
             if error is None:
-                limit.record(when)
                 cur = c.execute("INSERT INTO outbox_messages (channel, at, deliveries) VALUES (?,?,?)",
                                 (name, when, len(ids)))
                 c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
@@ -455,6 +509,8 @@ class Outbox:
                 c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
                               " held = 1, last_error = ?, next_at = ? WHERE id = ?",
                               [(message, next_at, i) for i in ids])
+
+        self._write(body)
         if error is None and ch.type == "alertmanager":
             for n in notes:
                 self._am_posted[(name, n.fingerprint)] = when

@@ -55,6 +55,7 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
 
     async with prepare(args) as ctx:
         monitor = Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
+        monitor.read_only = bool(getattr(args, "read_only", False))
         if duration is None and default_duration:
             duration = max(3 * monitor.interval, 30.0)
         loop = asyncio.get_running_loop()
@@ -86,10 +87,26 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
                 loop.remove_signal_handler(sig)
             if metrics_server is not None:
                 await metrics_server.stop()
+        _tell_what_was_not_stored(ctx, monitor)
         if export is not None:
             _write_export(ctx, monitor, export)
         print(f"session {monitor.session_id} ended ({ended_by})", file=sys.stderr)
         return 0
+
+
+def _tell_what_was_not_stored(ctx: RunContext, monitor: object) -> None:
+    """The last word on storage trouble: the user must not believe a gap is history."""
+    store = ctx.store
+    dropped = getattr(store, "dropped_writes", 0) if store is not None else 0
+    if dropped:
+        print(f"wsmon-tui: {dropped} samples, probe results or heartbeats were not stored "
+              f"({getattr(store, 'last_write_error', '')})", file=sys.stderr)
+    latest = getattr(monitor, "latest", None)
+    for note in getattr(latest, "notes", ()) or ():
+        if dropped and "samples not stored" in note:
+            continue
+        if "not stored" in note or "memory only" in note or "not written" in note:
+            print(f"wsmon-tui: {note}", file=sys.stderr)
 
 
 def _write_export(ctx: RunContext, monitor: object, path: Path) -> None:

@@ -315,8 +315,6 @@ class Monitor:
             self._spawn(self._cleanup_loop(), "cleanup")
         if self.config.resources.host or self.config.resources.process or self.config.resources.port:
             self._spawn(self._resource_loop(), "resources")
-        if self.store is not None:
-            self._spawn(self._cleanup_loop(), "cleanup")
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
@@ -433,28 +431,18 @@ class Monitor:
                            retention=self.config.monitor.retention)
 
     async def _cleanup_loop(self) -> None:
-        """Cleanup at start (in ``_start``) and then hourly, off the event loop."""
+        """Cleanup at start (in ``_start``), then hourly, off the event loop (more often when
+        ``retention_raw`` is short): retention holds during a long session too, not only at the
+        next start, or a monitor left running for weeks grows its database without bound."""
+        period = min(CLEANUP_EVERY, max(self.config.monitor.retention_raw / 4, 10.0))
         while True:
-            await asyncio.sleep(CLEANUP_EVERY)
+            await asyncio.sleep(period)
+            if self.store is None:
+                return
             try:
                 await asyncio.to_thread(self._cleanup)
             except Exception as exc:  # a failed cleanup must not stop probing
                 self._log("cleanup_failed", error=str(exc))
-
-    async def _cleanup_loop(self) -> None:
-        """Retention applies during a long session too, not only at the next start: without
-        this a monitor left running for weeks grows its database without bound."""
-        mc = self.config.monitor
-        period = min(3600.0, max(mc.retention_raw / 4, 10.0))
-        while True:
-            await asyncio.sleep(period)
-            store = self.store
-            if store is None:
-                return
-            try:
-                await asyncio.to_thread(store.cleanup, self.clock(), retention_raw=mc.retention_raw,
-                                        retention=mc.retention)
-            except Exception as exc:
                 note = f"old history not cleaned up: {exc}"
                 if note not in self._notes:
                     self._notes.append(note)

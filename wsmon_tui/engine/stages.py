@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wsmon_tui.alerts.engine import AlertEngine
 from wsmon_tui.alerts.outbox import Outbox
 from wsmon_tui.engine.scrape import make_client
+from wsmon_tui.errors import StoreError
 from wsmon_tui.model import Snapshot
 from wsmon_tui.rollback.controller import RollbackController
 from wsmon_tui.rollback.flags import make_provider
@@ -42,13 +44,30 @@ class Stages:
         self._client: Any = None
         self._stop = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._notes: list[str] = []
+        """What the stages could not store (shown in every snapshot's notes)."""
 
     async def start(self) -> None:
         m = self.monitor
         config = m.config
-        self.alerts = AlertEngine(config, self.db_path, clock=m.clock, read_only=m.read_only)
-        self.outbox = Outbox(None if m.read_only else self.db_path, config.alerts.channels,
-                             deployment=config.deployment.name, clock=m.clock, secrets=config.secrets)
+        try:
+            self.alerts = AlertEngine(config, self.db_path, clock=m.clock, read_only=m.read_only)
+        except (StoreError, sqlite3.Error) as exc:  # locked, full or unreadable: alerting goes on
+            self._notes.append(f"alerts kept in memory only: {exc}")
+            self.alerts = AlertEngine(config, None, clock=m.clock, read_only=m.read_only)
+        # A read-only session watches: the session that acts is the one that notifies
+        # (a second viewer would page everyone twice).
+        outbox_db = None if m.read_only else self.db_path
+        channels = [] if m.read_only else config.alerts.channels
+        if m.read_only and config.alerts.channels:
+            self._notes.append("read-only session: no notifications are sent from here")
+        try:
+            self.outbox = Outbox(outbox_db, channels, deployment=config.deployment.name,
+                                 clock=m.clock, secrets=config.secrets)
+        except sqlite3.Error as exc:
+            self._notes.append(f"notifications kept in memory only (sent, not recorded): {exc}")
+            self.outbox = Outbox(None, channels, deployment=config.deployment.name,
+                                 clock=m.clock, secrets=config.secrets)
         self._client = make_client(verify=config.flags.verify_tls)
         flags = make_provider(config.flags, self._client)
         self.rollback = RollbackController(
@@ -72,8 +91,10 @@ class Stages:
                 self.monitor.log_event("notification", alert_id=n.fingerprint, kind=n.kind,
                                        rule=n.alert.rule, target=n.alert.target, severity=n.alert.severity)
         self.outbox.refresh_firing(snapshot.alerts, snapshot.taken_at)
-        if self.alerts.last_error:
-            snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, self.alerts.last_error))
+        extra = [*self._notes, self.alerts.last_error, self.outbox.degraded]
+        extra = [n for n in extra if n and n not in snapshot.notes]
+        if extra:
+            snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, *extra))
         return snapshot
 
     def deliveries(self, alert_id: str) -> list[dict]:

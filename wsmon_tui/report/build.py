@@ -13,6 +13,7 @@ from typing import Any
 
 from wsmon_tui.config import Config
 from wsmon_tui.model import Snapshot
+from wsmon_tui.redact import redact_text, redact_url
 
 SERVER_METRICS = ("connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
                   "server_latency_ms", "connection_utilisation", "imbalance")
@@ -69,7 +70,7 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
                 metrics.update({k: _finite(v) for k, v in live.metrics.items() if v is not None})
         targets.append({
             "name": name,
-            "url": urls.get(name, row.get("url", "")),
+            "url": redact_text(redact_url(str(urls.get(name, row.get("url", "")))), config.secrets),
             "probes": probes,
             "success_rate": ok / probes if probes else None,
             "error_rate": (probes - ok) / probes if probes else None,

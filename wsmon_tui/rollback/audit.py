@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wsmon_tui.errors import StoreError
+from wsmon_tui.paths import create_private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollback_actions (
@@ -108,7 +108,7 @@ class AuditDB:
         try:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+                create_private_file(path)
             self._conn = _connect(path)
             self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
@@ -120,10 +120,11 @@ class AuditDB:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT (disk full) has already rolled back
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def begin(self, *, kind: str, deployment: str, version: str, session_id: str, automatic: bool, user: str,
               trigger: str, trigger_value: float | None, reason: str, dry_run: bool, started_at: float,
@@ -154,6 +155,31 @@ class AuditDB:
         with self._tx() as c:
             c.execute("UPDATE rollback_actions SET outcome = ?, finished_at = COALESCE(?, finished_at),"
                       " detail = COALESCE(?, detail) WHERE id = ?", (outcome, finished_at, detail, action_id))
+
+    def settle_interrupted(self) -> list[int]:
+        """Close actions left ``running`` or ``verifying`` by a session that has ended (killed,
+        or crashed before it could write the outcome): never left looking in progress or
+        verified. Needs the store's ``sessions`` table in the same file (run after the store
+        marked crashed sessions); returns the ids settled."""
+        try:
+            with self._tx() as c:
+                if not c.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone():
+                    return []
+                rows = c.execute(
+                    "SELECT a.id, a.outcome, s.id, s.ended_by, s.ended_at FROM rollback_actions a"
+                    " JOIN sessions s ON s.id = a.session_id"
+                    " WHERE a.outcome IN ('running', 'verifying') AND s.ended_at IS NOT NULL").fetchall()
+                for aid, outcome, sid, ended_by, ended_at in rows:
+                    if outcome == "running":
+                        new, why = "failed", "while the steps ran"
+                    else:
+                        new, why = "failed_verification", "before health was seen to recover"
+                    c.execute("UPDATE rollback_actions SET outcome = ?,"
+                              " finished_at = COALESCE(finished_at, ?), detail = ? WHERE id = ?",
+                              (new, ended_at, f"interrupted: session {sid} ended ({ended_by}) {why}", aid))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot settle interrupted rollbacks in {self.path}: {exc}") from exc
+        return [r[0] for r in rows]
 
     def record_rollout(self, *, deployment: str, version: str, session_id: str, at: float,
                        rollout_percent: float | None, adoption: float | None) -> None:
