@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsmon_tui.errors import StoreError
 from wsmon_tui.paths import create_private_file, ensure_state_dir
+from wsmon_tui.sqlite_util import immediate
 
 if TYPE_CHECKING:  # only attributes are read; keeps the store importable on its own
     from wsmon_tui.model import ProbeResult
@@ -313,14 +314,8 @@ class Store:
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:  # a failed COMMIT (disk full) has rolled back
-                        self._conn.execute("ROLLBACK")
-                    raise
+                with immediate(self._conn) as conn:
+                    yield conn
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write {self.path}: {exc}") from exc
 

@@ -28,6 +28,7 @@ from typing import Any
 from wsmon_tui.errors import StoreError, WsmonError
 from wsmon_tui.model import AlertView
 from wsmon_tui.paths import create_private_file, ensure_state_dir
+from wsmon_tui.sqlite_util import immediate
 
 DB_NAME = "wsmon.db"
 
@@ -186,15 +187,8 @@ class AlertDB:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error)."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn) as conn:
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
-                conn.execute("ROLLBACK")
-            raise
 
     @property
     def conn(self) -> sqlite3.Connection:

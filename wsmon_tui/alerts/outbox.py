@@ -43,6 +43,7 @@ from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.alerts.ratelimit import SlidingWindow, parse_rate_limit
 from wsmon_tui.config import ChannelConfig
 from wsmon_tui.model import AlertView
+from wsmon_tui.sqlite_util import immediate
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,8 @@ _T = TypeVar("_T")
 
 
 def _in_tx(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], _T]) -> _T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = body(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # a failed COMMIT (disk full) has already rolled back
-            conn.execute("ROLLBACK")
-        raise
-    return result
+    with immediate(conn):
+        return body(conn)
 
 
 def _connect(db_path: Path | None) -> sqlite3.Connection:

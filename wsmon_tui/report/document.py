@@ -162,24 +162,19 @@ def fmt_count(value: Any) -> str:
     return f"{round(num):,}"
 
 
-def fmt_pct(fraction: Any) -> str:
+def fmt_pct(fraction: Any, *, scale: float = 100.0) -> str:
     """A share 0–1 as a percentage with one decimal ("99.5%")."""
     num = _finite(fraction)
     if num is None:
         return DASH if fraction is None else str(fraction)
     if not math.isfinite(num):
         return DASH
-    return f"{num * 100:.1f}%"
+    return f"{num * scale:.1f}%"
 
 
 def fmt_percent(value: Any) -> str:
     """A value that is already a percentage (cpu_percent, rollout_percent)."""
-    num = _finite(value)
-    if num is None:
-        return DASH if value is None else str(value)
-    if not math.isfinite(num):
-        return DASH
-    return f"{num:.1f}%"
+    return fmt_pct(value, scale=1.0)
 
 
 def fmt_ms(value: Any) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from wsmon_tui.errors import StoreError
 from wsmon_tui.paths import create_private_file
+from wsmon_tui.sqlite_util import immediate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollback_actions (
@@ -116,15 +117,8 @@ class AuditDB:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn) as conn:
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # a failed COMMIT (disk full) has already rolled back
-                conn.execute("ROLLBACK")
-            raise
 
     def begin(self, *, kind: str, deployment: str, version: str, session_id: str, automatic: bool, user: str,
               trigger: str, trigger_value: float | None, reason: str, dry_run: bool, started_at: float,
