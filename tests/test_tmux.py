@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -219,3 +220,46 @@ def test_demo_at_80x24(tmux, tmp_path):
     t.keys("q", pause=0)
     assert t.wait_exit() == "EXIT=0"
     _assert_restored(t)
+
+
+@pytest.mark.parametrize("sig,name", [(signal.SIGTERM, "sigterm"), (signal.SIGHUP, "sighup"),
+                                      (signal.SIGINT, "sigint")])
+def test_signals_close_the_session_and_restore_the_terminal(tmux, tmp_path, sig, name):
+    """A dropped SSH session (SIGHUP), a service manager (SIGTERM) or kill -INT: the engine
+    closes its session with how it ended, within 5 s, and the terminal is given back."""
+    state = tmp_path / "state"
+    t = tmux([sys.executable, "-m", "wsmon_tui", "--demo", "--state-dir", str(state)],
+             size=(120, 40), env=_base_env(tmp_path))
+    t.wait(lambda s: "demo-chat" in s and "chat-ws" in s, "the demo summary")
+    pid = int(t.run("display-message", "-p", "-t", "wsmon", "#{pane_pid}").strip())
+    app = next(child for child in _children(pid) if "wsmon_tui" in _cmdline(child))
+    sent = time.monotonic()
+    os.kill(app, sig)
+    assert t.wait_exit(timeout=10) == "EXIT=0"
+    assert time.monotonic() - sent < 5
+    _assert_restored(t)
+    from wsmon_tui.store import Store
+
+    with Store.open(state, create=False) as store:
+        assert store.latest_session()["ended_by"] == name
+
+
+def _children(pid: int) -> list[int]:
+    """Processes under ``pid`` (the pane's shell), from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -10,9 +10,11 @@ notifications, never crashes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -93,6 +95,10 @@ class WsmonCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
+STOP_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup", signal.SIGINT: "sigint"}
+"""Signals that end the session gracefully, and how the session records its end."""
+
+
 class WsmonApp(App[int]):
     """``WsmonApp(monitor, mode=..., refresh=..., theme=..., read_only=...)``."""
 
@@ -141,6 +147,7 @@ class WsmonApp(App[int]):
         """How many times a view body was redrawn (tests check the throttle with it)."""
         self.engine_worker: Worker[str] | None = None
         self._quitting = False
+        self._signal_task: asyncio.Future[None] | None = None
         self._asked_recommended = False
         self._startup_notes: list[str] = []
         self.last_export: Path | None = None
@@ -176,6 +183,7 @@ class WsmonApp(App[int]):
         self.switch_mode(self.start_mode)
         if not isinstance(self.monitor, LazyMonitor):
             self.monitor.subscribe(self._snapshot_callback)
+        self._install_signal_handlers()
         self.set_interval(self.refresh_interval, self.repaint, name="repaint")
         # The first frame goes out before the engine starts its session and first probes.
         self.call_after_refresh(self._start_engine)
@@ -456,12 +464,26 @@ class WsmonApp(App[int]):
 
         self.push_screen(HelpScreen(self.help_sections()))
 
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop like ``q``: the engine
+        closes its session with how it ended, then the app restores the terminal."""
+        loop = asyncio.get_running_loop()
+        for sig, reason in STOP_SIGNALS.items():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, reason)
+
+    def _on_signal(self, reason: str) -> None:
+        self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
+
     async def action_quit(self) -> None:
         """Stop the engine, wait until it has closed its session, then exit."""
+        await self._stop_and_exit("user")
+
+    async def _stop_and_exit(self, reason: str) -> None:
         if self._quitting:
             return
         self._quitting = True
-        self.monitor.request_stop("user")
+        self.monitor.request_stop(reason)
         worker = self.engine_worker
         if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
             try:
