@@ -58,6 +58,29 @@ async def main():
 asyncio.run(main())
 """
 
+BARE_LOOP = """
+import asyncio, sys, time
+from websockets.asyncio.client import connect
+
+port, targets = int(sys.argv[1]), int(sys.argv[2])
+
+async def one(i, offset):
+    slot = time.monotonic() + offset
+    while True:
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        async with connect(f"ws://127.0.0.1:{port}/t{i}", compression=None, ping_interval=None,
+                           proxy=None) as ws:
+            await ws.send("ping x")
+            await ws.recv()
+        slot += 1.0
+
+async def main():
+    await asyncio.gather(*(one(i, i / targets) for i in range(targets)))
+
+asyncio.run(main())
+"""
+"""The floor: the same probes on the same schedule with websockets and nothing else."""
+
 SMALLEST_APP = """
 from textual.app import App
 from textual.widgets import Static
@@ -178,12 +201,14 @@ def first_frame(name: str, argv: list[str], words: tuple[str, ...], env: dict[st
         time.sleep(0.2)
 
 
-def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], work: Path) -> list[str]:
-    """CPU, bytes/s and RSS of glances, the TUI and the headless monitor, all at once."""
+def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], work: Path,
+                port: int) -> list[str]:
+    """CPU, bytes/s and RSS of glances, the TUI, the headless monitor and the bare probe loop."""
     failed: list[str] = []
     tui = Pane("tui", [*py, "--state-dir", str(work / "st-tui"), "--refresh", "1"], env, work)
     headless = Pane("headless", [*py, "--state-dir", str(work / "st-headless"), "monitor"], env, work)
-    panes = [tui, headless]
+    bare = Pane("bare-loop", [sys.executable, "-c", BARE_LOOP, str(port), str(args.targets)], env, work)
+    panes = [tui, headless, bare]
     glances = shutil.which("glances")
     if glances:
         panes.append(Pane("glances", [glances, "-t", "1"], env, work))
@@ -213,14 +238,16 @@ def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], wo
     bps = {n: (bytes1[n] - bytes0[n]) / wall for n in bytes0}
 
     print(f"\n{args.targets} targets at 1 s, --refresh 1, tmux {COLS}x{ROWS}, {wall:.0f} s window "
-          f"(after {args.warmup:.0f} s warm-up), all three at once")
+          f"(after {args.warmup:.0f} s warm-up), all at once")
     print(f"{'process':<24}{'CPU % of a core':>16}{'bytes/s to tty':>16}{'RSS start MB':>14}"
           f"{'RSS end MB':>12}")
-    for name in ("glances", "tui", "headless"):
+    for name in ("glances", "tui", "headless", "bare-loop"):
         if name in cpu:
             print(f"{name:<24}{cpu[name]:>16.2f}{bps[name]:>16.0f}{rss0[name]:>14.1f}{rss1[name]:>12.1f}")
     ui_share = cpu["tui"] - cpu["headless"]
     print(f"{'UI share (tui-headless)':<24}{ui_share:>16.2f}")
+    print(f"{'TUI over the floor':<24}{cpu['tui'] - cpu['bare-loop']:>16.2f}"
+          "   (the TUI minus a bare websockets loop probing on the same schedule)")
     if not screen_ok:
         print("warning: the TUI's screen did not show the targets at the end of the window")
     if "glances" in cpu:
@@ -292,7 +319,7 @@ def main(argv: list[str]) -> int:
         config.write_text(config_text(port, args.targets), encoding="utf-8")
         py = [sys.executable, "-m", "wsmon_tui", "--config", str(config)]
         if args.only != "first-frame":
-            failed += measure_cpu(args, py, env, work)
+            failed += measure_cpu(args, py, env, work, port)
         if args.only != "cpu":
             failed += measure_first_frame(args, py, env, work)
     finally:
