@@ -98,12 +98,13 @@ class LivePrinter:
         console.print(f"session {monitor.session_id} started", markup=False, highlight=False)
         if metrics_port is not None:
             console.print(f"metrics at http://127.0.0.1:{metrics_port}/metrics", markup=False)
-        self._live = Live(console=console, refresh_per_second=1, transient=False)
+        # Redrawn once per snapshot, not by Live's own refresh thread: nothing changes between.
+        self._live = Live(console=console, auto_refresh=False, transient=False)
         self._live.start()
 
     def update(self, snap: Snapshot) -> None:
         if self._live is not None:
-            self._live.update(self.render(snap))
+            self._live.update(self.render(snap), refresh=True)
 
     def render(self, snap: Snapshot) -> Any:
         from rich.console import Group
