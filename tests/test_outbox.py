@@ -316,3 +316,22 @@ async def test_run_stops_promptly_and_enqueue_wakes_it() -> None:
             box.enqueue([make_notification()])
             await rx.wait_for(1, timeout=2)
             assert time.monotonic() - started < 1.5
+
+
+async def test_prune_forgets_finished_deliveries_and_keeps_open_ones() -> None:
+    clock = FakeClock()
+    with recording_server() as up, recording_server() as down:
+        down.down()
+        box = Outbox(None, [ChannelConfig(type="webhook", name="up", url=up.url),
+                            ChannelConfig(type="webhook", name="down", url=down.url)],
+                     deployment="chat", clock=clock, backoff_base=0.05, backoff_max=0.1)
+        box.enqueue([make_notification(seq=1)])
+        await box.drain(2)
+        assert {d["channel"]: d["status"] for d in box.deliveries()} == {"up": "sent", "down": "failed"}
+        assert box.prune(clock() - 1) == 0  # nothing is old enough yet
+        clock.advance(3600)
+        assert box.prune(clock() - 60) == 1
+        # the delivery still owed to the receiver that is down stays, with its notification
+        [left] = box.deliveries()
+        assert left["channel"] == "down" and left["status"] == "failed" and left["seq"] == 1
+        box.close()

@@ -538,6 +538,21 @@ class Outbox:
             self._am_posted[(name, a.id)] = now
         return 1
 
+    def prune(self, before: float) -> int:
+        """Forget finished deliveries (sent or dropped) created before ``before``, and the
+        notifications and rate-limit marks nothing refers to any more: retention for the
+        outbox, called with the store's cleanup. Open deliveries are never pruned."""
+
+        def body(c: sqlite3.Connection) -> int:
+            gone = c.execute(f"DELETE FROM outbox_deliveries WHERE NOT ({OPEN}) AND created_at < ?",
+                             (before,)).rowcount
+            c.execute("DELETE FROM outbox_notifications WHERE created_at < ? AND id NOT IN"
+                      " (SELECT notification_id FROM outbox_deliveries)", (before,))
+            c.execute("DELETE FROM outbox_messages WHERE at < ?", (before,))
+            return gone
+
+        return self._write(body)
+
     # -- reading ----------------------------------------------------------------------------
 
     def deliveries(self, *, fingerprint: str | None = None) -> list[dict]:

@@ -427,8 +427,11 @@ class Monitor:
     def _cleanup(self) -> None:
         """Roll raw samples older than ``retention_raw`` into rollups; drop what is past ``retention``."""
         assert self.store is not None
-        self.store.cleanup(self.clock(), retention_raw=self.config.monitor.retention_raw,
+        now = self.clock()
+        self.store.cleanup(now, retention_raw=self.config.monitor.retention_raw,
                            retention=self.config.monitor.retention)
+        if self.stages is not None and self.stages.outbox is not None:
+            self.stages.outbox.prune(now - self.config.monitor.retention)
 
     async def _cleanup_loop(self) -> None:
         """Cleanup at start (in ``_start``), then hourly, off the event loop (more often when
