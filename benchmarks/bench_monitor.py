@@ -28,21 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SERVER = """
-import asyncio, sys
-from websockets.asyncio.server import serve
-
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
-
-async def main():
-    async with serve(echo, "127.0.0.1", 0, compression=None, backlog=2048) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-asyncio.run(main())
-"""
+from echo_server import echo_server
 
 
 def rss_mb() -> float:
@@ -176,11 +162,8 @@ def main() -> int:
         return 0
 
     seconds = 8.0 if args.quick else args.seconds
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
     failed = False
-    try:
-        port = int(server.stdout.readline())
+    with echo_server() as port:
         url = f"ws://127.0.0.1:{port}"
         print(f"1) CPU per probe, 200 targets at 2 s, {seconds:g} s each, child processes")
         bare = run_child("bare", url, "200", "2", str(seconds))
@@ -203,9 +186,6 @@ def main() -> int:
               f"{big['overruns']} overruns, CPU {big['cpu']:.1f} s = {100 * big['cpu'] / lag_seconds:.0f} % "
               f"of a core; peak RSS {big['peak_rss_mb']:.0f} MB")
         failed |= big["lag_p99_ms"] >= 250
-    finally:
-        server.stdin.close()
-        server.wait(timeout=10)
 
     hours = 6.0 if args.quick else 24.0
     print(f"3) memory over a simulated {hours:g} h, 200 targets, a probe each per 30 s")

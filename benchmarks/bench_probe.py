@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,26 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from echo_server import echo_server
 from websockets.asyncio.client import connect
 
 from wsmon_tui.config import TargetConfig
 from wsmon_tui.engine.probe import probe_once
-
-SERVER = """
-import asyncio, sys
-from websockets.asyncio.server import serve
-
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
-
-async def main():
-    async with serve(echo, "127.0.0.1", 0, compression=None, backlog=1024) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-asyncio.run(main())
-"""
 
 
 async def bare(url: str) -> None:
@@ -95,20 +79,8 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    with echo_server() as port:
         rows = asyncio.run(run(f"ws://127.0.0.1:{port}/", args.probes, args.rounds))
-    finally:
-        if server.stdin:
-            server.stdin.close()
-        try:
-            server.wait(5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
     print(f"client CPU per probe, connect+send+recv+close, {args.probes} probes, best of {args.rounds}")
     print(f"{'mode':<18}{'bare websockets':>18}{'probe_once':>14}{'ratio':>8}   target <= 1.50")
     worst = 0.0

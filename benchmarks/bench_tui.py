@@ -32,31 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from echo_server import echo_server
 
 ROOT = Path(__file__).resolve().parents[1]
 COLS, ROWS = 160, 48
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-ECHO_SERVER = """
-import asyncio, sys
-from websockets.asyncio.server import serve
-
-from websockets.exceptions import ConnectionClosed
-
-async def echo(ws):
-    try:
-        async for message in ws:
-            await ws.send(message)
-    except ConnectionClosed:
-        pass  # a client killed mid-probe (the benchmark stops its panes)
-
-async def main():
-    async with serve(echo, "127.0.0.1", 0, compression=None) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Future()
-
-asyncio.run(main())
-"""
 
 BARE_LOOP = """
 import asyncio, sys, time
@@ -310,24 +290,17 @@ def main(argv: list[str]) -> int:
     env = {"HOME": str(work / "home"), "XDG_CONFIG_HOME": str(work / "home" / ".config"),
            "XDG_STATE_HOME": str(work / "home" / ".local" / "state"), "TERM": "tmux-256color",
            "USER": os.environ.get("USER", "bench"), "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
     failed: list[str] = []
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
-        config = work / "wsmon.toml"
-        config.write_text(config_text(port, args.targets), encoding="utf-8")
-        py = [sys.executable, "-m", "wsmon_tui", "--config", str(config)]
-        if args.only != "first-frame":
-            failed += measure_cpu(args, py, env, work, port)
-        if args.only != "cpu":
-            failed += measure_first_frame(args, py, env, work)
+        with echo_server() as port:
+            config = work / "wsmon.toml"
+            config.write_text(config_text(port, args.targets), encoding="utf-8")
+            py = [sys.executable, "-m", "wsmon_tui", "--config", str(config)]
+            if args.only != "first-frame":
+                failed += measure_cpu(args, py, env, work, port)
+            if args.only != "cpu":
+                failed += measure_first_frame(args, py, env, work)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
         shutil.rmtree(work, ignore_errors=True)
     print("\nmissed: " + ", ".join(failed) if failed else "\nevery target met")
     return 1 if failed else 0
