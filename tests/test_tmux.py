@@ -263,3 +263,26 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_a_dropped_session_closes_the_session_and_exits(tmux, tmp_path):
+    """Like an SSH connection dying: the pty hangs up under the app. Nothing can be drawn,
+    but the engine still closes its session as ``sighup`` and the process goes away."""
+    state = tmp_path / "state"
+    t = tmux([sys.executable, "-m", "wsmon_tui", "--demo", "--state-dir", str(state)],
+             size=(120, 40), env=_base_env(tmp_path))
+    t.wait(lambda s: "demo-chat" in s and "chat-ws" in s, "the demo summary")
+    pid = int(t.run("display-message", "-p", "-t", "wsmon", "#{pane_pid}").strip())
+    app = next(child for child in _children(pid) if "wsmon_tui" in _cmdline(child))
+    t.run("kill-server")
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{app}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    gone = not Path(f"/proc/{app}").exists()
+    if not gone:
+        os.kill(app, signal.SIGKILL)
+    assert gone, "the app outlived its terminal"
+    from wsmon_tui.store import Store
+
+    with Store.open(state, create=False) as store:
+        assert store.latest_session()["ended_by"] == "sighup"

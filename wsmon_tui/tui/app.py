@@ -15,6 +15,8 @@ import dataclasses
 import getpass
 import os
 import signal
+import sys
+import termios
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -95,6 +97,15 @@ class WsmonCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
+def _terminal_alive() -> bool:
+    """False once the terminal hung up (its ioctls fail with EIO)."""
+    try:
+        termios.tcgetattr(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (termios.error, OSError, ValueError, AttributeError):
+        return False
+    return True
+
+
 STOP_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup", signal.SIGINT: "sigint"}
 """Signals that end the session gracefully, and how the session records its end."""
 
@@ -148,6 +159,7 @@ class WsmonApp(App[int]):
         self.engine_worker: Worker[str] | None = None
         self._quitting = False
         self._signal_task: asyncio.Future[None] | None = None
+        self._hung_up = False
         self._asked_recommended = False
         self._startup_notes: list[str] = []
         self.last_export: Path | None = None
@@ -473,7 +485,22 @@ class WsmonApp(App[int]):
                 loop.add_signal_handler(sig, self._on_signal, reason)
 
     def _on_signal(self, reason: str) -> None:
+        if reason == "sighup" and not _terminal_alive():
+            self._terminal_gone()
         self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
+
+    def _terminal_gone(self) -> None:
+        """The SSH session dropped and the pty hung up: nothing can be drawn or restored.
+
+        Textual's writer thread dies on the first failed write and its bounded queue then
+        blocks the event loop for good, so writes are dropped from here on, and the app
+        leaves with ``os._exit`` once the engine has closed its session (Textual's own
+        shutdown would wait on the dead terminal).
+        """
+        self._hung_up = True
+        driver = self._driver
+        if driver is not None:
+            driver.write = lambda data: None  # type: ignore[method-assign]
 
     async def action_quit(self) -> None:
         """Stop the engine, wait until it has closed its session, then exit."""
@@ -490,4 +517,6 @@ class WsmonApp(App[int]):
                 await asyncio.wait_for(worker.wait(), QUIT_TIMEOUT_S)
             except Exception:
                 pass  # a failed or slow engine must not keep the user in the app
+        if self._hung_up:
+            os._exit(1 if self.engine_failed else 0)
         self.exit(1 if self.engine_failed else 0)
