@@ -35,7 +35,7 @@ async def feed(pilot, monitor: FakeMonitor, snaps=None) -> None:
     await pilot.pause(0.12)
 
 
-async def until(pilot, condition, timeout: float = 3.0) -> None:
+async def until(pilot, condition, timeout: float = 10.0) -> None:
     """Pause until ``condition()`` holds (screens mount asynchronously); fail after ``timeout``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -235,7 +235,7 @@ async def test_why_it_fired():
                      "https://runbooks.example/ws", "oncall-slack", "sent", "pager", "retrying",
                      "HTTP 502"):
             assert part in text, part
-        assert len(screen.query_one("#alert-spark").data) == 20
+        await until(pilot, lambda: len(screen.query_one("#alert-spark").data) == 20)
         await pilot.press("escape")
         assert app.current_mode == "alerts"
 
