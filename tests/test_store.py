@@ -188,6 +188,34 @@ def test_samples_round_trip(store):
     assert store.dropped_writes == 0
 
 
+def test_a_batch_reaches_the_writer_as_one_item_and_one_transaction(store):
+    """The monitor hands over a tick at once: the writer thread wakes once for it."""
+    sid = _begin(store)
+    writes: list[int] = []
+    real = store._write_batch
+
+    def counting(items, rows):
+        writes.append(rows)
+        real(items, rows)
+
+    store._write_batch = counting
+    assert store.flush()
+    with store.batch():
+        store.record_samples(sid, T0 + 1, [("edge", "m", 1.0), ("edge", "n", 2.0)])
+        store.record_probes(sid, [ProbeResult("edge", T0 + 1, True, handshake_ms=3.0),
+                                  ProbeResult("edge", T0 + 1.5, False, "refused", "no")])
+        store.heartbeat(sid, at=T0 + 1, status="healthy", health_score=99.0, summary={})
+        with store.batch():  # nested: joins the outer batch
+            store.record_samples(sid, T0 + 1, [("edge", "o", 3.0)])
+        assert store._queue.qsize() == 0  # nothing handed over yet
+    assert store._queue.qsize() <= 1
+    assert store.flush()
+    assert writes == [6]  # 3 samples + 2 probes + 1 heartbeat, one transaction
+    assert store.samples("edge", "o", 0) == [(T0 + 1, 3.0)]
+    assert store.probe_summary(since=0, session_id=sid)["edge"]["probes"] == 2
+    assert store.session(sid)["health_score"] == 99.0
+
+
 def test_cleanup_rolls_up_whole_minutes(store):
     # three minutes of 1 s samples: values 0..179
     for i in range(180):

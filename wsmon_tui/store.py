@@ -8,7 +8,8 @@ Two connections per process:
 
 * the **writer** thread owns one: samples, probe results and heartbeats are queued by
   the engine (``record_*`` never block the event loop) and written in batches, one
-  transaction per batch (every ~0.5 s or 1000 rows). A batch that cannot be written
+  transaction per batch: whatever is waiting when the writer wakes, up to ~1000 rows
+  (the monitor hands over a whole tick as one item, ``Store.batch``). A batch that cannot be written
   (disk full, locked past the busy timeout) is counted in ``dropped_writes`` and
   ``last_write_error``; the writer never raises into the caller and keeps going.
 * the **caller** connection (guarded by a lock) serves reads and the few synchronous
@@ -63,7 +64,6 @@ SCHEMA_VERSION = 1
 ENDED_BY = frozenset({"duration", "sigint", "sigterm", "sighup", "user", "error", "crash"})
 
 BATCH_ROWS = 1000
-BATCH_SECONDS = 0.5
 QUEUE_MAX = 20_000
 """Queued items (one ``record_*`` call each) before new ones are dropped and counted."""
 
@@ -209,6 +209,7 @@ class Store:
         """The last error the writer met ("" when none); shown to the user with ``dropped_writes``."""
         self._series: dict[tuple[str, str], int] = {}
         self._closed = False
+        self._batching = threading.local()
         self._writer = threading.Thread(target=self._writer_loop, name="wsmon-store-writer", daemon=True)
         self._writer.start()
         _OPEN.add(self)
@@ -439,6 +440,10 @@ class Store:
             self.last_write_error = why
 
     def _enqueue(self, item: tuple[Any, ...], n: int) -> None:
+        held = getattr(self._batching, "items", None)
+        if held is not None:
+            held.append((item, n))
+            return
         if self._closed:
             self._drop(n, "store is closed")
             return
@@ -446,6 +451,24 @@ class Store:
             self._queue.put_nowait(item)
         except queue.Full:
             self._drop(n, f"write queue full ({QUEUE_MAX} batches waiting): the disk is too slow")
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hand everything queued inside (on this thread) to the writer as one item.
+
+        The monitor records a tick's heartbeat, samples and probe results this way: the
+        writer thread wakes once per tick, not once per call (each wake-up costs CPU).
+        """
+        if getattr(self._batching, "items", None) is not None:
+            yield  # nested: the outer batch hands it over
+            return
+        self._batching.items = held = []
+        try:
+            yield
+        finally:
+            self._batching.items = None
+            if held:
+                self._enqueue(("many", [item for item, _ in held]), sum(n for _, n in held))
 
     def record_samples(self, session_id: str, ts: float, rows: Iterable[tuple[str, str, float]]) -> None:
         """Queue ``(target, metric, value)`` samples taken at ``ts``; never blocks.
@@ -459,6 +482,11 @@ class Store:
     def record_probe(self, session_id: str, result: ProbeResult) -> None:
         """Queue one probe result; never blocks."""
         self._enqueue(("probe", session_id, result), 1)
+
+    def record_probes(self, session_id: str, results: Iterable[ProbeResult]) -> None:
+        """Queue probe results; never blocks."""
+        for result in results:
+            self._enqueue(("probe", session_id, result), 1)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued before this call has been written (or dropped and counted).
@@ -475,36 +503,37 @@ class Store:
         return marker.done.wait(timeout)
 
     def _writer_loop(self) -> None:
-        pending: list[Any] = []
-        waiters: list[_Flush] = []
-        rows = 0
-        first_at = 0.0
+        """Sleep until something is queued, then write everything waiting in one transaction.
+
+        No timer: an idle store costs no wake-ups, and the monitor queues a tick as one
+        item (``batch``). A burst from other callers is coalesced up to ``BATCH_ROWS``
+        because the queue fills while the previous transaction commits.
+        """
         stop = False
         while not stop:
-            wait = BATCH_SECONDS if not pending else max(0.0, first_at + BATCH_SECONDS - time.monotonic())
-            try:
-                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                stop = True
-            elif isinstance(item, _Flush):
-                waiters.append(item)
-            elif item is not None:
-                if not pending:
-                    first_at = time.monotonic()
-                pending.append(item)
-                rows += len(item[2]) if item[0] == "samples" else 1
-            due = stop or waiters or rows >= BATCH_ROWS or (
-                pending and time.monotonic() - first_at >= BATCH_SECONDS)
-            if not due:
-                continue
+            pending: list[Any] = []
+            waiters: list[_Flush] = []
+            rows = 0
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Flush):
+                    waiters.append(item)
+                else:
+                    for one in (item[1] if item[0] == "many" else (item,)):
+                        pending.append(one)
+                        rows += len(one[2]) if one[0] == "samples" else 1
+                if stop or rows >= BATCH_ROWS:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
             if pending:
                 self._write_batch(pending, rows)
-                pending, rows = [], 0
             for w in waiters:
                 w.done.set()
-            waiters = []
         self._wconn.close()
 
     def _write_batch(self, items: list[Any], rows: int) -> None:
