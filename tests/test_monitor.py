@@ -230,3 +230,92 @@ async def test_baseline_from_the_previous_versions_last_session(tmp_path: Path):
     # 2.0.0 fails where 1.0.0 did not: degraded against the previous version at once,
     # long before a session baseline (600 s) could have formed
     assert snaps[-1].targets[0].degraded_vs_baseline
+
+
+# -- scheduling: waves, chains and the tick ------------------------------------------------------
+
+def test_plan_chains_groups_targets_by_wave_and_endpoint():
+    from wsmon_tui.engine.monitor import plan_chains
+
+    a = [TargetConfig(name=f"a{i}", url=f"ws://Edge.example:80/p{i}") for i in range(12)]
+    b = [TargetConfig(name=f"b{i}", url=f"wss://other.example/p{i}") for i in range(3)]
+    chains = plan_chains([*a, *b], 1.0, per_wave=100)
+    assert {offset for offset, _ in chains} == {0.0}  # one wave
+    by_first = {members[0].name: [t.name for t in members] for _, members in chains}
+    # 12 targets of one endpoint: two chains of 6 (at most CHAIN_MAX = 10 each), interleaved
+    assert by_first["a0"] == [f"a{i}" for i in range(0, 12, 2)]
+    assert by_first["a1"] == [f"a{i}" for i in range(1, 12, 2)]
+    assert by_first["b0"] == ["b0", "b1", "b2"]
+    assert sorted(t.name for _, m in chains for t in m) == sorted(t.name for t in [*a, *b])
+    # waves of at most per_wave targets, spread over the interval
+    waves = plan_chains(a, 1.0, per_wave=5)
+    assert sorted({offset for offset, _ in waves}) == pytest.approx([0.0, 1 / 3, 2 / 3])
+    assert all(len(m) <= 5 for _, m in waves)
+
+
+def test_endpoint_key_fills_default_ports():
+    from wsmon_tui.engine.monitor import endpoint_key
+
+    assert endpoint_key("ws://Host.Example/x") == "ws://host.example:80"
+    assert endpoint_key("wss://host.example/x?y=1") == "wss://host.example:443"
+    assert endpoint_key("ws://127.0.0.1:8080/a") == endpoint_key("ws://127.0.0.1:8080/b")
+    assert endpoint_key("ws://[::1]:9/") == "ws://::1:9"
+
+
+async def test_one_endpoint_never_gets_simultaneous_handshakes(monkeypatch):
+    """Targets on one server are chained: a handshake starts when the previous one has
+    completed, so wsmon's own burst never shows up as the server's handshake latency."""
+    from websockets.asyncio.server import serve
+
+    from wsmon_tui.engine import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "CHAIN_STAGGER", 1.0)  # a slow CI box must not start the next early
+    in_handshake = peak = connections = handled = 0
+
+    def process_request(connection, request):
+        nonlocal in_handshake, peak
+        in_handshake += 1  # from the upgrade request ...
+        peak = max(peak, in_handshake)
+
+    async def handler(ws):
+        nonlocal in_handshake, handled, connections
+        in_handshake -= 1  # ... until the 101 has been sent
+        connections += 1
+        try:
+            async for message in ws:
+                await ws.send(message)
+        finally:
+            handled += 1
+
+    async with serve(handler, "127.0.0.1", 0, compression=None, process_request=process_request) as server:
+        port = server.sockets[0].getsockname()[1]
+        targets = [TargetConfig(name=f"t{i}", url=f"ws://127.0.0.1:{port}/p{i}", send="x", expect="x",
+                                timeout=2.0) for i in range(4)]
+        monitor = Monitor(make_config(targets, interval=3.0), None)
+        snaps = await run_for(monitor, 3.5)
+    assert handled >= 8  # two rounds of four
+    assert peak == 1
+    assert all(t.success_rate == 1.0 for t in snaps[-1].targets)
+
+
+async def test_a_dead_endpoint_does_not_hold_up_its_chain():
+    """Three targets on a server that never answers: each probe waits out its timeout, but
+    the next in the chain starts after CHAIN_STAGGER, not after the timeout."""
+    from tests.hostile import silent_tcp_server
+
+    async with silent_tcp_server() as url:
+        targets = [TargetConfig(name=f"dead{i}", url=f"{url}p{i}", timeout=1.5) for i in range(3)]
+        monitor = Monitor(make_config(targets, interval=1.0), None)
+        snaps = await run_for(monitor, 2.6)
+    assert len(monitor.schedule_lag) >= 6  # rounds at 0 s and 2 s (1 s was an overrun)
+    assert max(monitor.schedule_lag) < 0.6
+    views = snaps[-1].targets
+    assert all(v.errors.get("timeout", 0) >= 1 and v.overruns >= 1 for v in views)
+
+
+async def test_a_tick_shows_the_probes_of_its_own_instant():
+    """The tick falls on the same instant as the probes and waits (briefly) for them."""
+    async with echo_server() as url:
+        monitor = Monitor(make_config([TargetConfig(name="e", url=url, timeout=1.0)], interval=1.0), None)
+        snaps = await run_for(monitor, 1.5)
+    assert snaps[0].targets[0].probes == 2  # the probes at 0 s and at 1 s, the tick's own instant

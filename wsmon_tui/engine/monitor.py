@@ -7,8 +7,28 @@ sockets of their own.
 
 Scheduling: every target has its own probe loop. A target's next probe starts only
 after its last one ended (or timed out); a slot missed because the last probe ran
-long is counted as an overrun, never stacked. Start times are spread over the
-interval and a semaphore bounds the probes in flight (``max_concurrency``).
+long is counted as an overrun, never stacked. A semaphore bounds the probes in flight
+(``max_concurrency``).
+
+Everything runs on one clock grid (``Grid``): probes go out in *waves* of at most
+``max_concurrency`` targets, the waves spread evenly over the interval, and the tick
+(snapshot), resource sampling and scrapes fall on the same instants as the first wave.
+Timers due at the same instant fire in one turn of the event loop, and each wake-up
+of an idle process is what costs most CPU at small target counts (on a VM, more than
+the probe itself): 10 targets at 1 s spread over the second cost ~4x the CPU of the
+same probes sent together (benchmarks/bench_tui.py measures it).
+
+Within a wave, targets on the same endpoint (scheme, host and port) form *chains* of
+at most ``CHAIN_MAX``: each probe starts when the one before it has completed its
+handshake, so wsmon never sends one server a burst of simultaneous handshakes and then
+reports its own burst as handshake latency (10 at once against a small server read
+~10x the handshake p50 of one at a time), while the rest of each probe (message, close)
+overlaps the next handshake, which keeps the wake-ups shared. Distinct endpoints and
+chains run concurrently. A handshake that is slow to complete holds its chain for at
+most ``CHAIN_STAGGER`` (a dead host must not delay the healthy targets behind it by N
+timeouts). With one wave the tick waits briefly for
+its probes (``SETTLE_MAX``), so a snapshot shows the probes of its own instant and the
+repaint rides on the same wake-up.
 """
 
 from __future__ import annotations
@@ -20,13 +40,16 @@ import getpass
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -71,6 +94,82 @@ CLEANUP_EVERY = 3600.0
 """Seconds between store cleanups (rollups and retention) while a session runs."""
 HISTORY_POINTS = 60
 """Values kept in each snapshot for sparklines."""
+SETTLE_MAX = 0.5
+"""Longest a tick waits (seconds, and at most half a tick) for the probes of its own instant."""
+CHAIN_MAX = 10
+"""Most targets of one endpoint probed one after another in a wave (more form parallel chains)."""
+CHAIN_STAGGER = 0.1
+"""Longest a chain waits for a probe before starting the next one (seconds)."""
+
+
+class Grid:
+    """Instants on the event loop's clock: ``origin + offset + k * period``.
+
+    Every loop computes its instants with the same formula, so timers meant to coincide
+    are equal floats and fire in one turn of the event loop (``asyncio.sleep`` adds the
+    delay to the time it is called at, which scatters them).
+    """
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+
+    def at(self, k: int, period: float, offset: float = 0.0) -> float:
+        return self.origin + offset + k * period
+
+    @staticmethod
+    def next_index(now: float, origin: float, period: float) -> int:
+        """The first k whose instant ``origin + k * period`` is not before ``now``."""
+        return max(0, math.ceil((now - origin) / period - 1e-9))
+
+
+async def sleep_until(when: float, fut: asyncio.Future[None] | None = None) -> None:
+    """Sleep until loop time ``when`` (exactly, see ``Grid``); resolving ``fut`` ends it early."""
+    loop = asyncio.get_running_loop()
+    if when <= loop.time():
+        return
+    fut = loop.create_future() if fut is None else fut
+    handle = loop.call_at(when, _resolve, fut)
+    try:
+        await fut
+    finally:
+        handle.cancel()
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def wave_offsets(count: int, interval: float, per_wave: int) -> list[float]:
+    """Start offset of each of ``count`` targets: waves of at most ``per_wave``, spread evenly."""
+    if count <= 0:
+        return []
+    waves = math.ceil(count / max(per_wave, 1))
+    size = math.ceil(count / waves)  # balanced: 250 targets at 100 a wave -> 84, 83, 83
+    return [interval * (i // size) / waves for i in range(count)]
+
+
+def endpoint_key(url: str) -> str:
+    """``scheme://host:port`` of a target URL (the URL itself when it does not parse)."""
+    try:
+        parts = urlsplit(url)
+        default = 443 if parts.scheme.lower() == "wss" else 80
+        return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{parts.port or default}"
+    except ValueError:
+        return url
+
+
+def plan_chains(targets: list[TargetConfig], interval: float, per_wave: int,
+                chain_max: int = CHAIN_MAX) -> list[tuple[float, list[TargetConfig]]]:
+    """(offset, targets probed one after another) for every chain, in config order."""
+    groups: dict[tuple[float, str], list[TargetConfig]] = {}
+    for target, offset in zip(targets, wave_offsets(len(targets), interval, per_wave), strict=True):
+        groups.setdefault((offset, endpoint_key(target.url)), []).append(target)
+    chains: list[tuple[float, list[TargetConfig]]] = []
+    for (offset, _), members in groups.items():
+        parts = math.ceil(len(members) / max(chain_max, 1))
+        chains += [(offset, members[i::parts]) for i in range(parts)]
+    return chains
 
 
 def config_digest(config: Config) -> str:
@@ -147,6 +246,15 @@ class Monitor:
         self._log_file: Any = None
         self._notes: list[str] = []
         self._probes_in_flight = 0
+        self._probes_idle = asyncio.Event()
+        self._probes_idle.set()
+        self._grid = Grid(time.monotonic())
+        """Replaced when the session starts; every loop schedules on it."""
+        self._waves = 1
+        self._wake: asyncio.Future[None] | None = None
+        """The tick's sleep (``request_stop`` ends it)."""
+        self._resources_due = 0.0
+        self._unsaved_probes: list[ProbeResult] = []
         self.schedule_lag: deque[float] = deque(maxlen=10_000)
         """Seconds each probe started after its slot (for the benchmark's lag figures)."""
 
@@ -174,6 +282,8 @@ class Monitor:
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
+            if self._wake is not None:
+                _resolve(self._wake)
 
     @property
     def stopping(self) -> bool:
@@ -221,25 +331,29 @@ class Monitor:
     async def run(self, duration: float | None = None) -> str:
         """Run until ``duration`` seconds pass or a stop is requested; return how it ended."""
         await self._start()
+        loop = asyncio.get_running_loop()
         try:
-            deadline = None if duration is None else time.monotonic() + duration
-            next_tick = time.monotonic()
+            deadline = None if duration is None else loop.time() + duration
+            k = 0
             while not self._stop.is_set():
-                next_tick += self.tick_period
-                timeout = next_tick - time.monotonic()
+                k = max(k + 1, Grid.next_index(loop.time(), self._grid.origin, self.tick_period))
+                when = self._grid.at(k, self.tick_period)
                 if deadline is not None:
-                    timeout = min(timeout, deadline - time.monotonic())
-                if timeout > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), timeout)
+                    when = min(when, deadline)
+                self._wake = loop.create_future()
+                try:
+                    await sleep_until(when, self._wake)
+                finally:
+                    self._wake = None
+                if self._stop.is_set():
+                    break
+                await self._settle()
                 if self._stop.is_set():
                     break
                 await self._publish()
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline is not None and loop.time() >= deadline:
                     self._stop_reason = "duration"
                     break
-                if time.monotonic() > next_tick + self.tick_period:
-                    next_tick = time.monotonic()
         except asyncio.CancelledError:
             self._stop_reason = self._stop_reason if self._stop.is_set() else "cancelled"
             raise
@@ -298,9 +412,12 @@ class Monitor:
             self._prom_source = PrometheusSource(self.config.prometheus, client)
         await asyncio.to_thread(self._resources.sample)  # primes psutil's cpu_percent
         loop_targets = list(self.config.targets)
-        for i, target in enumerate(loop_targets):
-            offset = self.interval * i / max(len(loop_targets), 1)
-            self._spawn(self._probe_loop(target, offset), f"probe:{target.name}")
+        self._grid = Grid(asyncio.get_running_loop().time())
+        chains = plan_chains(loop_targets, self.interval, self.config.monitor.max_concurrency)
+        self._waves = len({offset for offset, _ in chains}) or 1
+        for offset, members in chains:
+            self._spawn(self._chain_loop(members, offset), f"probe:{members[0].name}")
+        for target in loop_targets:
             if target.hold:
                 hold = HoldConnection(target, ssl_context=ssl_context_for(target))
                 hold.start()
@@ -313,7 +430,7 @@ class Monitor:
             self._spawn(self._prom_loop(), "prometheus")
         if self.store is not None:
             self._spawn(self._cleanup_loop(), "cleanup")
-        if self.config.resources.host or self.config.resources.process or self.config.resources.port:
+        if self.config.resources.port:  # walking the TCP table is not cheap: off the loop
             self._spawn(self._resource_loop(), "resources")
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
@@ -340,6 +457,7 @@ class Monitor:
         self._log("session_end", ended_by=self._stop_reason, ticks=self.tick)
         if self.store is not None:
             try:
+                self._save_probes()
                 self.store.end_session(self.session_id, self._stop_reason, ended_at=now)
                 await asyncio.to_thread(self.store.flush, 3.0)
             except Exception as exc:
@@ -353,24 +471,80 @@ class Monitor:
 
     # -- collectors ------------------------------------------------------------------
 
-    async def _probe_loop(self, target: TargetConfig, offset: float) -> None:
-        state = self._states[target.name]
-        ssl_context = ssl_context_for(target)
-        slot = time.monotonic() + offset
-        while True:
-            delay = slot - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+    async def _chain_loop(self, targets: list[TargetConfig], offset: float) -> None:
+        """Probe ``targets`` one after another at every grid instant of their wave.
+
+        A target whose last probe is still running when its next instant comes is not
+        probed again (an overrun, counted); instants missed because the chain itself ran
+        late count as overruns for every member.
+        """
+        loop = asyncio.get_running_loop()
+        contexts = {t.name: ssl_context_for(t) for t in targets}
+        running: dict[str, asyncio.Task[None]] = {}
+        stagger = min(CHAIN_STAGGER, self.interval / (2 * len(targets)))
+        k = 0
+        try:
+            while True:
+                slot = self._grid.at(k, self.interval, offset)
+                await sleep_until(slot)
+                self._probe_started()  # the chain counts as in flight until its last probe starts
+                try:
+                    for i, target in enumerate(targets):
+                        previous = running.get(target.name)
+                        if previous is not None and not previous.done():
+                            self._states[target.name].overruns += 1
+                            continue
+                        self._probe_started()
+                        opened: asyncio.Future[None] = loop.create_future()
+                        task = running[target.name] = asyncio.ensure_future(
+                            self._probe(target, slot, contexts[target.name], partial(_resolve, opened)))
+                        if i < len(targets) - 1:
+                            task.add_done_callback(lambda _t, f=opened: _resolve(f))
+                            await asyncio.wait((opened,), timeout=stagger)
+                finally:
+                    self._probe_ended()
+                k += 1
+                behind = Grid.next_index(loop.time(), self._grid.origin + offset, self.interval) - k
+                if behind > 0:
+                    for target in targets:
+                        self._states[target.name].overruns += behind
+                    k += behind
+        finally:
+            pending = [t for t in running.values() if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _probe(self, target: TargetConfig, slot: float, ssl_context: Any,
+                     on_open: Callable[[], None] | None = None) -> None:
+        """One probe (already counted by ``_probe_started``) and what follows from its result."""
+        try:
             async with self._semaphore:
-                self.schedule_lag.append(max(0.0, time.monotonic() - slot))
-                result = await probe_once(target, ssl_context=ssl_context)
-            self._on_probe(state, result)
-            slot += self.interval
-            now = time.monotonic()
-            if now > slot:
-                missed = int((now - slot) // self.interval) + 1
-                state.overruns += missed
-                slot += missed * self.interval
+                self.schedule_lag.append(max(0.0, asyncio.get_running_loop().time() - slot))
+                result = await probe_once(target, ssl_context=ssl_context, on_open=on_open)
+        finally:
+            self._probe_ended()
+        self._on_probe(self._states[target.name], result)
+
+    def _probe_started(self) -> None:
+        self._probes_in_flight += 1
+        self._probes_idle.clear()
+
+    def _probe_ended(self) -> None:
+        self._probes_in_flight -= 1
+        if self._probes_in_flight <= 0:
+            self._probes_in_flight = 0
+            self._probes_idle.set()
+
+    async def _settle(self) -> None:
+        """Let the probes that start at this tick's instant finish (bounded), so the snapshot
+        shows them. Only with one wave: with several, some wave is always in flight."""
+        await asyncio.sleep(0)  # the probe loops woken at this same instant take their turn
+        if self._waves > 1 or self._probes_idle.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._probes_idle.wait(), min(SETTLE_MAX, self.tick_period / 2))
 
     def _on_probe(self, state: TargetState, result: ProbeResult) -> None:
         state.observe(result)
@@ -380,7 +554,7 @@ class Monitor:
         if result.rtt_ms is not None:
             self.series.add(state.config.name, "rtt_ms", result.started_at, result.rtt_ms)
         if self.store is not None:
-            self.store.record_probe(self.session_id, result)
+            self._unsaved_probes.append(result)  # stored with the tick (one write, see _persist)
         if not result.ok:
             self._log("probe_failed", target=result.target, error_class=result.error_class,
                       detail=result.detail[:300], close_code=result.close_code,
@@ -391,7 +565,7 @@ class Monitor:
         assert scraper is not None
         url = target.metrics_url or ""
         while True:
-            started = time.monotonic()
+            started = asyncio.get_running_loop().time()
             try:
                 result = await asyncio.wait_for(scraper.scrape(target, self.clock()), self.interval + 10)
             except TimeoutError:
@@ -409,12 +583,12 @@ class Monitor:
                         state.last_scrape_error = result.error
             if not result.ok:
                 self._log("scrape_failed", url=url, error=result.error[:300])
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await self._next_interval(started)
 
     async def _prom_loop(self) -> None:
         assert self._prom_source is not None
         while True:
-            started = time.monotonic()
+            started = asyncio.get_running_loop().time()
             try:
                 self._prom_result = await asyncio.wait_for(
                     self._prom_source.query_all(self.clock()), self.interval + 10
@@ -422,7 +596,12 @@ class Monitor:
             except TimeoutError:
                 self._prom_result = ScrapeResult(ok=False, values={}, instances={},
                                                  error="Prometheus query timed out")
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await self._next_interval(started)
+
+    async def _next_interval(self, started: float) -> None:
+        """Sleep to the first grid instant at least one interval after ``started``."""
+        k = Grid.next_index(started + self.interval, self._grid.origin, self.interval)
+        await sleep_until(self._grid.at(k, self.interval))
 
     def _cleanup(self) -> None:
         """Roll raw samples older than ``retention_raw`` into rollups; drop what is past ``retention``."""
@@ -451,9 +630,23 @@ class Monitor:
                     self._notes.append(note)
 
     async def _resource_loop(self) -> None:
+        """Resources with a port to count, in a thread (see ``_sample_resources`` for the rest)."""
         while True:
+            started = asyncio.get_running_loop().time()
             self._resource_view = await asyncio.to_thread(self._resources.sample)
-            await asyncio.sleep(self.interval)
+            await self._next_interval(started)
+
+    def _sample_resources(self) -> None:
+        """Host and process figures on the tick, once per interval: a few /proc reads, cheaper
+        than handing them to a thread and back (two more wake-ups)."""
+        cfg = self.config.resources
+        if cfg.port or not (cfg.host or cfg.process):
+            return
+        now = time.monotonic()
+        if now + 0.05 * self.interval < self._resources_due:
+            return
+        self._resources_due = now + self.interval
+        self._resource_view = self._resources.sample()
 
     # -- evaluation ----------------------------------------------------------------
 
@@ -593,6 +786,7 @@ class Monitor:
 
     async def _publish(self) -> Snapshot:
         self.tick += 1
+        self._sample_resources()
         snapshot = self.build_snapshot()
         for hook in self.hooks:
             snapshot = await hook(snapshot)
@@ -610,31 +804,44 @@ class Monitor:
         if self.store is None:
             return
         try:
-            self.store.heartbeat(self.session_id, at=snap.taken_at, status=snap.status,
-                                 health_score=snap.health_score, summary=snapshot_summary(snap))
-            if snap.taken_at - self._last_sampled >= self.interval:
-                self._last_sampled = snap.taken_at
-                rows: list[tuple[str, str, float]] = []
-                for tv in snap.targets:
-                    values = {"probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
-                              "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
-                              "handshake_p99": tv.handshake_ms.p99, "rtt_p50": tv.rtt_ms.p50,
-                              "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
-                              "health_score": tv.health_score, **tv.metrics}
-                    rows.extend((tv.name, k, float(v)) for k, v in values.items()
-                                if v is not None and k in STORED_METRICS)
-                for k, v in snap.overall.items():
-                    if v is not None:
-                        rows.append(("", k, float(v)))
-                if snap.health_score is not None:
-                    rows.append(("", "health_score", snap.health_score))
-                if snap.resources is not None:
-                    rows.extend(("", k, float(v)) for k, v in resource_values(snap.resources).items()
-                                if v is not None)
-                self.store.record_samples(self.session_id, snap.taken_at, rows)
+            with self.store.batch():
+                self._persist_into_batch(snap)
         except Exception as exc:
             if not any("history" in n for n in self._notes):
                 self._notes.append(f"history is not being stored: {exc}")
+
+    def _save_probes(self) -> None:
+        """Queue the probe results not yet handed to the store."""
+        if self.store is not None and self._unsaved_probes:
+            probes, self._unsaved_probes = self._unsaved_probes, []
+            self.store.record_probes(self.session_id, probes)
+
+    def _persist_into_batch(self, snap: Snapshot) -> None:
+        assert self.store is not None
+        self._save_probes()
+        self.store.heartbeat(self.session_id, at=snap.taken_at, status=snap.status,
+                             health_score=snap.health_score, summary=snapshot_summary(snap))
+        # once per interval; half a tick of slack, as ticks land a little late or early
+        if snap.taken_at - self._last_sampled >= self.interval - self.tick_period / 2:
+            self._last_sampled = snap.taken_at
+            rows: list[tuple[str, str, float]] = []
+            for tv in snap.targets:
+                values = {"probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
+                          "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
+                          "handshake_p99": tv.handshake_ms.p99, "rtt_p50": tv.rtt_ms.p50,
+                          "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
+                          "health_score": tv.health_score, **tv.metrics}
+                rows.extend((tv.name, k, float(v)) for k, v in values.items()
+                            if v is not None and k in STORED_METRICS)
+            for k, v in snap.overall.items():
+                if v is not None:
+                    rows.append(("", k, float(v)))
+            if snap.health_score is not None:
+                rows.append(("", "health_score", snap.health_score))
+            if snap.resources is not None:
+                rows.extend(("", k, float(v)) for k, v in resource_values(snap.resources).items()
+                            if v is not None)
+            self.store.record_samples(self.session_id, snap.taken_at, rows)
 
     # -- session log -------------------------------------------------------------------
 

@@ -122,8 +122,12 @@ class _Probe:
 
 
 async def probe_once(target: TargetConfig, *, ssl_context: ssl.SSLContext | None = None,
-                     nonce: str | None = None) -> ProbeResult:
-    """Probe ``target`` once. Never raises (except CancelledError); bounded by ``target.timeout``."""
+                     nonce: str | None = None, on_open: Callable[[], None] | None = None) -> ProbeResult:
+    """Probe ``target`` once. Never raises (except CancelledError); bounded by ``target.timeout``.
+
+    ``on_open`` is called when the handshake has completed (the Monitor starts the next
+    probe of the same endpoint then, so handshakes to one server never overlap).
+    """
     started_at = time.time()
     t0 = perf_counter()
     state = _Probe(t0)
@@ -146,6 +150,8 @@ async def probe_once(target: TargetConfig, *, ssl_context: ssl.SSLContext | None
             state.handshake_ms = (perf_counter() - t0) * 1000.0
             if ws.connected_at:
                 state.connect_ms = (ws.connected_at - state.t_resolved) * 1000.0
+            if on_open is not None:
+                on_open()
             failure = await _exercise(ws, target, state, nonce, deadline, timeout)
             if failure is not None:
                 return result(False, *failure)
