@@ -124,6 +124,41 @@ async def test_repaint_is_throttled_to_refresh():
         assert app.snapshots_received >= 2
 
 
+async def test_a_due_snapshot_repaints_at_once():
+    """A snapshot that makes a repaint due paints in the same turn (no timer of its own)."""
+    app, mon = make_app(refresh=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        snaps = sequence()
+        await feed(pilot, mon, snaps[:1])  # painted at once, then 0.12 s
+        await pilot.pause(0.45)  # a refresh has passed, the watchdog (2 refreshes) has not fired
+        screen = app.screen
+        mon.publish(snaps[1])
+        await pilot.pause()
+        assert screen.painted is snaps[1]
+        mon.publish(snaps[2])  # too soon: held back until the refresh is up
+        await pilot.pause()
+        assert screen.painted is snaps[1]
+        await pilot.pause(0.6)
+        assert screen.painted is snaps[2]
+
+
+async def test_the_header_age_keeps_counting_when_snapshots_stop():
+    """No snapshots (the engine is stuck): the watchdog still repaints, so the age grows."""
+    now = [BASE + 17.0]
+    app, mon = make_app(refresh=0.1, clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        first = sequence()[0]
+        await feed(pilot, mon, [first])
+        header = app.screen.query_one(WsmonHeader)
+        assert f"updated {int(now[0] - first.taken_at)}s ago" in str(header.content)
+        start = app.repaints
+        now[0] += 21
+        await pilot.pause(0.6)
+        assert f"updated {int(now[0] - first.taken_at)}s ago" in str(header.content)
+        # the body is not redrawn for the same snapshot, only the header
+        assert app.repaints == start
+
+
 async def test_refresh_now_asks_the_engine():
     app, mon = make_app()
     async with app.run_test(size=SIZE) as pilot:

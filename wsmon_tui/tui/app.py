@@ -28,6 +28,8 @@ from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.events import Key
 from textual.theme import BUILTIN_THEMES
 from textual.worker import Worker, WorkerState
@@ -157,6 +159,13 @@ class WsmonApp(App[int]):
         self.repaints = 0
         """How many times a view body was redrawn (tests check the throttle with it)."""
         self.engine_worker: Worker[str] | None = None
+        self._painted_at = float("-inf")
+        """Monotonic time of the last repaint (the throttle)."""
+        self._paint_later: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._snapshot_at = 0.0
+        self._snapshot_gap = 0.0
+        """Seconds between the last two snapshots (the engine's tick, as seen from here)."""
         self._quitting = False
         self._signal_task: asyncio.Future[None] | None = None
         self._hung_up = False
@@ -173,6 +182,15 @@ class WsmonApp(App[int]):
         if problem:
             self._startup_notes.append(problem)
         self.theme = name
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice, except the quiet input thread for a Linux terminal (see driver.py)."""
+        chosen = super().get_driver_class()
+        if chosen is LinuxDriver:
+            from wsmon_tui.tui.driver import QuietLinuxDriver
+
+            return QuietLinuxDriver
+        return chosen
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -196,7 +214,6 @@ class WsmonApp(App[int]):
         if not isinstance(self.monitor, LazyMonitor):
             self.monitor.subscribe(self._snapshot_callback)
         self._install_signal_handlers()
-        self.set_interval(self.refresh_interval, self.repaint, name="repaint")
         # The first frame goes out before the engine starts its session and first probes.
         self.call_after_refresh(self._start_engine)
         for note in self._startup_notes:
@@ -237,10 +254,54 @@ class WsmonApp(App[int]):
         snapshot = message.snapshot
         self.latest = snapshot
         self.snapshots_received += 1
+        now = time.monotonic()
+        if self._snapshot_at:
+            self._snapshot_gap = now - self._snapshot_at
+        self._snapshot_at = now
         self._announce_critical(previous, snapshot)
         self._maybe_ask_rollback(previous, snapshot)
-        if previous is None:
-            self.repaint()  # the first frame should not wait for the timer
+        self._schedule_repaint()
+
+    # Pacing: a repaint rides on the snapshot that makes it due, so in steady state the
+    # screen costs no wake-up of its own (each wake-up of an idle process is what costs
+    # most CPU here). Snapshots coming faster than --refresh are held back to one repaint
+    # per refresh; when they stop coming, a watchdog still repaints so that the header's
+    # "updated N ago" keeps counting.
+
+    def _slack(self) -> float:
+        """How early a snapshot may repaint: snapshots land a little either side of the tick."""
+        gap = self._snapshot_gap or self.refresh_interval
+        return min(0.1 * self.refresh_interval, 0.25 * gap)
+
+    def _schedule_repaint(self) -> None:
+        if self.paused or self._quitting:
+            return
+        due = self._painted_at + self.refresh_interval
+        now = time.monotonic()
+        if now >= due - self._slack():
+            self.repaint()
+        elif self._paint_later is None:
+            self._paint_later = asyncio.get_running_loop().call_later(due - now, self._timed_repaint)
+
+    def _timed_repaint(self) -> None:
+        self._paint_later = None
+        try:
+            self.repaint()
+        except Exception as exc:  # a bug in a view: shown and handled like any other
+            self._handle_exception(exc)
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        gap = self._snapshot_gap or self.refresh_interval
+        delay = self.refresh_interval + min(gap, self.refresh_interval)
+        self._watchdog = asyncio.get_running_loop().call_later(delay, self._timed_repaint)
+
+    def _cancel_repaints(self) -> None:
+        for handle in (self._paint_later, self._watchdog):
+            if handle is not None:
+                handle.cancel()
+        self._paint_later = self._watchdog = None
 
     def _announce_critical(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
         before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"} \
@@ -269,9 +330,12 @@ class WsmonApp(App[int]):
             self._open_rollback("recommended", rb.reason if rb else "")
 
     def repaint(self) -> None:
-        """Timer: redraw the visible screen from the latest snapshot, unless paused."""
+        """Redraw the visible screen from the latest snapshot, unless paused (see ``_schedule_repaint``)."""
+        self._cancel_repaints()
         if self.paused or self._quitting:
             return
+        self._painted_at = time.monotonic()
+        self._arm_watchdog()
         try:
             screen = self.screen
         except ScreenStackError:
@@ -327,6 +391,11 @@ class WsmonApp(App[int]):
         screen = self.screen
         if isinstance(screen, ViewScreen):
             screen.paint(force=not self.paused)
+        if self.paused:
+            self._cancel_repaints()
+        else:
+            self._painted_at = time.monotonic()
+            self._arm_watchdog()
         self.notify("Paused: the screen is frozen, the monitor keeps running." if self.paused
                     else "Resumed.", timeout=3)
 
@@ -510,6 +579,7 @@ class WsmonApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
+        self._cancel_repaints()
         self.monitor.request_stop(reason)
         worker = self.engine_worker
         if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
