@@ -4,14 +4,15 @@ The stock widget returns a Rich renderable from ``render()``; Textual then pushe
 through the Rich console (style wrapping, line splitting, cropping) on every refresh,
 which made the summary's 20 sparklines (2 per target card) the largest share of a frame.
 This subclass draws the same bars (``bar_segments``, checked against the stock renderable
-in tests/test_tui_snapshots.py) and keeps the Strip until the data, the width or the
-styles change. Only one-line sparklines take the
-fast path; taller ones fall back to the stock rendering.
+in tests/test_sparkline.py), colours each run of equal bars at once, and keeps the Strip
+until the data, the width or the styles change. Only one-line sparklines take the fast
+path; taller ones fall back to the stock rendering.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from rich.color import Color as RichColor
 from rich.segment import Segment
@@ -66,10 +67,12 @@ class CachedSparkline(Sparkline):
 
 def bar_segments(data: Sequence[float], width: int, min_color: RichColor, max_color: RichColor,
                  summary: Callable[[Sequence[float]], float] = max) -> list[Segment]:
-    """The one-line bars of ``textual.renderables.sparkline.Sparkline``, in float arithmetic.
+    """The one-line bars of ``textual.renderables.sparkline.Sparkline``, one Segment per run.
 
-    Same buckets (integer division equals its Fraction steps), same bar characters and the
-    same colour blend, without a Fraction per bucket or a Style parse per bar.
+    Same buckets and bar characters as the stock renderable. The colour is the blend at
+    the bar's *level* (one of eight) instead of at its exact height: a run of equal bars
+    becomes one Segment, so a frame carries a few styles per sparkline instead of one per
+    cell (less to render, fewer bytes to the terminal), and the eight styles are cached.
     """
     if width <= 0:
         return []
@@ -82,29 +85,36 @@ def bar_segments(data: Sequence[float], width: int, min_color: RichColor, max_co
     buckets = [part for part in buckets if part]
     minimum, maximum = min(data), max(data)
     extent = maximum - minimum or 1
-    lo, hi = min_color.triplet, max_color.triplet
-    styles: dict[tuple[int, int, int] | float, Style] = {}
-    out: list[Segment] = []
+    styles = _level_styles(min_color, max_color)
+    top = len(BARS) - 1
+    levels: list[int] = []
     step = len(buckets) / width
     index = 0.0
     for _ in range(width):
         ratio = (summary(buckets[int(index)]) - minimum) / extent
-        bar_index = int(ratio * (len(BARS) - 1))
-        if bar_index < 0:
-            out.append(Segment(" "))
-        else:
-            bar = "█" if bar_index >= len(BARS) else BARS[bar_index]
-            key: tuple[int, int, int] | float
-            if lo is None or hi is None:
-                key = ratio
-                colour = max_color
-            else:
-                key = (int(lo[0] + (hi[0] - lo[0]) * ratio), int(lo[1] + (hi[1] - lo[1]) * ratio),
-                       int(lo[2] + (hi[2] - lo[2]) * ratio))
-                colour = RichColor.from_rgb(*key)
-            style = styles.get(key)
-            if style is None:
-                style = styles[key] = Style.from_color(colour)
-            out.append(Segment(bar, style))
+        levels.append(min(max(int(ratio * top), -1), top) if ratio == ratio else -1)  # NaN: no bar
         index += step
+    out: list[Segment] = []
+    run_start = 0
+    for i in range(1, width + 1):
+        if i == width or levels[i] != levels[run_start]:
+            level = levels[run_start]
+            if level < 0:
+                out.append(Segment(" " * (i - run_start)))
+            else:
+                out.append(Segment(BARS[level] * (i - run_start), styles[level]))
+            run_start = i
     return out
+
+
+@lru_cache(maxsize=64)
+def _level_styles(min_color: RichColor, max_color: RichColor) -> tuple[Style, ...]:
+    """The style of each bar level: the blend of the two colours at that level."""
+    lo, hi = min_color.triplet, max_color.triplet
+    top = len(BARS) - 1
+    if lo is None or hi is None:  # a named terminal colour: no blending, as in the stock widget
+        return tuple(Style.from_color(max_color) for _ in BARS)
+    return tuple(
+        Style.from_color(RichColor.from_rgb(*(int(a + (b - a) * level / top)
+                                              for a, b in zip(lo, hi, strict=True))))
+        for level in range(len(BARS)))
