@@ -3,9 +3,11 @@
 1. CPU (utime+stime of the process tree from /proc/<pid>/stat over the window) and bytes/s
    written to the terminal (tmux ``pipe-pane`` into a file) at 160x48 for:
    ``glances -t 1``; the wsmon TUI with 10 targets at a 1 s interval and ``--refresh 1``;
-   ``wsmon-tui monitor`` on the same config (headless, stdout to the same kind of pane).
-   All three run at the same time, each in its own tmux server, against one local echo
-   server in a separate process. Targets: TUI <= glances; TUI - headless <= glances / 2.
+   ``wsmon-tui monitor`` on the same config (headless, stdout to the same kind of pane);
+   the same monitor with its output thrown away (the engine alone); a bare websockets
+   loop probing on the same schedule (the floor). All run at the same time, each in its
+   own tmux server, against one local echo server in a separate process.
+   Targets: TUI <= glances; TUI - headless <= glances / 2.
 2. First frame: from exec to the summary painted in tmux (deployment name and the tab
    strip on screen, polled with capture-pane), against the smallest Textual app that
    paints one word. Median of several starts. Target: <= 2x.
@@ -44,22 +46,35 @@ from websockets.asyncio.client import connect
 
 port, targets = int(sys.argv[1]), int(sys.argv[2])
 
-async def one(i, offset):
-    slot = time.monotonic() + offset
-    while True:
-        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+async def probe(i, opened):
+    try:
         async with connect(f"ws://127.0.0.1:{port}/t{i}", compression=None, ping_interval=None,
                            proxy=None) as ws:
+            opened.set_result(None)
             await ws.send("ping x")
             await ws.recv()
-        slot += 1.0
+    finally:
+        if not opened.done():
+            opened.set_result(None)
 
 async def main():
-    await asyncio.gather(*(one(i, i / targets) for i in range(targets)))
+    loop = asyncio.get_running_loop()
+    slot = time.monotonic()
+    while True:
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        tasks = []
+        for i in range(targets):  # one endpoint: the next handshake starts when one completes
+            opened = loop.create_future()
+            tasks.append(asyncio.ensure_future(probe(i, opened)))
+            await opened
+        await asyncio.gather(*tasks)
+        slot += 1.0
 
 asyncio.run(main())
 """
-"""The floor: the same probes on the same schedule with websockets and nothing else."""
+"""The floor: the same probes on the same schedule with websockets and nothing else
+(the targets share one endpoint, so wsmon chains them: each handshake starts when the
+previous one has completed)."""
 
 SMALLEST_APP = """
 from textual.app import App
@@ -187,8 +202,11 @@ def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], wo
     failed: list[str] = []
     tui = Pane("tui", [*py, "--state-dir", str(work / "st-tui"), "--refresh", "1"], env, work)
     headless = Pane("headless", [*py, "--state-dir", str(work / "st-headless"), "monitor"], env, work)
+    # the engine alone: the same headless monitor with its output thrown away
+    engine = Pane("engine-only", ["sh", "-c", f"exec {shlex.join(py)} --state-dir "
+                                  f"{shlex.quote(str(work / 'st-engine'))} monitor >/dev/null"], env, work)
     bare = Pane("bare-loop", [sys.executable, "-c", BARE_LOOP, str(port), str(args.targets)], env, work)
-    panes = [tui, headless, bare]
+    panes = [tui, headless, engine, bare]
     glances = shutil.which("glances")
     if glances:
         panes.append(Pane("glances", [glances, "-t", "1"], env, work))
@@ -221,11 +239,13 @@ def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], wo
           f"(after {args.warmup:.0f} s warm-up), all at once")
     print(f"{'process':<24}{'CPU % of a core':>16}{'bytes/s to tty':>16}{'RSS start MB':>14}"
           f"{'RSS end MB':>12}")
-    for name in ("glances", "tui", "headless", "bare-loop"):
+    for name in ("glances", "tui", "headless", "engine-only", "bare-loop"):
         if name in cpu:
             print(f"{name:<24}{cpu[name]:>16.2f}{bps[name]:>16.0f}{rss0[name]:>14.1f}{rss1[name]:>12.1f}")
     ui_share = cpu["tui"] - cpu["headless"]
     print(f"{'UI share (tui-headless)':<24}{ui_share:>16.2f}")
+    print(f"{'TUI over the engine':<24}{cpu['tui'] - cpu['engine-only']:>16.2f}"
+          "   (the TUI minus the headless monitor writing nowhere: Textual's whole cost)")
     print(f"{'TUI over the floor':<24}{cpu['tui'] - cpu['bare-loop']:>16.2f}"
           "   (the TUI minus a bare websockets loop probing on the same schedule)")
     if not screen_ok:
