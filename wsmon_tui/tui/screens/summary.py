@@ -111,6 +111,12 @@ def resources_content(snap: Snapshot) -> Content:
 class SummaryScreen(ViewScreen):
     MODE = "summary"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._figures: dict[str, Figure] = {}
+        self._cards: dict[str, TargetCard] = {}
+        """The cards on screen by target name, in order (no DOM query per frame)."""
+
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="summary-body"):
             with Grid(id="figures"):
@@ -128,19 +134,21 @@ class SummaryScreen(ViewScreen):
         self.query_one("#cards", Grid).styles.grid_size_columns = max(1, min(4, width // 40))
 
     def show(self, snapshot: Snapshot) -> None:
+        if not self._figures:
+            self._figures = {key: self.query_one(f"#figure-{key}", Figure) for key, _ in FIGURES}
         for key, (value, level) in figure_values(snapshot).items():
-            self.query_one(f"#figure-{key}", Figure).show(value, level)
-        cards = self.query_one("#cards", Grid)
-        existing = {card.view.name: card for card in cards.query(TargetCard)}
+            self._figures[key].show(value, level)
         wanted = [t.name for t in snapshot.targets]
-        if list(existing) != wanted:
+        if list(self._cards) != wanted:
+            cards = self.query_one("#cards", Grid)
             cards.remove_children()
-            cards.mount_all([TargetCard(t) for t in snapshot.targets])
+            self._cards = {t.name: TargetCard(t) for t in snapshot.targets}
+            cards.mount_all(self._cards.values())
             rows = -(-len(wanted) // max(1, cards.styles.grid_size_columns or 1))
             cards.styles.height = max(1, rows) * 7
         else:
             for view in snapshot.targets:
-                existing[view.name].show(view)
+                self._cards[view.name].show(view)
         self.set_text("#alerts-panel", alerts_content(snapshot))
         self.set_text("#rollout-panel", rollout_content(snapshot))
         self.set_text("#resources-panel", resources_content(snapshot))

@@ -1,33 +1,26 @@
-"""Big figures: one label and one value per box, repainted only when the text changes."""
+"""Big figures: a label over a value per box, repainted only when the value changes."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from wsmon_tui.tui.widgets.lines import LineWidget, Text
 
 
-class Figure(Vertical):
+class Figure(LineWidget):
+    """Two lines (see ``LineWidget``): the label, muted, and the value, bold."""
+
     DEFAULT_CSS = """
     Figure { height: 2; width: 1fr; border-left: tall $primary; padding: 0 1; }
-    Figure .figure-label { color: $text-muted; height: 1; }
-    Figure .figure-value { text-style: bold; height: 1; }
     Figure.-warning { border-left: tall $warning; }
     Figure.-error { border-left: tall $error; }
     """
 
     def __init__(self, key: str, label: str) -> None:
-        super().__init__(id=f"figure-{key}", classes="figure")
+        super().__init__(2, id=f"figure-{key}", classes="figure")
         self.label = label
-        self._value = ""
-
-    def compose(self) -> ComposeResult:
-        yield Static(self.label, classes="figure-label")
-        yield Static("–", classes="figure-value")
+        self.set_line(0, Text(label))
+        self.set_line(1, Text("–", "lines--strong"))
 
     def show(self, value: str, level: str = "") -> None:
-        if value != self._value:
-            self._value = value
-            self.query_one(".figure-value", Static).update(value, layout=False)  # height 1, width 1fr
+        self.set_line(1, Text(value, "lines--strong"))
         self.set_class(level == "warning", "-warning")
         self.set_class(level == "error", "-error")

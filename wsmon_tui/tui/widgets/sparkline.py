@@ -1,12 +1,10 @@
-"""Textual's own Sparkline, drawn one line at a time from a cached Strip.
+"""One-line sparkline bars, as Textual's Sparkline renderable draws them, as Segments.
 
-The stock widget returns a Rich renderable from ``render()``; Textual then pushes it
-through the Rich console (style wrapping, line splitting, cropping) on every refresh,
-which made the summary's 20 sparklines (2 per target card) the largest share of a frame.
-This subclass draws the same bars (``bar_segments``, checked against the stock renderable
-in tests/test_sparkline.py), colours each run of equal bars at once, and keeps the Strip
-until the data, the width or the styles change. Only one-line sparklines take the fast
-path; taller ones fall back to the stock rendering.
+The stock widget returns a Rich renderable that Textual pushes through the Rich console
+(style wrapping, line splitting, cropping) on every refresh, with a style per cell; the
+summary's cards draw their sparklines with ``bar_segments`` instead (see
+``widgets/lines.py``): the same bars (checked against the stock renderable in
+tests/test_sparkline.py), each run of equal bars one Segment.
 """
 
 from __future__ import annotations
@@ -17,52 +15,8 @@ from functools import lru_cache
 from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
-from textual.strip import Strip
-from textual.widgets import Sparkline
 
 BARS = "▁▂▃▄▅▆▇█"
-
-
-class CachedSparkline(Sparkline):
-    """A Sparkline whose line is rendered once per (data, width, styles)."""
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self._strip_key: tuple[object, ...] | None = None
-        self._strip: Strip | None = None
-        self._colour_cache: tuple[RichColor, RichColor, Style] | None = None
-
-    def notify_style_update(self) -> None:
-        self._strip_key = None  # a theme or CSS change: colours must be looked up again
-        self._colour_cache = None
-        super().notify_style_update()
-
-    def render_line(self, y: int) -> Strip:
-        width, height = self.size
-        if height != 1 or y != 0:
-            return super().render_line(y)
-        data = tuple(self.data or ())
-        key = (data, width, self.summary_function)
-        if key != self._strip_key or self._strip is None:
-            self._strip = self._draw(data, width)
-            self._strip_key = key
-        return self._strip
-
-    def _colours(self) -> tuple[RichColor, RichColor, Style]:
-        """(min colour, max colour, base style), looked up once per style change."""
-        if self._colour_cache is None:
-            _, base = self.background_colors
-            low = base + (self.get_component_styles("sparkline--min-color").color
-                          if self.min_color is None else self.min_color)
-            high = base + (self.get_component_styles("sparkline--max-color").color
-                           if self.max_color is None else self.max_color)
-            self._colour_cache = (low.rich_color, high.rich_color, self.visual_style.rich_style)
-        return self._colour_cache
-
-    def _draw(self, data: tuple[float, ...], width: int) -> Strip:
-        low, high, style = self._colours()
-        segments = bar_segments(data, width, low, high, self.summary_function)
-        return Strip(segments).simplify().apply_style(style).adjust_cell_length(width, style)
 
 
 def bar_segments(data: Sequence[float], width: int, min_color: RichColor, max_color: RichColor,
