@@ -77,13 +77,19 @@ class LineWidget(Widget):
 
     def set_line(self, y: int, value: Line) -> bool:
         """Show ``value`` on line ``y``; returns whether anything changed."""
-        if same(self._lines[y], value):
+        return self.set_lines({y: value})
+
+    def set_lines(self, values: dict[int, Line]) -> bool:
+        """Show each ``{y: value}``; the changed lines are marked dirty in one refresh."""
+        changed = [y for y, value in values.items() if not same(self._lines[y], value)]
+        if not changed:
             return False
-        self._lines[y] = value
-        self._strips.pop(y, None)
+        for y in changed:
+            self._lines[y] = values[y]
+            self._strips.pop(y, None)
         width = self.size.width
         if self.is_mounted and width:
-            self.refresh(Region(0, y, width, 1))
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
         else:
             self.refresh()
         return True

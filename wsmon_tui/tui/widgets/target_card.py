@@ -42,9 +42,11 @@ class TargetCard(LineWidget):
             self._status = status
             self.set_class(status == "critical", "-critical")
             self.set_class(status == "degraded", "-degraded")
-        self.set_line(0, card_title(view))
         latency = f"p95 handshake {ms(view.handshake_ms.p95)}  rtt {ms(view.rtt_ms.p95)}"
-        self.set_line(1, Text(latency))
-        self.set_line(2, Spark(tuple(view.history.get("handshake_p95", ()))))
-        self.set_line(3, Text(f"error rate {pct(view.error_rate)}  probes {view.probes}"))
-        self.set_line(4, Spark(tuple(view.history.get("error_rate", ()))))
+        self.set_lines({
+            0: card_title(view),
+            1: Text(latency),
+            2: Spark(tuple(view.history.get("handshake_p95", ()))),
+            3: Text(f"error rate {pct(view.error_rate)}  probes {view.probes}"),
+            4: Spark(tuple(view.history.get("error_rate", ()))),
+        })
