@@ -74,25 +74,44 @@ async def child_monitor(url: str, targets: int, interval: float, seconds: float)
 
 
 async def child_bare(url: str, targets: int, interval: float, seconds: float) -> dict:
+    """Bare websockets probes on the Monitor's schedule (``plan_chains``: waves of at most
+    100, chains of one endpoint's targets, each handshake after the previous completed)."""
     from websockets.asyncio.client import connect
 
-    sem = asyncio.Semaphore(100)
+    from wsmon_tui.config import TargetConfig
+    from wsmon_tui.engine.monitor import plan_chains
+
     count = 0
 
-    async def one(i: int, offset: float) -> None:
+    async def probe(i: int, opened: asyncio.Future[None]) -> None:
         nonlocal count
-        slot = time.monotonic() + offset
-        while True:
-            await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            async with sem, connect(f"{url}/t{i}", compression=None, ping_interval=None,
-                                    proxy=None) as ws:
+        try:
+            async with connect(f"{url}/t{i}", compression=None, ping_interval=None, proxy=None) as ws:
+                opened.set_result(None)
                 await ws.send("ping x")
                 await ws.recv()
             count += 1
+        finally:
+            if not opened.done():
+                opened.set_result(None)
+
+    async def chain(members: list[int], offset: float) -> None:
+        loop = asyncio.get_running_loop()
+        slot = loop.time() + offset
+        while True:
+            await asyncio.sleep(max(0.0, slot - loop.time()))
+            running = []
+            for i in members:
+                opened = loop.create_future()
+                running.append(asyncio.ensure_future(probe(i, opened)))
+                await opened
+            await asyncio.gather(*running, return_exceptions=True)
             slot += interval
 
+    plan = plan_chains([TargetConfig(name=f"t{i}", url=f"{url}/t{i}") for i in range(targets)], interval, 100)
     cpu0 = time.process_time()
-    tasks = [asyncio.ensure_future(one(i, interval * i / targets)) for i in range(targets)]
+    tasks = [asyncio.ensure_future(chain([int(t.name[1:]) for t in members], offset))
+             for offset, members in plan]
     await asyncio.sleep(seconds)
     for t in tasks:
         t.cancel()
