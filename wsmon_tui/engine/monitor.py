@@ -284,6 +284,7 @@ class Monitor:
             self._stop.set()
             if self._wake is not None:
                 _resolve(self._wake)
+            self._probes_idle.set()  # a tick waiting for its probes (_settle) stops waiting
 
     @property
     def stopping(self) -> bool:

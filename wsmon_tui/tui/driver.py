@@ -8,8 +8,8 @@ ten cost more than everything else an idle dashboard does (benchmarks/bench_tui.
 This driver blocks in ``select`` until a key arrives, a pending escape sequence needs
 its timeout, or ``disable_input`` wakes it through a pipe. Everything else is Textual's.
 Written against Textual 8.x (``run_input_thread`` and ``disable_input`` are copied with
-those two changes); tests/test_tui_driver.py checks keys, a lone Escape and shutdown in a
-real pty.
+those two changes). tests/test_tmux.py drives the real executable with it in tmux: keys,
+a lone Escape (the parser's timeout path) closing the rollback dialog, and quitting.
 """
 
 from __future__ import annotations
