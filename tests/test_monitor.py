@@ -318,4 +318,6 @@ async def test_a_tick_shows_the_probes_of_its_own_instant():
     async with echo_server() as url:
         monitor = Monitor(make_config([TargetConfig(name="e", url=url, timeout=1.0)], interval=1.0), None)
         snaps = await run_for(monitor, 1.5)
-    assert snaps[0].targets[0].probes == 2  # the probes at 0 s and at 1 s, the tick's own instant
+    assert snaps[0].taken_at - monitor.session_started < 0.5  # the first snapshot comes with the first probe
+    assert snaps[0].targets[0].probes == 1
+    assert snaps[1].targets[0].probes == 2  # the probes at 0 s and at 1 s, the tick's own instant

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from wsmon_tui.errors import UsageError
-from wsmon_tui.runtime import RunContext, parse_run_duration, prepare
+from wsmon_tui.runtime import RunContext, parse_run_duration, prepare, settle_gc
 
 _SIGNALS = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
 
@@ -79,6 +79,7 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
         while not monitor.session_id and not run_task.done():
             await asyncio.sleep(0.01)
         printer.start(monitor, metrics_server.port if metrics_server else None)
+        settle_gc()
         try:
             ended_by = await run_task
         finally:

@@ -335,9 +335,10 @@ class Monitor:
         loop = asyncio.get_running_loop()
         try:
             deadline = None if duration is None else loop.time() + duration
-            k = 0
+            k = None  # the first tick is the first wave's instant: a snapshot as soon as it is probed
             while not self._stop.is_set():
-                k = max(k + 1, Grid.next_index(loop.time(), self._grid.origin, self.tick_period))
+                k = 0 if k is None else max(k + 1, Grid.next_index(loop.time(), self._grid.origin,
+                                                                      self.tick_period))
                 when = self._grid.at(k, self.tick_period)
                 if deadline is not None:
                     when = min(when, deadline)

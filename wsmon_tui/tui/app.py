@@ -36,6 +36,7 @@ from textual.worker import Worker, WorkerState
 
 from wsmon_tui.errors import WsmonError
 from wsmon_tui.model import AlertView, Snapshot
+from wsmon_tui.runtime import settle_gc
 from wsmon_tui.tui.fmt import safe
 from wsmon_tui.tui.lazy_monitor import LazyMonitor
 from wsmon_tui.tui.messages import SnapshotArrived
@@ -229,6 +230,7 @@ class WsmonApp(App[int]):
             if isinstance(self.monitor, LazyMonitor):
                 self.monitor.subscribe(self._snapshot_callback)
             self.engine_worker = self.run_engine()
+            settle_gc()
 
     @work(exclusive=True, group="monitor", exit_on_error=False, description="wsmon engine")
     async def run_engine(self) -> str:
