@@ -272,8 +272,8 @@ def test_probe_summary(store):
         ProbeResult("api", T0 + 5, False, "refused", "connection refused"),
     ]
     for r in results:
-        store.record_probe(sid, r)
-    store.record_probe("other", ProbeResult("edge", T0 + 30, True, handshake_ms=999.0))
+        store.record_probes(sid, [r])
+    store.record_probes("other", [ProbeResult("edge", T0 + 30, True, handshake_ms=999.0)])
     assert store.flush()
 
     summ = store.probe_summary(since=T0, session_id=sid)
@@ -298,8 +298,8 @@ def test_probe_summary(store):
 
 
 def test_cleanup_drops_old_probe_results(store):
-    store.record_probe("s", ProbeResult("edge", T0, True, handshake_ms=1.0))
-    store.record_probe("s", ProbeResult("edge", T0 + 7200, False, "refused", "refused"))
+    store.record_probes("s", [ProbeResult("edge", T0, True, handshake_ms=1.0),
+                              ProbeResult("edge", T0 + 7200, False, "refused", "refused")])
     assert store.flush()
     store.cleanup(T0 + 3600 + 60, retention_raw=60, retention=3600)
     assert store.probe_summary(since=0)["edge"]["probes"] == 1

@@ -479,10 +479,6 @@ class Store:
         if batch:
             self._enqueue(("samples", ts, batch), len(batch))
 
-    def record_probe(self, session_id: str, result: ProbeResult) -> None:
-        """Queue one probe result; never blocks."""
-        self._enqueue(("probe", session_id, result), 1)
-
     def record_probes(self, session_id: str, results: Iterable[ProbeResult]) -> None:
         """Queue probe results; never blocks."""
         for result in results:

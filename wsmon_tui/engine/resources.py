@@ -1,9 +1,9 @@
 """Host and process resources with psutil: CPU, memory, load, TCP connections, one process.
 
-``ResourceSampler.sample`` is cheap but psutil calls can block on a busy host (reading
-/proc, walking processes), so the Monitor calls it in a thread
-(``await asyncio.to_thread(sampler.sample)``). It never raises: whatever failed is named
-in ``ResourceView.error`` and the rest of the view is still filled.
+``ResourceSampler.sample`` is cheap for host and process figures (a few /proc reads), so
+the Monitor calls it on its tick; counting TCP connections on a port walks the system's
+table, so with ``port`` set the Monitor calls it in a thread instead. It never raises:
+whatever failed is named in ``ResourceView.error`` and the rest of the view is still filled.
 
 CPU percentages are psutil's non-blocking form (``interval=None``): the figure covers the
 time since the previous call, so the sampler primes the counters first; the very first
