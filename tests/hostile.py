@@ -244,12 +244,13 @@ async def silent_tcp_server() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def http_status_server(status: int = 503, reason: str = "Service Unavailable",
-                             body: bytes = b"upstream unavailable\n") -> AsyncIterator[str]:
-    """Rejects the upgrade with a plain HTTP response."""
+                             body: bytes = b"upstream unavailable\n", *,
+                             headers: str = "") -> AsyncIterator[str]:
+    """Rejects the upgrade with a plain HTTP response (``headers``: extra CRLF-ended lines)."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n{headers}"
                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
         await writer.drain()
 

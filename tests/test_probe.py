@@ -181,6 +181,14 @@ async def test_503_on_upgrade_records_http_status():
     assert r.http_status == 503 and "503" in r.detail
 
 
+async def test_a_redirect_is_reported_not_followed():
+    async with hostile.echo_server() as live, \
+            hostile.http_status_server(302, "Found", b"", headers=f"Location: {live}\r\n") as url:
+        r = await timed_probe(target(url))
+    assert_failed(r, ErrorClass.HTTP_STATUS)
+    assert r.http_status == 302 and f"redirect to {live}" in r.detail
+
+
 async def test_tcp_drop_mid_handshake_is_protocol():
     for partial in (True, False):
         async with hostile.drop_mid_handshake_server(partial=partial) as url:
