@@ -133,7 +133,7 @@ class _Wire(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.proto.receive_eof()
-        self._events()
+        self._events(eof=False)
         return False  # the transport closes; a WebSocket never writes after the peer's EOF
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -216,12 +216,12 @@ class _Wire(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _events(self) -> None:
+    def _events(self, *, eof: bool = True) -> None:
         proto = self.proto
         for event in proto.events_received():
             if isinstance(event, Frame):
                 self._frame(event)
-        self._flush()
+        self._flush(eof=eof)
         if not self.answered.done() and (proto.state is not CONNECTING or proto.handshake_exc is not None):
             self.answered.set_result(None)
         self._expect_close()
@@ -266,14 +266,16 @@ class _Wire(asyncio.Protocol):
             self.messages.append(data)
         self._wake()
 
-    def _flush(self) -> None:
+    def _flush(self, *, eof: bool = True) -> None:
+        """Write what the protocol has to send. ``eof=False`` after the peer's EOF: the
+        transport is about to close, and a half-close then is one useless system call."""
         transport = self.transport
         for data in self.proto.data_to_send():
             if transport is None or transport.is_closing():
                 continue
             if data:
                 transport.write(data)
-            elif transport.can_write_eof():  # TLS cannot half-close; the close frame said it all
+            elif eof and transport.can_write_eof():  # TLS cannot half-close; the close frame said it
                 transport.write_eof()
 
 
