@@ -100,6 +100,13 @@ def test_unknown_id_is_a_clear_error(firing, state_dir, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("action", ["ack", "unack"])
+def test_an_empty_alert_id_is_a_usage_error(firing, state_dir, capsys, action):
+    code, out, err = alerts([action, " "], state_dir, capsys)
+    assert code == 2 and out == "" and "alert id: required" in err and "alerts list" in err
+    assert "Traceback" not in err
+
+
 def test_ack_without_any_history(state_dir, capsys):
     code, _, err = alerts(["ack", "abc"], state_dir, capsys)
     assert code == 1 and "no alerts recorded" in err

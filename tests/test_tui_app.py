@@ -412,6 +412,19 @@ async def test_new_critical_alert_raises_a_toast():
         assert len([n for n in app._notifications if n.title == "CRITICAL alert"]) == 1
 
 
+async def test_no_toast_covers_the_rollback_dialog():
+    app, mon = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, mon, sequence()[:2])
+        app.notify("an earlier toast")
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollbackScreen))
+        assert not app._notifications  # cleared when the dialog opened
+        await feed(pilot, mon, sequence()[2:])  # a new critical alert while it is open
+        assert isinstance(app.screen, ConfirmRollbackScreen)
+        assert not [n for n in app._notifications if n.title == "CRITICAL alert"]
+
+
 async def test_export_writes_a_markdown_report(tmp_path):
     mon = FakeMonitor(state_dir=tmp_path / "state")
     app, _ = make_app(mon)

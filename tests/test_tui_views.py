@@ -225,3 +225,18 @@ def test_rollback_progress_reads_the_controllers_step_form():
     assert "1. ws_transport  ok  12.5 ms  set" in text
     assert "2. deploy  failed  30.0 ms  HTTP 500" in text
     assert "waiting for health to recover" in text
+
+
+def test_a_silenced_alert_says_so_in_the_state_column_and_the_filter_finds_it():
+    import dataclasses
+
+    from tests.tui_fixtures import alert
+    from wsmon_tui.tui.screens.alerts import COLUMNS, alert_cells, matches
+
+    width = dict((key, w) for key, _label, w in COLUMNS)["state"]
+    firing = dataclasses.replace(alert("ErrorRate", "edge-1", "critical", "firing"), silenced=True)
+    state = alert_cells(firing, BASE)["state"]
+    assert state.plain == "silenced" and len(state.plain) <= width  # fits at 80 columns
+    assert matches(firing, "silenced edge") and not matches(alert("X", "y", "info", "firing"), "silenced")
+    resolved = dataclasses.replace(alert("ErrorRate", "edge-1", "critical", "resolved"), silenced=True)
+    assert alert_cells(resolved, BASE)["state"].plain == "resolved"

@@ -147,8 +147,16 @@ def _stats(args: Any) -> int:
     return 0
 
 
+def _alert_id(args: Any) -> str:
+    ident = (getattr(args, "alert_id", None) or "").strip()
+    if not ident:
+        raise UsageError("alert id: required (its fingerprint or a unique prefix; `wsmon-tui alerts list` "
+                         "shows them)")
+    return ident
+
+
 def _ack(args: Any) -> int:
-    ident = getattr(args, "alert_id", None) or ""
+    ident = _alert_id(args)
     user, comment = _user(args), getattr(args, "comment", "") or ""
     db = _active_db(args)
     try:
@@ -161,7 +169,7 @@ def _ack(args: Any) -> int:
 
 
 def _unack(args: Any) -> int:
-    ident = getattr(args, "alert_id", None) or ""
+    ident = _alert_id(args)
     user = _user(args)
     db = _active_db(args)
     try:

@@ -306,6 +306,8 @@ class WsmonApp(App[int]):
         self._paint_later = self._watchdog = None
 
     def _announce_critical(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
+        if self.screen.id == "confirm-rollback":
+            return  # the alerts view keeps them; the dialog stays unobstructed
         before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"} \
             if previous else set()
         for alert in snapshot.alerts:
@@ -471,6 +473,9 @@ class WsmonApp(App[int]):
             self.run_command("Rollback", self.monitor.rollback(reason=why, user=self.user))
             self.push_screen(RollbackProgressScreen())
 
+        # Nothing may sit on top of a destructive confirmation: toasts are cleared, and
+        # no new ones are raised while it is open (see _announce_critical).
+        self.clear_notifications()
         self.push_screen(ConfirmRollbackScreen(
             deployment=dep.name, version=dep.version, previous=dep.previous_version,
             steps=list(config.rollback.steps), trigger=trigger, reason=reason,

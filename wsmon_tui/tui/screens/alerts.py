@@ -25,12 +25,15 @@ COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 24), ("target", "Target
 def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
     since_ts = alert.firing_at or alert.started_at
     end = alert.resolved_at or now
-    state = alert.state + (" (silenced)" if alert.silenced else "")
+    # A silenced alert is pending or firing; "silenced" is what the on-call needs to see,
+    # and it fits the column at 80 columns ("firing (silenced)" did not). Enter shows both.
+    silenced = alert.silenced and alert.state != "resolved"
+    state = "silenced" if silenced else alert.state
     return {
         "severity": Content.styled(alert.severity, SEV_STYLE.get(alert.severity, "")),
         "rule": Content(safe(alert.rule, 60)),
         "target": Content(safe(alert.target or "overall", 40)),
-        "state": Content.styled(state, STATE_STYLE.get(alert.state, "")),
+        "state": Content.styled(state, "$text-muted" if silenced else STATE_STYLE.get(alert.state, "")),
         "since": duration(end - since_ts) if since_ts else "–",
         "value": f"{num(alert.value, 2)} / {num(alert.threshold, 2)}",
         "ack": Content(safe(alert.acknowledged_by, 30)) if alert.acknowledged_by else Content("no"),
@@ -40,7 +43,8 @@ def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
 def matches(alert: AlertView, needle: str) -> bool:
     if not needle:
         return True
-    hay = " ".join((alert.severity, alert.rule, alert.target, alert.state, alert.summary,
+    hay = " ".join((alert.severity, alert.rule, alert.target, alert.state,
+                    "silenced" if alert.silenced else "", alert.summary,
                     alert.acknowledged_by or "", *alert.labels.values())).lower()
     return all(word in hay for word in needle.lower().split())
 
