@@ -577,3 +577,36 @@ def test_report_alerts_fields_and_mtta_mttr(clock, db_path, engines):
     assert report_alerts(db_path.parent / "none.db", 0, 1)["alerts"] == []
     stats = eng.stats()
     assert stats["by_severity"] == {"warning": 1} and stats["by_state"] == {"resolved": 1}
+
+
+def test_retention_prunes_old_resolved_alerts_and_expired_silences_but_never_active_ones(
+        clock, db_path, engines):
+    from wsmon_tui.alerts.db import prune_alerts
+
+    eng = new(engines, make_config(err_rule()), db_path, clock)
+    w = World(clock)
+    views, _ = w.run(eng, error_rate=0.5)
+    eng.acknowledge(views[0].id, "carol", "looking")
+    eng.silence(rule="Other", target=None, severity=None, duration=60, comment="drill", user="carol")
+    clock.advance(10)
+    w.run(eng, error_rate=0.0)  # the first occurrence resolves
+    resolved_at = clock()
+    clock.advance(3600)
+    w.run(eng, error_rate=0.5)  # a second occurrence, still firing
+    started_second = clock()
+
+    def count(table: str) -> int:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    assert (count("alert_alerts"), count("alert_acks"), count("alert_silences")) == (2, 1, 1)
+    assert prune_alerts(db_path, resolved_at) == 0  # nothing older than the cut yet
+    assert prune_alerts(db_path, started_second) == 1
+    assert (count("alert_alerts"), count("alert_acks"), count("alert_silences")) == (1, 0, 0)
+    with sqlite3.connect(db_path) as conn:
+        events = [r[0] for r in conn.execute("SELECT event FROM alert_history ORDER BY id")]
+    assert events == ["pending", "firing", "notify:firing"]  # the active occurrence keeps its history
+    assert [v.state for v in eng.alerts("all")] == ["firing"]
+    clock.advance(10 * 24 * 3600)
+    assert prune_alerts(db_path, clock()) == 0  # active alerts stay, however old
+    assert count("alert_alerts") == 1

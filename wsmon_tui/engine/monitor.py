@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from wsmon_tui.alerts.db import prune_alerts
 from wsmon_tui.config import Config, TargetConfig
 from wsmon_tui.engine.exporter import ProbeMetrics
 from wsmon_tui.engine.hold import HoldConnection
@@ -613,6 +614,8 @@ class Monitor:
                            retention=self.config.monitor.retention)
         if self.stages is not None and self.stages.outbox is not None:
             self.stages.outbox.prune(now - self.config.monitor.retention)
+        if self.stages is not None and self.stages.db_path is not None and not self.read_only:
+            prune_alerts(self.stages.db_path, now - self.config.monitor.retention)
 
     async def _cleanup_loop(self) -> None:
         """Cleanup at start (in ``_start``), then hourly, off the event loop (more often when
