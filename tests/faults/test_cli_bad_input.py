@@ -55,7 +55,7 @@ def test_unknown_alert_ids(argv: list[str], state_with_history: Path,
 
 def test_an_empty_alert_id(state_with_history: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--state-dir", str(state_with_history), "alerts", "ack", "")
-    assert code == 1 and out == "" and "no alert id given" in err
+    assert code == 2 and out == "" and "alert id: required" in err  # a usage error
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty"])
