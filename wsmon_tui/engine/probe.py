@@ -87,7 +87,7 @@ class _Wire(asyncio.Protocol):
     websockets' asyncio client (``connect``) wraps the same protocol in a general-purpose
     connection: a message assembler, flow control on writes, keepalive, a redirect loop
     and a future or task for each of them. A probe opens, exchanges one message and
-    closes, and without that machinery it costs about 30 % less CPU (``bench_probe``).
+    closes, and without that machinery a probe costs 15-20 % less CPU (``bench_probe``).
     The semantics are the client's: the same request, the same handshake checks and
     exceptions (``InvalidStatus``, ``InvalidMessage``, ``ConnectionClosed`` from
     ``close_exc``), the server is left to close TCP after the closing handshake and the
