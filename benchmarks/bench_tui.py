@@ -125,7 +125,12 @@ class Pane:
 
     def start(self, *, pipe: bool = True) -> None:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        line = f"exec env -u COLUMNS -u LINES {exports} {shlex.join(self.argv)}"
+        # PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would make every start
+        # compile wsmon's modules from source, which no installed copy does: pip compiles
+        # the wheel's modules, and a checkout writes __pycache__ on the first run (the
+        # first-frame warm-up start).
+        line = (f"exec env -u COLUMNS -u LINES -u PYTHONDONTWRITEBYTECODE {exports} "
+                f"{shlex.join(self.argv)}")
         self.started_at = time.perf_counter()
         self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", str(COLS), "-y", str(ROWS), line)
         self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
