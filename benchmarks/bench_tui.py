@@ -205,16 +205,23 @@ def first_frame(name: str, argv: list[str], words: tuple[str, ...], env: dict[st
 
 @dataclass
 class Round:
-    """One round's figures per process: CPU %, bytes/s to the tty, RSS at start and end."""
+    """One round's figures per process: CPU %, bytes/s to the tty, RSS over the window."""
 
     cpu: dict[str, float]
     bps: dict[str, float]
-    rss0: dict[str, float]
-    rss1: dict[str, float]
     wall: float
     screen_ok: bool
-    trace: dict[str, list[float]] = field(default_factory=dict)
-    """RSS (MB) of each process every ``--rss-every`` seconds of the window, from its start."""
+    trace: dict[str, list[float]]
+    """RSS (MB) of each process every ``--rss-every`` seconds of the window, from its start
+    to its end."""
+
+    @property
+    def rss0(self) -> dict[str, float]:
+        return {name: mb[0] for name, mb in self.trace.items()}
+
+    @property
+    def rss1(self) -> dict[str, float]:
+        return {name: mb[-1] for name, mb in self.trace.items()}
 
 
 def cpu_round(args: argparse.Namespace, py: list[str], env: dict[str, str], work: Path, port: int,
@@ -239,8 +246,7 @@ def cpu_round(args: argparse.Namespace, py: list[str], env: dict[str, str], work
         pids = {p.name: tree(p.pid()) for p in panes}
         ticks0 = {name: cpu_ticks(ps) for name, ps in pids.items()}
         bytes0 = {p.name: p.output.stat().st_size if p.output.exists() else 0 for p in panes}
-        rss0 = {name: rss_mb(ps) for name, ps in pids.items()}
-        trace = {name: [rss0[name]] for name in pids}
+        trace = {name: [rss_mb(ps)] for name, ps in pids.items()}
         t0 = time.perf_counter()
         end = t0 + args.seconds
         while (now := time.perf_counter()) < end:
@@ -252,16 +258,16 @@ def cpu_round(args: argparse.Namespace, py: list[str], env: dict[str, str], work
         pids = {p.name: tree(p.pid()) for p in panes}
         ticks1 = {name: cpu_ticks(ps) for name, ps in pids.items()}
         bytes1 = {p.name: p.output.stat().st_size if p.output.exists() else 0 for p in panes}
-        rss1 = {name: rss_mb(ps) for name, ps in pids.items()}
+        for name, ps in pids.items():
+            trace[name].append(rss_mb(ps))
         screen_ok = "echo-00" in tui.screen()
     finally:
         for pane in panes:
             pane.stop()
         time.sleep(0.5)
     return Round(cpu={n: 100.0 * (ticks1[n] - ticks0[n]) / CLK_TCK / wall for n in ticks0},
-                 bps={n: (bytes1[n] - bytes0[n]) / wall for n in bytes0}, rss0=rss0, rss1=rss1,
-                 wall=wall, screen_ok=screen_ok,
-                 trace={n: [*trace[n], rss1[n]] for n in trace})
+                 bps={n: (bytes1[n] - bytes0[n]) / wall for n in bytes0}, wall=wall,
+                 screen_ok=screen_ok, trace=trace)
 
 
 def measure_cpu(args: argparse.Namespace, py: list[str], env: dict[str, str], work: Path,

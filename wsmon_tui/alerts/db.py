@@ -304,6 +304,19 @@ class AlertDB:
             row = conn.execute("SELECT * FROM alert_silences WHERE id = ?", (cur.lastrowid,)).fetchone()
         return _silence_dict(row, created_at)
 
+    def prune(self, before: float) -> int:
+        """Retention: resolved alerts resolved before ``before`` go, with their history and
+        acknowledgements, and silences that expired before it. Active alerts and their whole
+        history stay, however old. Returns the number of alerts removed."""
+        with self.transaction() as conn:
+            gone = conn.execute("DELETE FROM alert_alerts WHERE state = 'resolved' AND resolved_at < ?",
+                                (before,)).rowcount
+            conn.execute("DELETE FROM alert_history WHERE at < ? AND (alert_id IS NULL OR alert_id NOT IN "
+                         "(SELECT id FROM alert_alerts))", (before,))
+            conn.execute("DELETE FROM alert_acks WHERE alert_id NOT IN (SELECT id FROM alert_alerts)")
+            conn.execute("DELETE FROM alert_silences WHERE expires_at < ?", (before,))
+        return gone
+
     def rows(self, state: str = "active") -> list[sqlite3.Row]:
         """Occurrences by the ``alerts list --state`` vocabulary (resolved/all: newest first)."""
         if state not in LIST_STATES:
@@ -405,29 +418,14 @@ def _silence_dict(r: sqlite3.Row, now: float) -> dict[str, Any]:
 
 
 def prune_alerts(db_path: Path, before: float) -> int:
-    """Retention for the alert tables: resolved alerts resolved before ``before`` go, with
-    their history and acknowledgements, and silences that expired before it. Active alerts
-    and their whole history stay, however old. Opens its own connection (the store's
-    cleanup runs in a thread); returns the number of alerts removed."""
+    """``AlertDB.prune`` on a connection of its own (the store's cleanup runs in a thread)."""
     if not Path(db_path).exists():
         return 0
-    conn = sqlite3.connect(db_path, timeout=5.0, isolation_level=None)
+    db = AlertDB(db_path, create=False)
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        have = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'alert_%'")}
-        if not have >= AlertDB.TABLES:
-            return 0
-        with immediate(conn):
-            gone = conn.execute("DELETE FROM alert_alerts WHERE state = 'resolved' AND resolved_at < ?",
-                                (before,)).rowcount
-            conn.execute("DELETE FROM alert_history WHERE at < ? AND (alert_id IS NULL OR alert_id NOT IN "
-                         "(SELECT id FROM alert_alerts))", (before,))
-            conn.execute("DELETE FROM alert_acks WHERE alert_id NOT IN (SELECT id FROM alert_alerts)")
-            conn.execute("DELETE FROM alert_silences WHERE expires_at < ?", (before,))
-        return gone
+        return db.prune(before)
     finally:
-        conn.close()
+        db.close()
 
 
 def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:

@@ -613,10 +613,12 @@ class Monitor:
         now = self.clock()
         self.store.cleanup(now, retention_raw=self.config.monitor.retention_raw,
                            retention=self.config.monitor.retention)
-        if self.stages is not None and self.stages.outbox is not None:
-            self.stages.outbox.prune(now - self.config.monitor.retention)
-        if self.stages is not None and self.stages.db_path is not None and not self.read_only:
-            prune_alerts(self.stages.db_path, now - self.config.monitor.retention)
+        stages = self.stages
+        if stages is not None:
+            if stages.outbox is not None:
+                stages.outbox.prune(now - self.config.monitor.retention)
+            if stages.db_path is not None and not self.read_only:
+                prune_alerts(stages.db_path, now - self.config.monitor.retention)
 
     async def _cleanup_loop(self) -> None:
         """Cleanup at start (in ``_start``), then hourly, off the event loop (more often when

@@ -189,8 +189,7 @@ class _Wire(asyncio.Protocol):
             self.proto.send_close(1000)
             self._flush()
             self._expect_close()
-        while not self.lost:
-            await self._wait()
+        await self._until_lost()
 
     def abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -200,9 +199,13 @@ class _Wire(asyncio.Protocol):
 
     async def _require_open(self) -> None:
         if self.proto.state is not OPEN:
-            while not self.lost:  # closing: the close timer bounds this
-                await self._wait()
+            await self._until_lost()
             raise self.proto.close_exc
+
+    async def _until_lost(self) -> None:
+        """Wait for TCP to close (the close timer bounds this once a close is under way)."""
+        while not self.lost:
+            await self._wait()
 
     async def _wait(self) -> None:
         self._waiter = self.loop.create_future()
