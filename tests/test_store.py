@@ -17,7 +17,8 @@ import pytest
 
 from wsmon_tui.errors import StoreError
 from wsmon_tui.model import ProbeResult
-from wsmon_tui.store import DB_NAME, SCHEMA_VERSION, Store, percentile
+from wsmon_tui.stats import percentile, percentiles
+from wsmon_tui.store import DB_NAME, SCHEMA_VERSION, Store
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000.0  # a minute boundary (divisible by 60)
@@ -307,7 +308,9 @@ def test_cleanup_drops_old_probe_results(store):
 
 
 def test_percentile_interpolates():
-    assert percentile([], 50) is None
+    """The store's report figures use the one shared percentile."""
+    assert percentiles([]) == (None, None, None)
+    assert percentiles([3.0, 1.0, 2.0, 4.0])[0] == 2.5
     assert percentile([4.0], 99) == 4.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
 

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 from wsmon_tui.errors import StoreError
 from wsmon_tui.paths import create_private_file, ensure_state_dir
 from wsmon_tui.sqlite_util import immediate
+from wsmon_tui.stats import percentiles
 
 if TYPE_CHECKING:  # only attributes are read; keeps the store importable on its own
     from wsmon_tui.model import ProbeResult
@@ -161,19 +162,9 @@ def _corrupt_message(db: Path, exc: BaseException) -> str:
             f"mv {shlex.quote(str(db))} {aside}")
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0..100) of sorted ``values``, linear between closest ranks."""
-    if not values:
-        return None
-    pos = (len(values) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
-
-
 def _percentiles(values: list[float]) -> dict[str, float | None]:
-    values.sort()
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99)}
+    p50, p95, p99 = percentiles(values)
+    return {"p50": p50, "p95": p95, "p99": p99}
 
 
 class _Flush:

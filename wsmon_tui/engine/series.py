@@ -15,35 +15,13 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from wsmon_tui.stats import AGGREGATES, percentile
 
 DEFAULT_CAPACITY = 4096
 
-AGGREGATES = ("last", "avg", "min", "max", "p95")
-"""The ``how`` values ``SeriesBook.aggregate`` accepts (the alert rules' aggregates)."""
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of ascending values, interpolated linearly.
-
-    Matches numpy's default (``method="linear"``): the rank is ``q/100 * (n - 1)``.
-    Raises ``ValueError`` on an empty sequence.
-    """
-    n = len(sorted_values)
-    if n == 0:
-        raise ValueError("percentile of no values")
-    if n == 1:
-        return float(sorted_values[0])
-    q = min(max(q, 0.0), 100.0)
-    rank = q / 100.0 * (n - 1)
-    lo = int(rank)
-    frac = rank - lo
-    if lo >= n - 1:
-        return float(sorted_values[-1])
-    a = sorted_values[lo]
-    b = sorted_values[lo + 1]
-    return float(a + (b - a) * frac)
 
 
 @dataclass(frozen=True, slots=True)
