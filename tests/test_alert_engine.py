@@ -83,7 +83,8 @@ class World:
             views.append(TargetView(name=name, url=f"ws://127.0.0.1:1/{name}", probes=probes,
                                     success_rate=success, error_rate=err,
                                     handshake_ms=Percentiles(None, handshake_p95, None),
-                                    health_score=health, metrics=dict(metrics or {})))
+                                    health_score=health,
+                                    metrics={**(metrics or {}), **(series_extra or {})}))
         if health is not None:
             self.book.add("", "health_score", now, health)
         return Snapshot(taken_at=now, tick=self.tick_no, session_id="s1", deployment=DeploymentView("chat"),

@@ -84,14 +84,13 @@ def _snapshot(now: float, targets: tuple[TargetView, ...], **kw) -> Snapshot:
                     interval=10.0, targets=targets, **kw)
 
 
-def test_reader_current_values_come_from_the_snapshot_and_fresh_series():
+def test_reader_current_values_come_from_the_tick_record_only():
     book = SeriesBook()
     now = T0
     tv = TargetView(name="a", url="ws://x", probes=3, success_rate=0.75, error_rate=0.25,
                     last_probe=ProbeResult(target="a", started_at=now, ok=True, handshake_ms=42.0),
-                    metrics={"queue_depth": 7.0}, degraded_vs_baseline=True)
-    book.add("a", "refused", now, 3.0)
-    book.add("a", "timeout", now - 1000, 9.0)  # stale: from long ago, not this tick
+                    metrics={"queue_depth": 7.0, "refused": 3.0}, degraded_vs_baseline=True)
+    book.add("a", "timeout", now - 1000, 9.0)  # history is for windows: never a current value
     snap = _snapshot(now, (tv,), health_score=55.0, overall={"connections": 900.0},
                      resources=ResourceView(cpu_percent=12.0, process={"cpu_percent": 99.0, "rss_mb": 80.0}))
     r = MetricReader(snap, book, now)

@@ -9,10 +9,11 @@ Times are POSIX timestamps (float seconds, UTC) unless a name says otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Protocol
 
 EMPTY: Mapping = MappingProxyType({})
 
@@ -133,6 +134,32 @@ class TargetView:
     degraded_vs_baseline: bool = False
     history: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: EMPTY)
     """Recent values for sparklines, oldest first (e.g. "handshake_p95", "error_rate")."""
+    values: Mapping[str, float | None] = field(default_factory=lambda: EMPTY)
+    """This tick's figures by canonical metric name (``wsmon_tui.metrics``): what rules
+    judge, what is stored and exported. The read model fills it; a view built by hand
+    (tests, replays) gets it derived from the fields above."""
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            object.__setattr__(self, "values", MappingProxyType(_values_of(self)))
+
+
+def _values_of(tv: TargetView) -> dict[str, float | None]:
+    """The canonical values a hand-built ``TargetView``'s fields hold."""
+    last = tv.last_probe
+    values: dict[str, float | None] = {
+        "probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
+        "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
+        "handshake_p99": tv.handshake_ms.p99,
+        "rtt_p50": tv.rtt_ms.p50, "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
+        "handshake_ms": last.handshake_ms if last is not None else None,
+        "rtt_ms": last.rtt_ms if last is not None else None,
+        "health_score": tv.health_score,
+    }
+    if tv.probes:
+        values["baseline_degradation"] = 1.0 if tv.degraded_vs_baseline else 0.0
+    values.update(tv.metrics)
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +171,25 @@ class ResourceView:
     process: Mapping[str, float | None] = field(default_factory=lambda: EMPTY)
     """cpu_percent, rss_mb, open_fds, threads, connections of the watched process."""
     error: str = ""
+
+    def values(self) -> dict[str, float | None]:
+        """Host and process figures under their canonical names.
+
+        The watched process's CPU and connections are ``process_cpu_percent`` and
+        ``process_connections``, so they never mix with the host's ``cpu_percent``.
+        """
+        proc = self.process
+        return {
+            "cpu_percent": self.cpu_percent,
+            "memory_percent": self.memory_percent,
+            "load1": self.load1,
+            "tcp_connections": None if self.tcp_connections is None else float(self.tcp_connections),
+            "process_cpu_percent": proc.get("cpu_percent"),
+            "rss_mb": proc.get("rss_mb"),
+            "open_fds": proc.get("open_fds"),
+            "threads": proc.get("threads"),
+            "process_connections": proc.get("connections"),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,4 +260,30 @@ class Snapshot:
     notes: tuple[str, ...] = ()
     """Things the user must know about the monitor itself (e.g. "history not stored: disk full")."""
     overall: Mapping[str, float | None] = field(default_factory=lambda: EMPTY)
-    """Fleet-wide figures: the overall metrics (connections, messages_per_s, ...) summed or averaged."""
+    """Fleet-wide figures by canonical name: the servers' metrics (connections,
+    messages_per_s, ...) summed or maxed, the host's and process's resources, and
+    ``health_score``."""
+
+
+class Windows(Protocol):
+    """Recent values over time, read within one tick (the alert rules' windows).
+
+    ``target`` is a target's name, or ``""`` for fleet-wide series. ``handshake_ms`` and
+    ``rtt_ms`` are per probe; every other name holds the read model's value of each tick.
+    """
+
+    def values_since(self, target: str, metric: str, since: float) -> Sequence[float]:
+        """Values stamped at or after ``since``, oldest first."""
+        ...
+
+    def last(self, target: str, metric: str) -> tuple[float, float] | None:
+        """The newest (ts, value), or None."""
+        ...
+
+    def first(self, target: str, metric: str) -> tuple[float, float] | None:
+        """The oldest (ts, value) still held, or None."""
+        ...
+
+    def points_since(self, target: str, metric: str, since: float) -> Sequence[tuple[float, float]]:
+        """(ts, value) pairs stamped at or after ``since``, oldest first."""
+        ...

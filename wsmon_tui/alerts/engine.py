@@ -54,9 +54,8 @@ from wsmon_tui.alerts.rules import (
     step_up,
 )
 from wsmon_tui.config import Config
-from wsmon_tui.engine.series import SeriesBook
 from wsmon_tui.errors import ReadOnlyError, StoreError, WsmonError
-from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot
+from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot, Windows
 
 __all__ = ["AlertEngine", "UnknownAlert", "build_rules", "fingerprint", "report_alerts"]
 
@@ -246,12 +245,12 @@ class AlertEngine:
 
     @_locked
     def evaluate(self, snapshot: Snapshot,
-                 series: SeriesBook) -> tuple[tuple[AlertView, ...], list[Notification]]:
+                 windows: Windows) -> tuple[tuple[AlertView, ...], list[Notification]]:
         now = self.clock()
         out: list[Notification] = self._queued
         self._queued = []
         self._apply_acks(self._read_external(now), now, out)
-        reader = MetricReader(snapshot, series, now, self._baselines)
+        reader = MetricReader(snapshot, windows, now, self._baselines)
         views = reader.target_views
         names = list(views)
         active = self._active
@@ -648,6 +647,11 @@ class AlertEngine:
     def stats(self) -> dict:
         """Counts by severity, state and rule, MTTA and MTTR over every stored occurrence."""
         return self._db.stats()
+
+    @_locked
+    def views(self) -> tuple[AlertView, ...]:
+        """Active and recently resolved alerts now (after ``raise_alert`` within a tick)."""
+        return self._views(self.clock())
 
     @_locked
     def raise_alert(self, *, rule: str, target: str, severity: str, summary: str, description: str = "",

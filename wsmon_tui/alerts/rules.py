@@ -7,10 +7,10 @@ comparison function, and the scope it is judged at: per target, or once for the 
 (``metric = "overall"`` and the host/process resources), under the target name
 ``"overall"``.
 
-``MetricReader`` turns a Snapshot and the engine's SeriesBook into the value a rule
-compares. Without a ``window`` a rule reads the value of this tick (the Snapshot holds
-it, exactly as the screens show it); with a ``window`` it reduces the series by
-``aggregate``. Reductions are cached per tick: a thousand rules over the same
+``MetricReader`` turns a Snapshot (the tick's record) and its ``Windows`` into the value
+a rule compares. Without a ``window`` a rule reads the value of this tick (the Snapshot
+holds it, exactly as the screens show it); with a ``window`` it reduces the metric's
+recent values by ``aggregate``. Reductions are cached per tick: a thousand rules over the same
 (target, metric, window, aggregate) cost one reduction.
 """
 
@@ -24,22 +24,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from wsmon_tui.config import CANONICAL_METRICS, RuleConfig
-from wsmon_tui.engine.resources import resource_values
-from wsmon_tui.engine.series import AGGREGATES, SeriesBook, percentile
-from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView
-
-OVERALL = "overall"
-"""The target name of fleet-wide alerts (series target ``""``)."""
+from wsmon_tui.config import RuleConfig
+from wsmon_tui.metrics import CANONICAL_METRICS, FLEET_METRICS, OVERALL
+from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView, Windows
+from wsmon_tui.stats import AGGREGATES, percentile, reduce
 
 #: Every metric a rule may name: the canonical metrics plus ``overall`` (the fleet health score).
 CANONICAL_RULE_METRICS: frozenset[str] = frozenset(CANONICAL_METRICS | {OVERALL})
-
-#: Judged once for the whole fleet (target ``overall``); all other metrics are judged per target.
-FLEET_METRICS: frozenset[str] = frozenset({
-    OVERALL, "cpu_percent", "memory_percent", "load1", "tcp_connections", "process_cpu_percent", "rss_mb",
-    "open_fds", "threads", "process_connections",
-})
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -186,47 +177,28 @@ def _plain_number(value: float) -> str:
 # -- reading values -------------------------------------------------------------------
 
 
-def _probe_values(tv: TargetView) -> dict[str, float | None]:
-    last = tv.last_probe
-    values: dict[str, float | None] = {
-        "probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
-        "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
-        "handshake_p99": tv.handshake_ms.p99,
-        "rtt_p50": tv.rtt_ms.p50, "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
-        "handshake_ms": last.handshake_ms if last is not None else None,
-        "rtt_ms": last.rtt_ms if last is not None else None,
-        "health_score": tv.health_score,
-    }
-    if tv.probes:
-        values["baseline_degradation"] = 1.0 if tv.degraded_vs_baseline else 0.0
-    for k, v in tv.metrics.items():
-        values[k] = v
-    return values
-
-
 _RAW_PERCENTILES = {"handshake_p50": ("handshake_ms", 50.0), "handshake_p99": ("handshake_ms", 99.0),
                     "rtt_p50": ("rtt_ms", 50.0), "rtt_p99": ("rtt_ms", 99.0)}
 
 
 class MetricReader:
-    """The values rules compare, for one tick. Build one per evaluation."""
+    """The values rules compare, for one tick. Build one per evaluation.
 
-    __slots__ = ("_aggs", "_baselines", "_fleet", "_fresh_since", "_now", "_series", "_snap", "_targets",
-                 "_views", "_windows")
+    Current values come from the tick's record (``TargetView.values``, ``Snapshot.overall``);
+    windows from ``Windows`` (raw probe samples, and the record's values of earlier ticks).
+    """
 
-    def __init__(self, snapshot: Snapshot, series: SeriesBook, now: float,
+    __slots__ = ("_aggs", "_baselines", "_fleet", "_now", "_snap", "_views", "_windows", "_wins")
+
+    def __init__(self, snapshot: Snapshot, windows: Windows, now: float,
                  baselines: dict[tuple[str, str, float], float] | None = None) -> None:
         self._snap = snapshot
-        self._series = series
+        self._wins = windows
         self._now = now
-        # a series sample newer than this belongs to the current tick (the monitor stamps the
-        # tick's derived values with the snapshot's time)
-        self._fresh_since = snapshot.taken_at - 2 * max(snapshot.interval, 1.0)
-        self._targets: dict[str, dict[str, float | None]] = {}
         self._views = {tv.name: tv for tv in snapshot.targets}
         self._fleet: dict[str, float | None] | None = None
         self._aggs: dict[tuple[str, str, float, str], float | None] = {}
-        self._windows: dict[tuple[str, str, float, str], list[float]] = {}
+        self._windows: dict[tuple[str, str, float], list[float]] = {}
         self._baselines = baselines if baselines is not None else {}
 
     @property
@@ -236,42 +208,24 @@ class MetricReader:
     def _fleet_values(self) -> dict[str, float | None]:
         if self._fleet is None:
             snap = self._snap
-            values: dict[str, float | None] = {k: v for k, v in snap.overall.items()}
+            values: dict[str, float | None] = {}
+            if snap.resources is not None:
+                values.update(snap.resources.values())
+            values.update(snap.overall)
             values[OVERALL] = snap.health_score
-            res = snap.resources
-            if res is not None:
-                values.update(resource_values(res))
             self._fleet = values
         return self._fleet
 
-    def values_for(self, target: str) -> dict[str, float | None]:
-        """This tick's values of one target read so far (the Snapshot's, then series' as asked)."""
-        values = self._targets.get(target)
-        if values is None:
-            tv = self._views.get(target)
-            values = self._targets[target] = _probe_values(tv) if tv is not None else {}
-        return values
+    def values_for(self, target: str) -> Mapping[str, float | None]:
+        """This tick's values of one target (empty for a target not in the snapshot)."""
+        tv = self._views.get(target)
+        return tv.values if tv is not None else EMPTY_VALUES
 
     def current(self, metric: str, target: str) -> float | None:
         """This tick's value of ``metric`` for ``target`` (``overall`` for the fleet)."""
         if target == OVERALL and metric in FLEET_METRICS:
-            value = self._fleet_values().get(metric)
-            return value if value is not None else self._series_last("", _series_name(metric))
-        values = self.values_for(target)
-        if metric in values:
-            return values[metric]
-        value = self._series_last(target, metric)
-        values[metric] = value
-        return value
-
-    def _series_last(self, target: str, metric: str) -> float | None:
-        s = self._series.get(target, metric)
-        if s is None:
-            return None
-        point = s.last()
-        if point is None or point[0] < self._fresh_since:
-            return None
-        return point[1]
+            return self._fleet_values().get(metric)
+        return self.values_for(target).get(metric)
 
     def windowed(self, metric: str, target: str, window: float, how: str) -> float | None:
         """``metric`` over the last ``window`` seconds, reduced by ``how``."""
@@ -281,35 +235,25 @@ class MetricReader:
             return self._aggs[key]
         except KeyError:
             pass
-        since = self._now - window
         if metric in _RAW_PERCENTILES:
             raw, q = _RAW_PERCENTILES[metric]
             values = self._values(st, raw, window)
             value = percentile(sorted(values), q) if values else None
         elif how == "last":
-            value = self._series.aggregate(st, _series_name(metric), since, how)
+            # ``last`` means the latest value inside the window, not an arbitrarily old one
+            point = self._wins.last(st, _series_name(metric))
+            value = point[1] if point is not None and point[0] >= self._now - window else None
         else:
-            values = self._values(st, _series_name(metric), window)
-            if not values:
-                value = None
-            elif how == "avg":
-                value = math.fsum(values) / len(values)
-            elif how == "min":
-                value = min(values)
-            elif how == "max":
-                value = max(values)
-            else:
-                value = percentile(sorted(values), 95)
+            value = reduce(self._values(st, _series_name(metric), window), how)
         self._aggs[key] = value
         return value
 
     def _values(self, st: str, name: str, window: float) -> list[float]:
         """The window's values, read once per tick for every aggregate over them."""
-        key = (st, name, window, "")
+        key = (st, name, window)
         cached = self._windows.get(key)
         if cached is None:
-            s = self._series.get(st, name)
-            cached = self._windows[key] = s.values_since(self._now - window) if s is not None else []
+            cached = self._windows[key] = list(self._wins.values_since(st, name, self._now - window))
         return cached
 
     def value(self, rule: CompiledRule, target: str) -> float | None:
@@ -323,23 +267,24 @@ class MetricReader:
         return value / base if base else None
 
     def baseline(self, metric: str, target: str, span: float) -> float | None:
-        """Mean of the first ``span`` seconds of the series; None until that span has passed.
-
-        Cached (by the engine, across ticks) once known: it is the session's reference.
-        """
+        """Mean of the first ``span`` seconds of the metric's history; None until that span has
+        passed. Cached (by the engine, across ticks) once known: it is the session's reference."""
         st = "" if target == OVERALL and metric in FLEET_METRICS else target
         key = (st, metric, span)
         if key in self._baselines:
             return self._baselines[key]
-        s = self._series.get(st, _series_name(metric))
-        first = s.first() if s is not None else None
-        if s is None or first is None or self._now < first[0] + span:
+        name = _series_name(metric)
+        first = self._wins.first(st, name)
+        if first is None or self._now < first[0] + span:
             return None
-        values = [v for ts, v in s.points_since(first[0]) if ts <= first[0] + span]
+        values = [v for ts, v in self._wins.points_since(st, name, first[0]) if ts <= first[0] + span]
         base = math.fsum(values) / len(values) if values else None
         if base is not None and base > 0:
             self._baselines[key] = base
         return base
+
+
+EMPTY_VALUES: Mapping[str, float | None] = MappingProxyType({})
 
 
 def _series_name(metric: str) -> str:

@@ -44,10 +44,11 @@ import math
 import os
 import socket
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,23 +60,22 @@ from wsmon_tui.engine.exporter import ProbeMetrics
 from wsmon_tui.engine.hold import HoldConnection
 from wsmon_tui.engine.probe import probe_once, ssl_context_for
 from wsmon_tui.engine.promapi import PrometheusSource
-from wsmon_tui.engine.resources import ResourceSampler, resource_values
-from wsmon_tui.engine.scoring import Baseline, TargetHealthInput, overall, performance_score, score_target
+from wsmon_tui.engine.readmodel import HISTORY_POINTS, TargetInputs, read_fleet, read_target
+from wsmon_tui.engine.resources import ResourceSampler
+from wsmon_tui.engine.scoring import Baseline, overall
 from wsmon_tui.engine.scrape import Scraper, ScrapeResult, make_client
-from wsmon_tui.engine.series import SeriesBook
+from wsmon_tui.engine.series import EngineWindows, SeriesBook
 from wsmon_tui.engine.stages import Stages
 from wsmon_tui.engine.state import TargetState
 from wsmon_tui.errors import ReadOnlyError, WsmonError
 from wsmon_tui.levels import LEVELS
+from wsmon_tui.metrics import STORED_METRICS
 from wsmon_tui.model import (
-    ERROR_CLASSES,
     DeploymentView,
-    Percentiles,
     ProbeResult,
     ResourceView,
     Snapshot,
     Status,
-    TargetView,
 )
 from wsmon_tui.redact import redact_text, redact_url
 
@@ -84,17 +84,8 @@ log = logging.getLogger(__name__)
 SnapshotHook = Callable[[Snapshot], Awaitable[Snapshot]]
 """Later stages (alerting, rollback) refine each snapshot before it is published."""
 
-#: Metrics stored per target each interval (canonical names of DESIGN.md section 4).
-STORED_METRICS = (
-    "probe_success_rate", "error_rate", "handshake_p50", "handshake_p95", "handshake_p99",
-    "rtt_p50", "rtt_p95", "rtt_p99", "health_score", "connections", "messages_per_s",
-    "server_error_rate", "queue_depth", "adoption", "server_latency_ms", "connection_utilisation",
-    "imbalance",
-)
 CLEANUP_EVERY = 3600.0
 """Seconds between store cleanups (rollups and retention) while a session runs."""
-HISTORY_POINTS = 60
-"""Values kept in each snapshot for sparklines."""
 SETTLE_MAX = 0.5
 """Longest a tick waits (seconds, and at most half a tick) for the probes of its own instant."""
 CHAIN_MAX = 10
@@ -214,7 +205,12 @@ class Monitor:
         self.session_started = 0.0
         self.tick = 0
         self.latest: Snapshot | None = None
-        self.series = SeriesBook(capacity=self._series_capacity())
+        self.samples = SeriesBook(capacity=self._series_capacity())
+        """Raw per-probe ``handshake_ms`` and ``rtt_ms``: collector state the read model reads."""
+        self.history = SeriesBook(capacity=self._series_capacity())
+        """The read model's values of each tick (appended by ``_record``, never read back into
+        the record itself): what rule windows and sparklines read."""
+        self.windows = EngineWindows(self.samples, self.history)
         self.probe_metrics = ProbeMetrics()
         self.hooks: list[SnapshotHook] = []
         self.read_only = False
@@ -401,7 +397,6 @@ class Monitor:
         if self._with_stages:
             self.stages = Stages(self, getattr(self.store, "path", None))
             await self.stages.start()
-            self.hooks.insert(0, self.stages.refine)
             self.alert_engine = self.stages.alerts
             self.rollback_controller = self.stages.rollback
         if any(t.metrics_url for t in self.config.targets) or self.config.prometheus.url:
@@ -554,9 +549,9 @@ class Monitor:
         state.observe(result)
         self.probe_metrics.observe(result)
         if result.handshake_ms is not None:
-            self.series.add(state.config.name, "handshake_ms", result.started_at, result.handshake_ms)
+            self.samples.add(state.config.name, "handshake_ms", result.started_at, result.handshake_ms)
         if result.rtt_ms is not None:
-            self.series.add(state.config.name, "rtt_ms", result.started_at, result.rtt_ms)
+            self.samples.add(state.config.name, "rtt_ms", result.started_at, result.rtt_ms)
         if self.store is not None:
             self._unsaved_probes.append(result)  # stored with the tick (one write, see _persist)
         if not result.ok:
@@ -679,104 +674,27 @@ class Monitor:
             err = (probes - (row.get("ok") or 0)) / probes if probes else None
             self._baseline.seed(name, (row.get("handshake_ms") or {}).get("p95"), err)
 
-    def _overall_metrics(self) -> dict[str, float | None]:
-        """Fleet-wide server metrics: the Prometheus source wins, else unique scrapes summed."""
-        merged: dict[str, float | None] = {}
-        results = [r for r in self._scrape_results.values() if r.ok]
-        for name in ("connections", "messages_per_s", "queue_depth"):
-            vals = [r.values.get(name) for r in results if r.values.get(name) is not None]
-            merged[name] = sum(vals) if vals else None  # type: ignore[arg-type]
-        for name in ("server_error_rate", "adoption", "server_latency_ms", "imbalance"):
-            vals = [r.values.get(name) for r in results if r.values.get(name) is not None]
-            merged[name] = max(vals) if vals else None  # type: ignore[type-var]
-        if self._prom_result is not None and self._prom_result.ok:
-            for name, value in self._prom_result.values.items():
-                if value is not None:
-                    merged[name] = value
-        limit = self.config.deployment.connection_limit
-        conns = merged.get("connections")
-        merged["connection_utilisation"] = conns / limit if limit and conns is not None else None
-        return merged
-
-    def _target_view(self, state: TargetState, now: float) -> TargetView:
-        name = state.config.name
-        since = now - self.window
-        recent = state.window(since)
-        probes = len(recent)
-        ok = sum(1 for r in recent if r.ok)
-        success = ok / probes if probes else None
-        error_rate = 1 - success if success is not None else None
-        hs = self.series.window(name, "handshake_ms", since)
-        rtt = self.series.window(name, "rtt_ms", since)
-        metrics = dict(state.metrics)
-        limit = self.config.deployment.connection_limit
-        if limit and metrics.get("connections") is not None:
-            metrics["connection_utilisation"] = metrics["connections"] / limit  # type: ignore[operator]
-        abnormal = sum(1 for r in recent if r.abnormal_close)
-        by_class = Counter(r.error_class for r in recent if r.error_class)
-        scrape_ok = None
-        if state.config.metrics_url:
-            last = self._scrape_results.get(state.config.metrics_url)
-            scrape_ok = last.ok if last else None
-        score, status, _reasons = score_target(
-            TargetHealthInput(
-                probes=probes, success_rate=success, error_rate=error_rate,
-                handshake_p95=hs.p95, rtt_p95=rtt.p95, abnormal_closes=abnormal,
-                server_error_rate=metrics.get("server_error_rate"),
-                queue_depth=metrics.get("queue_depth"),
-                connection_utilisation=metrics.get("connection_utilisation"), scrape_ok=scrape_ok,
-            ),
-            self.level,
-        )
-        self._baseline.observe(name, now, self.session_started, hs.p95, error_rate)
-        degraded, _why = self._baseline.degraded(name, hs.p95, error_rate)
-        # derived values for sparklines and alert windows
-        for metric, value in (
-            ("probe_success_rate", success), ("error_rate", error_rate), ("handshake_p95", hs.p95),
-            ("rtt_p95", rtt.p95), ("health_score", score), ("abnormal_closes", float(abnormal)),
-            ("baseline_degradation", 1.0 if degraded else 0.0),
-            *((cls, float(by_class.get(cls, 0))) for cls in ERROR_CLASSES),
-            ("scrape_errors", float(state.scrape_failing) if state.config.metrics_url else None),
-            *((k, v) for k, v in metrics.items()),
-        ):
-            if value is not None:
-                self.series.add(name, metric, now, float(value))
-        history = {}
-        for metric in ("handshake_p95", "error_rate", "rtt_p95", "health_score", "connections",
-                       "messages_per_s"):
-            series = self.series.get(name, metric)
-            if series is not None:
-                history[metric] = series.tail(HISTORY_POINTS)
-        hold = self._holds.get(name)
-        state.status = status
-        return TargetView(
-            name=name, url=state.config.url, status=status, health_score=score,
-            performance_score=performance_score(hs.p95, rtt.p95, self.level),
-            probes=probes, success_rate=success, error_rate=error_rate,
-            handshake_ms=Percentiles(hs.p50, hs.p95, hs.p99), rtt_ms=Percentiles(rtt.p50, rtt.p95, rtt.p99),
-            errors=dict(state.errors), close_codes=dict(state.close_codes),
-            http_statuses=dict(state.http_statuses), overruns=state.overruns,
-            last_probe=state.last_probe, metrics=metrics, instances=dict(state.instances),
-            scrape_errors=state.scrape_errors, last_scrape_error=state.last_scrape_error,
-            hold=hold.view() if hold else None, degraded_vs_baseline=degraded, history=history,
-        )
-
     def build_snapshot(self) -> Snapshot:
-        """A picture of the current tick (without the hooks' refinements)."""
+        """The tick's record (before alerting and rollback): the read model over the collectors."""
         now = self.clock()
-        views = tuple(self._target_view(s, now) for s in self._states.values())
+        limit = self.config.deployment.connection_limit
+        views = []
+        for state in self._states.values():
+            name = state.config.name
+            url = state.config.metrics_url
+            hold = self._holds.get(name)
+            view = read_target(
+                TargetInputs(state=state, samples=self.samples, history=self.history,
+                             scrape=self._scrape_results.get(url) if url else None,
+                             hold=hold.view() if hold else None,
+                             baseline=partial(self._judge_baseline, name, now)),
+                now=now, window=self.window, level=self.level, connection_limit=limit)
+            state.status = view.status
+            views.append(view)
         score, status = overall([(v.health_score, v.status) for v in views])
-        fleet = self._overall_metrics()
-        for name, value in fleet.items():
-            if value is not None:
-                self.series.add("", name, now, float(value))
-        if score is not None:
-            self.series.add("", "health_score", now, score)
         res = self._resource_view
-        if res is not None:
-            for name, value in resource_values(res).items():
-                if value is not None:
-                    self.series.add("", name, now, float(value))
+        fleet = read_fleet(list(self._scrape_results.values()), self._prom_result, connection_limit=limit,
+                           health_score=score, resources=res)
         notes = list(self._notes)
         if self.store is not None and getattr(self.store, "dropped_writes", 0):
             notes.append(f"{self.store.dropped_writes} samples not stored: "
@@ -788,14 +706,37 @@ class Monitor:
             taken_at=now, tick=self.tick, session_id=self.session_id,
             deployment=DeploymentView(dep.name, dep.version, dep.previous_version),
             level=self.config.monitor.level, interval=self.interval,
-            status=status if views else Status.UNKNOWN, health_score=score, targets=views,
-            resources=res, notes=tuple(notes), overall=fleet,
+            status=status if views else Status.UNKNOWN, health_score=score, targets=tuple(views),
+            resources=res, notes=tuple(notes), overall=MappingProxyType(fleet),
         )
+
+    def _judge_baseline(self, name: str, now: float, handshake_p95: float | None,
+                        error_rate: float | None) -> bool:
+        """Observe the tick's figures into the session baseline, then judge them against it."""
+        self._baseline.observe(name, now, self.session_started, handshake_p95, error_rate)
+        return self._baseline.degraded(name, handshake_p95, error_rate)[0]
+
+    def _record(self, record: Snapshot) -> None:
+        """Append the record's values to the history its later windows and sparklines read."""
+        add = self.history.add
+        now = record.taken_at
+        for view in record.targets:
+            name = view.name
+            for metric, value in view.values.items():
+                if value is not None:
+                    add(name, metric, now, float(value))
+        for metric, value in record.overall.items():
+            if value is not None:
+                add("", metric, now, float(value))
 
     async def _publish(self) -> Snapshot:
         self.tick += 1
         self._sample_resources()
-        snapshot = self.build_snapshot()
+        record = self.build_snapshot()
+        self._record(record)
+        snapshot = record
+        if self.stages is not None:
+            snapshot = await self.stages.refine(record, self.windows)
         for hook in self.hooks:
             snapshot = await hook(snapshot)
         self.latest = snapshot
@@ -834,21 +775,10 @@ class Monitor:
             self._last_sampled = snap.taken_at
             rows: list[tuple[str, str, float]] = []
             for tv in snap.targets:
-                values = {"probe_success_rate": tv.success_rate, "error_rate": tv.error_rate,
-                          "handshake_p50": tv.handshake_ms.p50, "handshake_p95": tv.handshake_ms.p95,
-                          "handshake_p99": tv.handshake_ms.p99, "rtt_p50": tv.rtt_ms.p50,
-                          "rtt_p95": tv.rtt_ms.p95, "rtt_p99": tv.rtt_ms.p99,
-                          "health_score": tv.health_score, **tv.metrics}
-                rows.extend((tv.name, k, float(v)) for k, v in values.items()
-                            if v is not None and k in STORED_METRICS)
-            for k, v in snap.overall.items():
-                if v is not None:
-                    rows.append(("", k, float(v)))
-            if snap.health_score is not None:
-                rows.append(("", "health_score", snap.health_score))
-            if snap.resources is not None:
-                rows.extend(("", k, float(v)) for k, v in resource_values(snap.resources).items()
-                            if v is not None)
+                values = tv.values
+                rows.extend((tv.name, k, float(v)) for k in STORED_METRICS
+                            if (v := values.get(k)) is not None)
+            rows.extend(("", k, float(v)) for k, v in snap.overall.items() if v is not None)
             self.store.record_samples(self.session_id, snap.taken_at, rows)
 
     # -- session log -------------------------------------------------------------------

@@ -201,20 +201,5 @@ def _optional(fn) -> float | None:
 
 
 def resource_values(view: ResourceView) -> dict[str, float | None]:
-    """Host and process figures under the canonical metric names (DESIGN.md section 4).
-
-    The watched process's CPU and connections are ``process_cpu_percent`` and
-    ``process_connections``, so they never mix with the host's ``cpu_percent``.
-    """
-    proc = view.process
-    return {
-        "cpu_percent": view.cpu_percent,
-        "memory_percent": view.memory_percent,
-        "load1": view.load1,
-        "tcp_connections": None if view.tcp_connections is None else float(view.tcp_connections),
-        "process_cpu_percent": proc.get("cpu_percent"),
-        "rss_mb": proc.get("rss_mb"),
-        "open_fds": proc.get("open_fds"),
-        "threads": proc.get("threads"),
-        "process_connections": proc.get("connections"),
-    }
+    """Host and process figures under the canonical metric names (``ResourceView.values``)."""
+    return view.values()

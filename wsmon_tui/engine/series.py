@@ -18,6 +18,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from wsmon_tui.metrics import RAW_SAMPLES
 from wsmon_tui.stats import AGGREGATES, percentile
 
 DEFAULT_CAPACITY = 4096
@@ -256,6 +257,24 @@ class SeriesBook:
         s = self._series.get((target, metric))
         return s.tail(n) if s is not None else ()
 
+    # -- the ``Windows`` protocol (wsmon_tui.model) --------------------------------------
+
+    def values_since(self, target: str, metric: str, since: float) -> list[float]:
+        s = self._series.get((target, metric))
+        return s.values_since(since) if s is not None else []
+
+    def points_since(self, target: str, metric: str, since: float) -> list[tuple[float, float]]:
+        s = self._series.get((target, metric))
+        return s.points_since(since) if s is not None else []
+
+    def last(self, target: str, metric: str) -> tuple[float, float] | None:
+        s = self._series.get((target, metric))
+        return s.last() if s is not None else None
+
+    def first(self, target: str, metric: str) -> tuple[float, float] | None:
+        s = self._series.get((target, metric))
+        return s.first() if s is not None else None
+
     def keys(self) -> list[tuple[str, str]]:
         return list(self._series)
 
@@ -266,3 +285,29 @@ class SeriesBook:
 
     def __len__(self) -> int:
         return len(self._series)
+
+
+class EngineWindows:
+    """The ``Windows`` the rules read: raw per-probe samples for ``RAW_SAMPLES``, the
+    read model's per-tick history for every other name."""
+
+    __slots__ = ("history", "samples")
+
+    def __init__(self, samples: SeriesBook, history: SeriesBook) -> None:
+        self.samples = samples
+        self.history = history
+
+    def _book(self, metric: str) -> SeriesBook:
+        return self.samples if metric in RAW_SAMPLES else self.history
+
+    def values_since(self, target: str, metric: str, since: float) -> list[float]:
+        return self._book(metric).values_since(target, metric, since)
+
+    def points_since(self, target: str, metric: str, since: float) -> list[tuple[float, float]]:
+        return self._book(metric).points_since(target, metric, since)
+
+    def last(self, target: str, metric: str) -> tuple[float, float] | None:
+        return self._book(metric).last(target, metric)
+
+    def first(self, target: str, metric: str) -> tuple[float, float] | None:
+        return self._book(metric).first(target, metric)

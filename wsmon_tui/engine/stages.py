@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import sqlite3
 from pathlib import Path
@@ -22,7 +21,7 @@ from wsmon_tui.alerts.engine import AlertEngine
 from wsmon_tui.alerts.outbox import Outbox
 from wsmon_tui.engine.scrape import make_client
 from wsmon_tui.errors import StoreError
-from wsmon_tui.model import Snapshot
+from wsmon_tui.model import Snapshot, Windows
 from wsmon_tui.rollback.controller import RollbackController
 from wsmon_tui.rollback.flags import make_provider
 
@@ -77,25 +76,22 @@ class Stages:
         self._worker = asyncio.ensure_future(self.outbox.run(self._stop))
         self._worker.set_name("outbox")
 
-    async def refine(self, snapshot: Snapshot) -> Snapshot:
-        """The snapshot hook: alerts, rollback policy, then hand notifications to the outbox."""
+    async def refine(self, record: Snapshot, windows: Windows) -> Snapshot:
+        """Alerts, then the rollback policy, within the tick; the Snapshot is built once, so
+        it already holds every alert this tick raised (a rollback's included)."""
         assert self.alerts is not None and self.outbox is not None and self.rollback is not None
-        views, notifications = self.alerts.evaluate(snapshot, self.monitor.series)
-        snapshot = dataclasses.replace(snapshot, alerts=views)
-        firing = {a.rule for a in views if a.state == "firing"}
-        snapshot, more = await self.rollback.on_snapshot(snapshot, firing)
-        notifications = [*notifications, *more]
+        views, notifications = self.alerts.evaluate(record, windows)
+        outcome = await self.rollback.judge(record, views)
+        if outcome.alerts_changed:
+            views = self.alerts.views()
+        notifications = [*notifications, *outcome.notifications]
         if notifications:
             self.outbox.enqueue(notifications)
             for n in notifications:
                 self.monitor.log_event("notification", alert_id=n.fingerprint, kind=n.kind,
                                        rule=n.alert.rule, target=n.alert.target, severity=n.alert.severity)
-        self.outbox.refresh_firing(snapshot.alerts, snapshot.taken_at)
-        extra = [*self._notes, self.alerts.last_error, self.outbox.degraded]
-        extra = [n for n in extra if n and n not in snapshot.notes]
-        if extra:
-            snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, *extra))
-        return snapshot
+        self.outbox.refresh_firing(views, record.taken_at)
+        return outcome.apply(record, views, (*self._notes, self.alerts.last_error, self.outbox.degraded))
 
     def deliveries(self, alert_id: str) -> list[dict]:
         """Delivery status of every notification of one alert (the TUI's why-it-fired)."""

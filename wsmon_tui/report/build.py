@@ -11,14 +11,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from wsmon_tui import metrics
 from wsmon_tui.config import Config
 from wsmon_tui.model import Snapshot
 from wsmon_tui.redact import redact_text, redact_url
 
-SERVER_METRICS = ("connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
-                  "server_latency_ms", "connection_utilisation", "imbalance")
-RESOURCE_METRICS = ("cpu_percent", "memory_percent", "load1", "tcp_connections", "process_cpu_percent",
-                    "rss_mb", "open_fds", "threads", "process_connections")
+#: The report's per-target server metrics (the stored ones: ``scrape_errors`` is not stored).
+SERVER_METRICS = tuple(m for m in metrics.SERVER_METRICS if m in metrics.STORED_METRICS)
+RESOURCE_METRICS = metrics.RESOURCE_METRICS
 
 
 def iso(ts: float | None) -> str | None:

@@ -38,7 +38,7 @@ import httpx
 
 from wsmon_tui.config import Config, StepConfig
 from wsmon_tui.errors import StoreError, WsmonError
-from wsmon_tui.model import RollbackView, Snapshot, Status
+from wsmon_tui.model import AlertView, RollbackView, Snapshot, Status
 from wsmon_tui.rollback.audit import AuditDB
 from wsmon_tui.rollback.flags import FlagError, FlagProvider, effective_rollout
 from wsmon_tui.rollback.steps import StepResult, planned, run_steps
@@ -93,6 +93,30 @@ class _Action:
                 "started_at": self.started_at, "finished_at": self.finished_at,
                 "verify_deadline": self.verify_deadline, "detail": self.detail,
                 "steps": [dict(s) for s in self.steps]}
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackOutcome:
+    """What the rollback policy adds to one tick's Snapshot."""
+
+    view: RollbackView
+    rollout_percent: float | None
+    notes: tuple[str, ...]
+    notifications: list[Any]
+    alerts_changed: bool
+    """The policy raised or resolved an alert this tick (the alert views must be re-read)."""
+
+    def apply(self, snapshot: Snapshot, alerts: tuple[AlertView, ...] | None = None,
+              notes: tuple[str, ...] = ()) -> Snapshot:
+        """``snapshot`` with this outcome (and ``alerts``, when given), built once."""
+        deployment = snapshot.deployment
+        if self.rollout_percent is not None:
+            deployment = dataclasses.replace(deployment, rollout_percent=self.rollout_percent)
+        extra = [n for n in (*self.notes, *notes) if n and n not in snapshot.notes]
+        return dataclasses.replace(
+            snapshot, rollback=self.view, deployment=deployment,
+            alerts=snapshot.alerts if alerts is None else alerts,
+            notes=(*snapshot.notes, *dict.fromkeys(extra)))
 
 
 class RollbackController:
@@ -152,13 +176,20 @@ class RollbackController:
         self._last_rollout_read: float | None = None
         self._last_rollout_point: tuple[float, float | None, float | None] | None = None
         self._rollout_error = ""
+        self._raised = 0
+        """Alerts raised or resolved so far (a tick that changed it re-reads the alert views)."""
 
     # -- the hook ------------------------------------------------------------------------
 
-    async def on_snapshot(self, snapshot: Snapshot, firing_rules: set[str]) -> tuple[Snapshot, list[Any]]:
+    async def judge(self, snapshot: Snapshot, alerts: tuple[AlertView, ...]) -> RollbackOutcome:
+        """The tick's policy: verify a rollback in progress, roll back / recommend / throttle
+        on what fires in ``alerts`` (this tick's), track the rollout. ``snapshot`` is the
+        tick's record; the caller builds the published Snapshot from it and the outcome."""
         now = self.clock()
+        firing = {a.rule for a in alerts if a.state == "firing"}
+        raised_before = self._raised
         self._verify(snapshot, now)
-        trigger = self._rollback_trigger(snapshot, firing_rules, now)
+        trigger = self._rollback_trigger(snapshot, alerts, firing, now)
         if trigger is not None and not self.read_only:
             if self.cfg.auto is True:
                 self._maybe_auto(trigger, now)
@@ -167,19 +198,20 @@ class RollbackController:
         elif trigger is None and self._recommended:
             self._recommended = False
             self._alert_resolve(ALERT_RECOMMENDED)
-        self._maybe_throttle(snapshot, firing_rules, now)
+        self._maybe_throttle(alerts, firing, now)
         self._track_rollout(snapshot, now)
         out, self._pending = self._pending, []
-        deployment = snapshot.deployment
-        if self._rollout_percent is not None:
-            deployment = dataclasses.replace(deployment, rollout_percent=self._rollout_percent)
-        notes = snapshot.notes
-        extra = [n for n in self.notes if n not in notes]
+        notes = [n for n in self.notes if n not in snapshot.notes]
         if self._rollout_error:
-            extra.append(f"rollout not tracked: {self._rollout_error}")
-        if extra:
-            notes = (*notes, *extra)
-        return dataclasses.replace(snapshot, rollback=self.view(), deployment=deployment, notes=notes), out
+            notes.append(f"rollout not tracked: {self._rollout_error}")
+        return RollbackOutcome(view=self.view(), rollout_percent=self._rollout_percent, notes=tuple(notes),
+                               notifications=out, alerts_changed=self._raised != raised_before)
+
+    async def on_snapshot(self, snapshot: Snapshot, firing_rules: set[str]) -> tuple[Snapshot, list[Any]]:
+        """``judge`` for a caller that has a Snapshot with its alerts (the CLI's rollback watch)."""
+        del firing_rules  # judged from snapshot.alerts
+        outcome = await self.judge(snapshot, snapshot.alerts)
+        return outcome.apply(snapshot), outcome.notifications
 
     def view(self) -> RollbackView:
         a = self._current
@@ -389,7 +421,7 @@ class RollbackController:
 
     # -- policy ----------------------------------------------------------------------------
 
-    def _rollback_trigger(self, snapshot: Snapshot, firing: set[str],
+    def _rollback_trigger(self, snapshot: Snapshot, alerts: tuple[AlertView, ...], firing: set[str],
                           now: float) -> tuple[str, float | None] | None:
         score = snapshot.health_score
         below = self.cfg.health_below
@@ -400,7 +432,7 @@ class RollbackController:
             self._below_since = None
         for rule in self.cfg.on:
             if rule in firing:
-                return rule, _alert_value(snapshot, rule)
+                return rule, _alert_value(alerts, rule)
         if self._below_since is not None and now - self._below_since >= self.cfg.for_:
             return HEALTH_TRIGGER, score
         return None
@@ -436,7 +468,7 @@ class RollbackController:
 
     # -- throttle --------------------------------------------------------------------------
 
-    def _maybe_throttle(self, snapshot: Snapshot, firing: set[str], now: float) -> None:
+    def _maybe_throttle(self, alerts: tuple[AlertView, ...], firing: set[str], now: float) -> None:
         tc = self.throttle_cfg
         if not tc.on:
             return
@@ -454,7 +486,7 @@ class RollbackController:
             return
         if self._last_throttle_at is not None and now - self._last_throttle_at < tc.cooldown:
             return
-        value = _alert_value(snapshot, rule)
+        value = _alert_value(alerts, rule)
         action = _Action(kind="throttle", trigger=rule, trigger_value=value, reason=f"{rule} firing",
                          user=AUTO_USER, automatic=True, dry_run=self.cfg.dry_run, started_at=now)
         self._begin(action)
@@ -515,6 +547,7 @@ class RollbackController:
                      value: float | None) -> None:
         if self.alert_engine is None:
             return
+        self._raised += 1
         try:
             self._pending.extend(self.alert_engine.raise_alert(
                 rule=rule, target=self.deployment, severity=severity, summary=summary,
@@ -526,6 +559,7 @@ class RollbackController:
     def _alert_resolve(self, rule: str) -> None:
         if self.alert_engine is None:
             return
+        self._raised += 1
         try:
             self._pending.extend(self.alert_engine.resolve_alert(rule, self.deployment))
         except Exception as exc:
@@ -569,8 +603,8 @@ class RollbackController:
         self.close()
 
 
-def _alert_value(snapshot: Snapshot, rule: str) -> float | None:
-    for alert in snapshot.alerts:
+def _alert_value(alerts: tuple[AlertView, ...], rule: str) -> float | None:
+    for alert in alerts:
         if alert.rule == rule and alert.state == "firing" and alert.value is not None:
             return alert.value
     return None

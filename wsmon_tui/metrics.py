@@ -1,0 +1,58 @@
+"""The canonical metric names: the one list every layer reads (see docs/metrics.md).
+
+The read model (``engine/readmodel.py``) fills ``TargetView.values`` and
+``Snapshot.overall`` under these names once per tick; alert rules, the rollback
+policy, stored rows, sparklines, ``/metrics`` and reports all look figures up by them.
+Nothing else spells the mapping from a figure to its name.
+"""
+
+from __future__ import annotations
+
+from wsmon_tui.model import ERROR_CLASSES
+
+#: Per target, from probes (percentiles over the evaluation window; ``handshake_ms`` and
+#: ``rtt_ms`` alone are the last probe's, and raw samples in a rule's ``window``).
+PROBE_METRICS: tuple[str, ...] = (
+    "probe_success_rate", "error_rate",
+    "handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
+    "rtt_ms", "rtt_p50", "rtt_p95", "rtt_p99",
+    *ERROR_CLASSES, "abnormal_closes",
+)
+#: Per target, from the servers' own metrics (or fleet-wide, from PromQL).
+SERVER_METRICS: tuple[str, ...] = (
+    "connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
+    "server_latency_ms", "connection_utilisation", "imbalance", "scrape_errors",
+)
+#: Fleet-wide, from the host and the watched process.
+RESOURCE_METRICS: tuple[str, ...] = (
+    "cpu_percent", "memory_percent", "load1", "tcp_connections",
+    "process_cpu_percent", "rss_mb", "open_fds", "threads", "process_connections",
+)
+#: Derived by scoring.
+DERIVED_METRICS: tuple[str, ...] = ("health_score", "baseline_degradation")
+
+OVERALL = "overall"
+"""A rule's metric for the fleet's health score, and the target name of fleet-wide alerts."""
+
+CANONICAL_METRICS: frozenset[str] = frozenset(
+    PROBE_METRICS + SERVER_METRICS + RESOURCE_METRICS + DERIVED_METRICS)
+"""Every name a rule may judge (besides ``overall``)."""
+
+FLEET_METRICS: frozenset[str] = frozenset({OVERALL, *RESOURCE_METRICS})
+"""Judged once for the whole fleet (target ``overall``); the rest per target."""
+
+RAW_SAMPLES: frozenset[str] = frozenset({"handshake_ms", "rtt_ms"})
+"""Kept per probe (not per tick): a rule's window over these reads every probe in it."""
+
+STORED_METRICS: tuple[str, ...] = (
+    "probe_success_rate", "error_rate", "handshake_p50", "handshake_p95", "handshake_p99",
+    "rtt_p50", "rtt_p95", "rtt_p99", "health_score", "connections", "messages_per_s",
+    "server_error_rate", "queue_depth", "adoption", "server_latency_ms", "connection_utilisation",
+    "imbalance",
+)
+"""Stored per target once per interval (the history the reports and long chart ranges read)."""
+
+HISTORY_METRICS: tuple[str, ...] = (
+    "handshake_p95", "error_rate", "rtt_p95", "health_score", "connections", "messages_per_s",
+)
+"""Carried in every snapshot as recent values, for sparklines."""
