@@ -29,6 +29,8 @@ from wsmon_tui.config.schema import (
 )
 
 _RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|m|h)\s*$")
+#: Where the canonical metric names are described, for error messages.
+METRICS_DOC = "docs/metrics.md"
 
 
 @dataclass
@@ -117,9 +119,9 @@ def _check_rule(ld: Problems, path: str, rule: RuleConfig, targets: set[str], ch
     if not rule.metric:
         ld.error(f"{path}.metric", "required: a canonical metric name or overall")
     elif rule.metric != "overall" and rule.metric not in CANONICAL_METRICS:
-        close = difflib.get_close_matches(rule.metric, sorted(CANONICAL_METRICS), n=3, cutoff=0.6)
+        close = _close_metrics(rule.metric)
         hint = (f"did you mean {_or_list([json.dumps(c) for c in close])}?" if close
-                else "see DESIGN.md section 4 for the names")
+                else f"valid names (see {METRICS_DOC}): {', '.join(sorted(CANONICAL_METRICS))}, or overall")
         ld.error(f"{path}.metric", f"unknown metric {_show(rule.metric)}; {hint}")
     if rule.metric in RATE_METRICS and not 0 <= rule.threshold <= 1:
         ld.error(f"{path}.threshold", f"{rule.metric} is a share between 0 and 1 (5% is 0.05), "
@@ -136,6 +138,11 @@ def _check_rule(ld: Problems, path: str, rule: RuleConfig, targets: set[str], ch
     for i, name in enumerate(rule.channels):
         if name not in channels:
             ld.error(f"{path}.channels[{i}]", f"no channel named {_show(name)}")
+
+
+def _close_metrics(name: str) -> list[str]:
+    """Up to three canonical metric names close to ``name`` (for a did-you-mean)."""
+    return difflib.get_close_matches(name, sorted(CANONICAL_METRICS), n=3, cutoff=0.6)
 
 
 def _check_channel(ld: Problems, path: str, ch: ChannelConfig) -> None:
@@ -278,8 +285,10 @@ def _check_semantics(ld: Problems, config: Config) -> None:
     _check_url(ld, "prometheus.url", config.prometheus.url)
     for name in config.prometheus.queries:
         if name not in CANONICAL_METRICS:
+            close = _close_metrics(name)
+            hint = f"; did you mean {_or_list([json.dumps(c) for c in close])}?" if close else ""
             ld.error(_join("prometheus.queries", name),
-                     "expected a canonical metric name (DESIGN.md section 4)")
+                     f"expected a canonical metric name (see {METRICS_DOC}){hint}")
     if config.prometheus.queries and not config.prometheus.url:
         ld.error("prometheus.url", "required when prometheus.queries are given")
 

@@ -35,7 +35,7 @@ from wsmon_tui.durations import parse_duration
 from wsmon_tui.errors import ConfigError
 from wsmon_tui.paths import config_search_path
 
-#: The seed's environment variables, honoured after the file is read.
+#: The WEBSOCKET_* environment variables that existing deployments set, honoured after the file is read.
 ENV_LEVEL = "WEBSOCKET_MONITORING_LEVEL"
 ENV_WEBHOOK_URL = "WEBSOCKET_ALERT_WEBHOOK_URL"
 ENV_EMAIL_ENABLED = "WEBSOCKET_ALERT_EMAIL_ENABLED"
@@ -255,7 +255,7 @@ def _collect_secrets(config: Config) -> set[str]:
 
 
 def _apply_env_overrides(config: Config, environ: Mapping[str, str], problems: list[str]) -> None:
-    """The seed's WEBSOCKET_* variables, applied after the file."""
+    """The WEBSOCKET_* variables that existing deployments set, applied after the file."""
 
     def error(name: str, message: str) -> None:
         problems.append(f"environment: {name}: {message}")
@@ -300,7 +300,7 @@ def _apply_env_overrides(config: Config, environ: Mapping[str, str], problems: l
         if "@" not in rcpt:
             error(ENV_EMAIL_RECIPIENTS, f"expected email addresses, got {_show(rcpt)}")
     if server and recipients:
-        # STARTTLS on the submission port; a seed-era relay on port 25 is often plain.
+        # STARTTLS on the submission port; an older relay on port 25 is often plain.
         _put_channel(config, ChannelConfig(type="email", name="env-email", smtp_server=server,
                                            sender=f"wsmon-tui@{socket.gethostname()}",
                                            recipients=recipients, starttls=server.endswith(":587")))
@@ -349,8 +349,8 @@ def load_config(path: str | Path | None, *, explicit: bool = False,
                 environ: Mapping[str, str] | None = None) -> Config:
     """Read, substitute ``${ENV}``, type-check and validate one config file.
 
-    ``path=None`` gives the built-in defaults. The seed's environment variables are applied
-    after the file. Every problem is collected and raised together as one ``ConfigError``
+    ``path=None`` gives the built-in defaults. The WEBSOCKET_* environment variables are
+    applied after the file. Every problem is collected and raised together as one ``ConfigError``
     (one line per problem: ``FILE: key.path: what is wrong``). ``explicit`` is accepted for
     symmetry with ``find_and_load``; a missing file is always an error here.
     """

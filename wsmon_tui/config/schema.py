@@ -112,7 +112,7 @@ class BaselineConfig:
 @dataclass(slots=True)
 class RuleConfig:
     name: str = doc("rule name (alertname)", "")
-    metric: str = doc("canonical metric (DESIGN.md section 4) or overall", "")
+    metric: str = doc("canonical metric (docs/metrics.md) or overall", "")
     op: Literal[">", ">=", "<", "<=", "==", "!="] = doc("comparison", ">")
     threshold: float = doc("value compared against", 0.0)
     for_: float = doc("how long the condition holds before firing", 0.0, key="for", kind="duration")
@@ -264,7 +264,7 @@ class Config:
         return self.monitor.interval or LEVELS[self.monitor.level].interval
 
 
-#: Canonical metric names (DESIGN.md section 4) that rules may name, plus derived ones.
+#: Canonical metric names that rules may name, plus derived ones (each is described in docs/metrics.md).
 CANONICAL_METRICS: frozenset[str] = frozenset({
     "probe_success_rate", "error_rate",
     "handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
