@@ -84,7 +84,7 @@ log = logging.getLogger(__name__)
 SnapshotHook = Callable[[Snapshot], Awaitable[Snapshot]]
 """Later stages (alerting, rollback) refine each snapshot before it is published."""
 
-#: Metrics stored per target each interval (canonical names of DESIGN.md section 4).
+#: Metrics stored per target each interval (canonical names, see docs/metrics.md).
 STORED_METRICS = (
     "probe_success_rate", "error_rate", "handshake_p50", "handshake_p95", "handshake_p99",
     "rtt_p50", "rtt_p95", "rtt_p99", "health_score", "connections", "messages_per_s",

@@ -201,7 +201,7 @@ def _optional(fn) -> float | None:
 
 
 def resource_values(view: ResourceView) -> dict[str, float | None]:
-    """Host and process figures under the canonical metric names (DESIGN.md section 4).
+    """Host and process figures under the canonical metric names (docs/metrics.md).
 
     The watched process's CPU and connections are ``process_cpu_percent`` and
     ``process_connections``, so they never mix with the host's ``cpu_percent``.
