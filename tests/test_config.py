@@ -1,4 +1,4 @@
-"""Loading valid configs: types, durations, ${ENV}, the seed's overrides and the search path."""
+"""Loading valid configs: types, durations, ${ENV}, the WEBSOCKET_* overrides and the search path."""
 
 from __future__ import annotations
 

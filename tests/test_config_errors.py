@@ -120,7 +120,7 @@ def test_secret_field_type_error_does_not_echo_the_value(tmp_path: Path,
     ('[prometheus]\nurl = "prom:9090"\n',
      'prometheus.url: expected a http:// or https:// URL, got "prom:9090"'),
     ('[prometheus]\nurl = "http://p:9090"\nqueries = { latency = "x" }\n',
-     "prometheus.queries.latency: expected a canonical metric name (DESIGN.md section 4)"),
+     "prometheus.queries.latency: expected a canonical metric name (see docs/metrics.md)"),
     ('[monitor]\ninterval = 0\n', "monitor.interval: expected a duration greater than zero"),
     ("[monitor]\nmax_concurrency = 0\n", "monitor.max_concurrency: expected 1 or more, got 0"),
     ("[resources]\nport = 70000\n", "resources.port: expected a port 1-65535, got 70000"),
@@ -162,6 +162,34 @@ RULE = '[[alerts.rules]]\nname = "r"\n'
 ])
 def test_rule_semantics(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str) -> None:
     assert one(tmp_path, capsys, text) == expected
+
+
+def test_unknown_metric_without_a_close_name_lists_every_name(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    line = one(tmp_path, capsys, RULE + 'metric = "cpu"\n')
+    prefix = 'alerts.rules[0].metric: unknown metric "cpu"; valid names (see docs/metrics.md): '
+    assert line.startswith(prefix), line
+    names = line.removeprefix(prefix).removesuffix(", or overall").split(", ")
+    assert names == sorted(names)
+    assert {"cpu_percent", "probe_success_rate", "health_score", "baseline_degradation"} <= set(names)
+    assert line.endswith(", or overall")
+
+
+def test_prometheus_query_name_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert one(tmp_path, capsys, '[prometheus]\nurl = "http://p:9090"\nqueries = { conections = "x" }\n') == (
+        'prometheus.queries.conections: expected a canonical metric name (see docs/metrics.md); '
+        'did you mean "connections", "tcp_connections" or "process_connections"?')
+
+
+def test_every_canonical_metric_is_documented() -> None:
+    """The config errors point at docs/metrics.md, so every name they accept is described there."""
+    import re
+
+    from wsmon_tui.config import CANONICAL_METRICS
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`([a-z0-9_]+)`", text))
+    assert sorted(CANONICAL_METRICS - documented) == []
 
 
 def test_rollback_on_accepts_configured_and_default_rules(tmp_path: Path) -> None:

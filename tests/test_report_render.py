@@ -1,4 +1,4 @@
-"""Report writers: Markdown, JSON and HTML from the DESIGN.md section 5 dict, with hostile text."""
+"""Report writers: Markdown, JSON and HTML from the report dict (docs/report.md), with hostile text."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The command line: parse, then call the engine or the app.
 
-Every command and flag of DESIGN.md section 2 is registered here. Handlers live in
+Every command and flag (README.md, "What users type") is registered here. Handlers live in
 ``wsmon_tui.commands``; this module only parses and dispatches, and turns
 ``WsmonError`` into one message and its exit code (never a traceback).
 """

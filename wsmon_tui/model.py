@@ -19,7 +19,7 @@ EMPTY: Mapping = MappingProxyType({})
 
 
 class ErrorClass(StrEnum):
-    """Every probe failure lands in exactly one of these (DESIGN.md section 4)."""
+    """Every probe failure lands in exactly one of these (docs/metrics.md lists them)."""
 
     REFUSED = "refused"
     DNS = "dns"
@@ -194,7 +194,7 @@ class ResourceView:
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """One alert, as stored and shown (DESIGN.md section 5 fields)."""
+    """One alert, as stored and shown (the alert fields of docs/report.md)."""
 
     id: str
     """The stable fingerprint of (rule, target)."""

@@ -398,7 +398,7 @@ def row_to_view(r: sqlite3.Row) -> AlertView:
 
 
 def report_fields(r: sqlite3.Row) -> dict[str, Any]:
-    """One occurrence as the report's alert object (DESIGN.md section 5; times as epoch floats)."""
+    """One occurrence as the report's alert object (docs/report.md; times as epoch floats)."""
     return {
         "id": r["fingerprint"], "rule": r["rule"], "target": r["target"], "severity": r["severity"],
         "state": r["state"], "started_at": r["started_at"], "firing_at": r["firing_at"],

@@ -1,7 +1,7 @@
 """Report writers: Markdown for people, JSON for scripts, one self-contained HTML page.
 
-The lead's report builder makes the dict (DESIGN.md section 5) from the store; this
-package only renders it. Imports neither textual nor rich.
+``build.build_report`` gathers the dict (docs/report.md) from the store; the
+writers here only render it. Imports neither textual nor rich.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Build the report dict (DESIGN.md section 5) from stored history.
+"""Build the report dict (docs/report.md) from stored history.
 
 The writers in this package render the dict; this module only gathers it. Reports
 read the store, so a report covers what happened even across restarts and crashes.

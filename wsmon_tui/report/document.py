@@ -1,6 +1,6 @@
 """The report's facts laid out once, as plain text in sections and tables.
 
-``build(data)`` turns the report dict (DESIGN.md section 5) into a ``Document``; the
+``build(data)`` turns the report dict (docs/report.md) into a ``Document``; the
 Markdown and HTML writers only serialise it, escaping every string on the way out.
 Both formats therefore carry the same facts, and escaping happens in exactly one
 place per format. Strings in a ``Document`` are raw (possibly hostile) text.
@@ -23,7 +23,7 @@ from .sanitize import clip
 DASH = "—"
 NONE_IN_WINDOW = "None in this window."
 
-#: Top-level keys of the report, in the order DESIGN.md section 5 lists them.
+#: Top-level keys of the report, in the order docs/report.md lists them.
 REQUIRED_KEYS: tuple[str, ...] = (
     "generated_at", "window", "deployment", "session", "health", "targets",
     "resources", "alerts", "rollbacks", "notifications",

@@ -126,5 +126,5 @@ def render_document(doc: Document) -> str:
 
 
 def render(data: Mapping[str, Any]) -> str:
-    """The report dict (DESIGN.md section 5) as a self-contained HTML page."""
+    """The report dict (docs/report.md) as a self-contained HTML page."""
     return render_document(build(data))

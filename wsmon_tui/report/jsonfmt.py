@@ -1,8 +1,8 @@
-"""The report as JSON (DESIGN.md section 5): for scripts, so stable and strictly valid.
+"""The report as JSON (docs/report.md): for scripts, so stable and strictly valid.
 
 - NaN and infinities become ``null`` (JSON has no such numbers; ``allow_nan=False``
   proves none slipped through).
-- Every top-level key is present, in the DESIGN order; nested objects have sorted keys,
+- Every top-level key is present, in the documented order; nested objects have sorted keys,
   so two reports of the same facts are byte-identical.
 - Strings lose control characters and ANSI sequences (newlines are kept; JSON escapes
   them) and lone surrogates become U+FFFD, so the output is always valid UTF-8. Other

@@ -46,5 +46,5 @@ def render_document(doc: Document) -> str:
 
 
 def render(data: Mapping[str, Any]) -> str:
-    """The report dict (DESIGN.md section 5) as Markdown."""
+    """The report dict (docs/report.md) as Markdown."""
     return render_document(build(data))
