@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsmon_tui.engine.selectors import Ratio, Selector, parse_expression
+from wsmon_tui.selectors import Ratio, Selector, parse_expression
 
 FAMILIES = {
     "ws_connections": [
@@ -134,7 +134,7 @@ def test_matchers_do_not_apply_to_json() -> None:
 
 def test_check_metrics_reports_problems_by_key() -> None:
     from wsmon_tui.config import MetricsConfig
-    from wsmon_tui.engine.selectors import check_metrics
+    from wsmon_tui.selectors import check_metrics
 
     good = MetricsConfig(connections="a", adoption="b / c", latency_histogram='h{r="/ws"}')
     assert check_metrics(good) == {}

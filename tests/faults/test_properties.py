@@ -24,9 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from wsmon_tui.config import Config, load_config
 from wsmon_tui.durations import format_duration, parse_duration
 from wsmon_tui.engine import promtext
-from wsmon_tui.engine.selectors import Ratio, Selector, parse_expression
 from wsmon_tui.errors import ConfigError
 from wsmon_tui.report import render
+from wsmon_tui.selectors import Ratio, Selector, parse_expression
 
 _SCALE = int(os.environ.get("WSMON_FUZZ_SCALE", "1"))
 """Multiply the example counts (``WSMON_FUZZ_SCALE=20`` for a long local hunt; CI runs 1)."""

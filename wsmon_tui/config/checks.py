@@ -277,7 +277,7 @@ def _check_semantics(ld: Problems, config: Config) -> None:
     for name, selector in _metric_selectors(config.metrics):
         if selector is not None and not selector.strip():
             ld.error(f"metrics.{name}", "empty selector; leave the key out instead")
-    from wsmon_tui.engine.selectors import check_metrics
+    from wsmon_tui.selectors import check_metrics
 
     for name, problem in check_metrics(config.metrics).items():
         ld.error(f"metrics.{name}", problem)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints
 
+from wsmon_tui.metrics import CANONICAL_METRICS as CANONICAL_METRICS  # the one list of names
+
 Level = Literal["basic", "standard", "comprehensive", "debug"]
 
 
@@ -263,20 +265,6 @@ class Config:
 
         return self.monitor.interval or LEVELS[self.monitor.level].interval
 
-
-#: Canonical metric names that rules may name, plus derived ones (each is described in docs/metrics.md).
-CANONICAL_METRICS: frozenset[str] = frozenset({
-    "probe_success_rate", "error_rate",
-    "handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
-    "rtt_ms", "rtt_p50", "rtt_p95", "rtt_p99",
-    "refused", "dns", "timeout", "tls", "http_status", "protocol", "closed", "unexpected_reply",
-    "abnormal_closes",
-    "connections", "messages_per_s", "server_error_rate", "queue_depth", "adoption",
-    "server_latency_ms", "connection_utilisation", "imbalance", "scrape_errors",
-    "cpu_percent", "memory_percent", "rss_mb", "open_fds", "load1",
-    "tcp_connections", "process_cpu_percent", "threads", "process_connections",
-    "health_score", "baseline_degradation",
-})
 
 #: Metrics that are shares (0-1) and metrics that are percents (0-100).
 RATE_METRICS: frozenset[str] = frozenset({

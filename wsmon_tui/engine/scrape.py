@@ -29,7 +29,7 @@ import httpx
 
 from wsmon_tui.config import MetricsConfig, TargetConfig
 from wsmon_tui.engine import promtext
-from wsmon_tui.engine.selectors import (
+from wsmon_tui.selectors import (
     Expression,
     Families,
     Ratio,
