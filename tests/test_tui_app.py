@@ -299,7 +299,7 @@ async def test_why_it_fired():
         await pilot.pause()
         await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen))
         screen = app.screen
-        await until(pilot, lambda: text_of(app, "#alert-detail"))
+        await until(pilot, lambda: "oncall-slack" in text_of(app, "#alert-detail"))  # asked of the engine
         text = text_of(app, "#alert-detail")
         for part in ("error_rate = 0.120", "threshold 0.050", ">", "pending", "fires in", "for = 1m 00s",
                      "https://runbooks.example/ws", "oncall-slack", "sent", "pager", "retrying",

@@ -115,8 +115,9 @@ async def test_metrics_from_memory_and_store(tmp_path):
         app, _ = make_app(mon, mode="metrics")
         async with app.run_test(size=(120, 40)) as pilot:
             mon.publish(sequence()[2])
-            await pilot.pause(0.15)
             screen = app.screen
+            resources = screen.query_one("#chart-resources", Chart)
+            await until(pilot, lambda: bool(resources.data.lines) and len(resources.data.lines[0].xs) == 30)
             hs = screen.query_one("#chart-handshake", Chart).data
             assert screen.range_name == "5m"
             assert [len(line.xs) for line in hs.lines] == [30, 0]
@@ -124,7 +125,7 @@ async def test_metrics_from_memory_and_store(tmp_path):
             assert len(screen.query_one("#chart-resources", Chart).data.lines[0].xs) == 30
             assert dict(screen.query_one("#chart-errors", Chart).data.bars) == {"timeout": 2.0, "closed": 1.0}
             await pilot.press("right_square_bracket")
-            await pilot.pause(0.1)
+            await until(pilot, lambda: len(screen.query_one("#chart-handshake", Chart).data.lines[0].xs) > 30)
             assert screen.range_name == "1h"
             hs = screen.query_one("#chart-handshake", Chart).data
             assert 59 <= len(hs.lines[0].xs) <= 61  # the last hour from the store
@@ -132,7 +133,7 @@ async def test_metrics_from_memory_and_store(tmp_path):
             conns = screen.query_one("#chart-connections", Chart).data
             assert 59 <= len(conns.lines[0].xs) <= 61
             await pilot.press("right_square_bracket")
-            await pilot.pause(0.1)
+            await until(pilot, lambda: len(screen.query_one("#chart-handshake", Chart).data.lines[0].xs) > 61)
             assert screen.range_name == "6h"
             assert len(screen.query_one("#chart-handshake", Chart).data.lines[0].xs) == 120
             await pilot.press("left_square_bracket", "left_square_bracket")

@@ -1,15 +1,18 @@
 """A fixed Snapshot sequence and a FakeMonitor for the TUI tests.
 
 The view tests need snapshots that do not depend on the clock, the network or the
-engine's scheduling, so ``FakeMonitor`` implements only what the app calls on a
-Monitor (run, subscribe, request_stop, refresh_now, the commands, series, config,
-state_dir, store) and publishes the snapshots a test hands it. At least one test in
-test_tui_app.py runs the real Monitor against a real local server.
+engine's scheduling, so ``FakeMonitor`` implements the seam the app talks to
+(``wsmon_tui.seam.EngineLink``: run, subscribe, request_stop, the commands, the history
+questions) and publishes the snapshots a test hands it; ``series`` holds the history its
+``metric_ranges`` answers from. It can also stand in for the Monitor inside an
+``EngineHost``. At least one test in test_tui_app.py runs the real engine against a real
+local server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from wsmon_tui.model import (
     Snapshot,
     TargetView,
 )
+from wsmon_tui.seam import RuleInfo
 
 BASE = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 HOSTILE = "[/foo] [bold]x[/bold] \x1b[31mred\x1b[0m [link=http://e]y"
@@ -138,6 +142,7 @@ class FakeMonitor:
         self.state_dir = state_dir
         self.store = store
         self.series = SeriesBook()
+        self.range_requests: list[tuple[tuple[Any, ...], float, float]] = []
         self.read_only = False
         self.session_id = "20260101-000000-test"
         self.session_started = BASE
@@ -150,11 +155,39 @@ class FakeMonitor:
         self._deliveries = deliveries
         self._subscribers: list[Any] = []
         self._stop = asyncio.Event()
-        if deliveries is not None:
-            self.deliveries = self._get_deliveries
+        self.loop_threads: list[str] = []
+        """The thread each command ran on (the seam runs them on the engine's)."""
+        self.alert_engine = None
 
-    def _get_deliveries(self, alert_id: str) -> list[dict[str, Any]]:
-        return list(self._deliveries or [])
+    @property
+    def windows(self) -> SeriesBook:
+        return self.series
+
+    async def deliveries(self, alert_id: str) -> list[dict[str, Any]]:
+        if self._deliveries is None:
+            raise WsmonError("delivery status is not available in this session")
+        return list(self._deliveries)
+
+    async def rule_info(self, name: str) -> RuleInfo | None:
+        for rule in self.config.alerts.rules:
+            if rule.name == name:
+                return RuleInfo(name=rule.name, metric=rule.metric, op=rule.op, threshold=rule.threshold,
+                                for_=rule.for_, runbook=rule.runbook)
+        return None
+
+    async def metric_ranges(self, wanted: Any, since: float, until: float) -> dict[Any, list]:
+        self.range_requests.append((tuple(wanted), since, until))
+        if self.store is not None and 600 < until - since < math.inf:  # as EngineHost: old ranges
+            return {w: list(self.store.samples(w.target, w.metric, since, until)) for w in wanted}
+        return {w: [(ts, v) for ts, v in self.series.points_since(w.target, w.metric, since) if ts <= until]
+                for w in wanted}
+
+    async def report(self, fmt: str = "md") -> str:
+        from wsmon_tui.report import render
+        from wsmon_tui.report.build import build_report
+
+        return render(build_report(self.store, self.config, since=self.session_started, until=BASE + 3600,
+                                   session_id=self.session_id, snapshot=self.latest), fmt)
 
     def subscribe(self, callback: Any) -> None:
         self._subscribers.append(callback)
@@ -191,6 +224,9 @@ class FakeMonitor:
             raise WsmonError(f"{what} is not available in this session")
 
     async def acknowledge(self, alert_id: str, user: str, comment: str = "") -> None:
+        import threading
+
+        self.loop_threads.append(threading.current_thread().name)
         self._check("acknowledging alerts")
         self.calls.append(("acknowledge", {"alert_id": alert_id, "user": user, "comment": comment}))
 

@@ -2,8 +2,8 @@
 
 Flags are checked before anything starts (an unknown theme or a bad --refresh exits 2
 without opening the store or starting the demo); then ``runtime.prepare`` loads the
-config, opens the store and starts the demo when asked, and the app runs the Monitor
-in its worker until the user quits.
+config, opens the store and starts the demo when asked, and the app runs the engine
+(``EngineHost``: a Monitor on its own thread) until the user quits.
 """
 
 from __future__ import annotations
@@ -56,18 +56,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, refresh: float | None, duration: float | None) -> int:
+    from wsmon_tui.host import EngineHost
     from wsmon_tui.tui.app import WsmonApp
-    from wsmon_tui.tui.lazy_monitor import LazyMonitor
 
     async with prepare(args) as ctx:
-        def build_monitor() -> Any:  # the engine is imported after the first frame
+        def build_monitor() -> Any:  # imported on the engine's thread, after the first frame
             from wsmon_tui.engine.monitor import Monitor
 
             return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
 
-        monitor = LazyMonitor(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store)
+        engine = EngineHost(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store)
         app = WsmonApp(
-            monitor,
+            engine,
             mode=getattr(args, "mode", None) or "summary",
             refresh=refresh if refresh is not None else ctx.config.ui.refresh,
             theme=getattr(args, "theme", None) or ctx.config.ui.theme,
@@ -77,6 +77,6 @@ async def _run(args: argparse.Namespace, refresh: float | None, duration: float 
         if ctx.store_error:
             app.startup_note(f"history is kept in memory only: {ctx.store_error}")
         result = await app.run_async()
-        if monitor.session_id:
-            print(f"session {monitor.session_id} ended")
+        if engine.session_id:
+            print(f"session {engine.session_id} ended")
         return int(result or 0)

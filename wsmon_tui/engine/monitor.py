@@ -78,6 +78,7 @@ from wsmon_tui.model import (
     Status,
 )
 from wsmon_tui.redact import redact_text, redact_url
+from wsmon_tui.seam import RuleInfo
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +309,12 @@ class Monitor:
         self._log("acknowledged", alert_id=alert_id, user=user, comment=comment)
         return view
 
+    async def unacknowledge(self, alert_id: str, user: str) -> Any:
+        engine = self._require(self.alert_engine, "taking back acknowledgements")
+        view = engine.unacknowledge(alert_id, user)
+        self._log("unacknowledged", alert_id=alert_id, user=user)
+        return view
+
     async def silence(self, *, rule: str, target: str | None, duration: float, comment: str, user: str,
                       severity: str | None = None) -> Any:
         engine = self._require(self.alert_engine, "silencing alerts")
@@ -316,9 +323,25 @@ class Monitor:
         self._log("silenced", rule=rule, target=target, duration=duration, user=user, comment=comment)
         return result
 
-    def deliveries(self, alert_id: str) -> list[dict]:
+    async def deliveries(self, alert_id: str) -> list[dict]:
         """Delivery status of every notification of one alert."""
         return self.stages.deliveries(alert_id) if self.stages is not None else []
+
+    async def rule_info(self, name: str) -> RuleInfo | None:
+        """The rule behind alerts of this name: the config's, else a default rule."""
+        for rule in self.config.alerts.rules:
+            if rule.name == name:
+                return RuleInfo(name=rule.name, metric=rule.metric, op=rule.op, threshold=rule.threshold,
+                                for_=rule.for_, window=rule.window, aggregate=rule.aggregate,
+                                runbook=rule.runbook)
+        engine = self.alert_engine
+        for compiled in engine.rules if engine is not None else ():
+            if compiled.name == name:
+                return RuleInfo(name=compiled.name, metric=compiled.metric, op=compiled.op,
+                                threshold=compiled.tiers[-1].threshold if compiled.tiers else None,
+                                for_=compiled.for_, window=compiled.window, aggregate=compiled.aggregate,
+                                runbook=compiled.runbook)
+        return None
 
     async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> Any:
         controller = self._require(self.rollback_controller, "rollback")

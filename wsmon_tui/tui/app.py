@@ -1,10 +1,11 @@
-"""The Textual app: runs the Monitor in one worker and renders its snapshots.
+"""The Textual app: a face of the engine, reached only through ``wsmon_tui.seam.EngineLink``.
 
-The engine publishes a Snapshot every tick; the subscribe callback posts a coalescing
-message, the app keeps only the latest, and a timer repaints the visible view at the
-``--refresh`` rate, skipping work when nothing changed. Commands (acknowledge, silence,
-rollback) go back to the Monitor as method calls in short workers; their errors become
-notifications, never crashes.
+The engine runs on its own thread (``wsmon_tui.host.EngineHost``) and publishes a
+Snapshot every tick; the subscribe callback posts a coalescing message (thread-safe),
+the app keeps only the latest, and the visible view repaints at the ``--refresh`` rate,
+skipping work when nothing changed. Commands (acknowledge, silence, rollback) and
+history questions (chart ranges, deliveries, the report) go to the engine in short
+workers; their errors become notifications, never crashes.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from textual.worker import Worker, WorkerState
 from wsmon_tui.errors import WsmonError
 from wsmon_tui.model import AlertView, Snapshot
 from wsmon_tui.runtime import settle_gc
+from wsmon_tui.seam import EngineLink
 from wsmon_tui.tui.fmt import safe
-from wsmon_tui.tui.lazy_monitor import LazyMonitor
 from wsmon_tui.tui.messages import SnapshotArrived
 from wsmon_tui.tui.screens.alerts import AlertsScreen
 from wsmon_tui.tui.screens.base import ViewScreen
@@ -100,6 +101,14 @@ class WsmonCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (0600), creating its folder (0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def _terminal_alive() -> bool:
     """False once the terminal hung up (its ioctls fail with EIO)."""
     try:
@@ -114,7 +123,7 @@ STOP_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup", signal.SIGIN
 
 
 class WsmonApp(App[int]):
-    """``WsmonApp(monitor, mode=..., refresh=..., theme=..., read_only=...)``."""
+    """``WsmonApp(engine, mode=..., refresh=..., theme=..., read_only=...)``."""
 
     CSS_PATH = "app.tcss"
     TITLE = "wsmon-tui"
@@ -137,19 +146,20 @@ class WsmonApp(App[int]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the monitor, close the session, exit"),
     ]
 
-    def __init__(self, monitor: Any, *, mode: str = "summary", refresh: float = 1.0,
+    def __init__(self, engine: EngineLink, *, mode: str = "summary", refresh: float = 1.0,
                  theme: str | None = None, read_only: bool = False,
                  clock: Callable[[], float] = time.time, themes: ThemeSet | None = None,
                  duration: float | None = None, user: str | None = None) -> None:
         super().__init__()
         if mode not in self.MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        self.monitor = monitor
+        self.engine = engine
+        """The engine behind the seam: snapshots, commands and history come only from here."""
         self.start_mode = mode
         self.refresh_interval = max(0.05, float(refresh))
-        self.read_only = bool(read_only or getattr(monitor, "read_only", False))
+        self.read_only = bool(read_only or engine.read_only)
         if self.read_only:
-            monitor.read_only = True
+            engine.read_only = True
         self.clock = clock
         self.duration = duration
         self.user = user or current_user()
@@ -178,7 +188,7 @@ class WsmonApp(App[int]):
         for t in self.theme_set.themes.values():
             self.register_theme(t)
         self._startup_notes += self.theme_set.problems
-        wanted = theme or getattr(getattr(monitor.config, "ui", None), "theme", None)
+        wanted = theme or engine.config.ui.theme
         name, problem = choose(self.theme_set, wanted) if wanted not in BUILTIN_THEMES else (wanted, None)
         if problem:
             self._startup_notes.append(problem)
@@ -197,7 +207,7 @@ class WsmonApp(App[int]):
 
     @property
     def deployment_name(self) -> str:
-        return str(self.monitor.config.deployment.name)
+        return str(self.engine.config.deployment.name)
 
     def theme_names(self) -> list[str]:
         ours = self.theme_set.names()
@@ -208,12 +218,11 @@ class WsmonApp(App[int]):
         self._startup_notes.append(text)
 
     def on_mount(self) -> None:
-        keymap = getattr(getattr(self.monitor.config, "ui", None), "keymap", None)
+        keymap = self.engine.config.ui.keymap
         if keymap:
             self.set_keymap(dict(keymap))
         self.switch_mode(self.start_mode)
-        if not isinstance(self.monitor, LazyMonitor):
-            self.monitor.subscribe(self._snapshot_callback)
+        self.engine.subscribe(self._snapshot_callback)
         self._install_signal_handlers()
         # The first frame goes out before the engine starts its session and first probes.
         self.call_after_refresh(self._start_engine)
@@ -221,20 +230,18 @@ class WsmonApp(App[int]):
             self.notify(note, title="Themes", severity="warning", timeout=10, markup=False)
 
     def _snapshot_callback(self, snapshot: Snapshot) -> None:
-        """Called on the engine's loop (the app's loop): hand over as a coalescing message."""
+        """Called on the engine's thread: hand over as a coalescing message (thread-safe)."""
         self.post_message(SnapshotArrived(snapshot))
 
     def _start_engine(self) -> None:
-        """After the first frame: build a LazyMonitor's Monitor (subscribing does) and run it."""
+        """After the first frame: start the engine (its modules are imported on its own thread)."""
         if not self._quitting and self.engine_worker is None:
-            if isinstance(self.monitor, LazyMonitor):
-                self.monitor.subscribe(self._snapshot_callback)
             self.engine_worker = self.run_engine()
             settle_gc()
 
     @work(exclusive=True, group="monitor", exit_on_error=False, description="wsmon engine")
     async def run_engine(self) -> str:
-        return str(await self.monitor.run(self.duration))
+        return str(await self.engine.run(self.duration))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place background failures become a visible notice."""
@@ -325,7 +332,7 @@ class WsmonApp(App[int]):
             return
         if self._asked_recommended or self.read_only:
             return
-        if self.monitor.config.rollback.auto != "ask":
+        if self.engine.config.rollback.auto != "ask":
             return
         self._asked_recommended = True
         from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen
@@ -405,7 +412,7 @@ class WsmonApp(App[int]):
 
     @work(group="commands", exit_on_error=False, description="refresh now")
     async def action_refresh(self) -> None:
-        await asyncio.wait_for(self.monitor.refresh_now(), 30)
+        await asyncio.wait_for(self.engine.refresh_now(), 30)
         screen = self.screen
         if isinstance(screen, ViewScreen) and not self.paused:
             screen.paint(force=True)
@@ -432,7 +439,7 @@ class WsmonApp(App[int]):
         def done(comment: str | None) -> None:
             if comment is not None:
                 self.run_command(f"Acknowledged {safe(alert.rule, 60)}",
-                                 self.monitor.acknowledge(alert.id, self.user, comment))
+                                 self.engine.acknowledge(alert.id, self.user, comment))
 
         self.push_screen(AckScreen(alert, self.user), done)
 
@@ -448,7 +455,7 @@ class WsmonApp(App[int]):
             if req is not None:
                 self.run_command(
                     f"Silenced {safe(req.rule, 60)}",
-                    self.monitor.silence(rule=req.rule, target=req.target, duration=req.duration,
+                    self.engine.silence(rule=req.rule, target=req.target, duration=req.duration,
                                          comment=req.comment, user=self.user))
 
         self.push_screen(SilenceScreen(alert, self.user), done)
@@ -461,7 +468,7 @@ class WsmonApp(App[int]):
     def _open_rollback(self, trigger: str, reason: str) -> None:
         from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen, RollbackProgressScreen
 
-        config = self.monitor.config
+        config = self.engine.config
         dep = config.deployment
 
         def done(confirmed: bool | None) -> None:
@@ -470,7 +477,7 @@ class WsmonApp(App[int]):
                 return
             why = reason or ("recommended by wsmon" if trigger == "recommended"
                              else "manual rollback from the TUI")
-            self.run_command("Rollback", self.monitor.rollback(reason=why, user=self.user))
+            self.run_command("Rollback", self.engine.rollback(reason=why, user=self.user))
             self.push_screen(RollbackProgressScreen())
 
         # Nothing may sit on top of a destructive confirmation: toasts are cleared, and
@@ -492,22 +499,20 @@ class WsmonApp(App[int]):
             return
         self.notify(f"{what}: done.", timeout=5, markup=False)
 
-    def action_export(self) -> None:
-        from wsmon_tui.report import render
-        from wsmon_tui.report.build import build_report
-
-        monitor = self.monitor
+    @work(group="export", exclusive=True, exit_on_error=False, description="export a report")
+    async def action_export(self) -> None:
+        """Build the session's report on the engine's side and write it from a thread: a long
+        session's report never stalls the screen."""
+        engine = self.engine
         now = time.time()
-        session = monitor.session_id or "session"
+        session = engine.session_id or "session"
+        base = Path(engine.state_dir) if engine.state_dir else Path.cwd()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        path = base / "reports" / f"report-{session}-{stamp}.md"
+        self.notify("Writing the report…", title="Export", timeout=3)
         try:
-            base = Path(monitor.state_dir) if monitor.state_dir else Path.cwd()
-            reports = base / "reports"
-            reports.mkdir(parents=True, exist_ok=True, mode=0o700)
-            data = build_report(monitor.store, monitor.config, since=getattr(monitor, "session_started", 0.0),
-                                until=now, session_id=monitor.session_id or None, snapshot=self.latest)
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-            path = reports / f"report-{session}-{stamp}.md"
-            path.write_text(render(data, "md"), encoding="utf-8")
+            text = await engine.report("md")
+            await asyncio.to_thread(_write_private, path, text)
         except (OSError, WsmonError, ValueError) as exc:
             self.notify(f"Export failed: {safe(exc, 300)}", severity="error", timeout=10, markup=False)
             return
@@ -587,7 +592,7 @@ class WsmonApp(App[int]):
             return
         self._quitting = True
         self._cancel_repaints()
-        self.monitor.request_stop(reason)
+        self.engine.request_stop(reason)
         worker = self.engine_worker
         if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
             try:

@@ -3,8 +3,10 @@ the metric, the runbook and the delivery status of every notification."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -12,25 +14,18 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Sparkline, Static
 
+from wsmon_tui.errors import WsmonError
 from wsmon_tui.model import AlertView
+from wsmon_tui.seam import RangeRequest, RuleInfo
 from wsmon_tui.tui.fmt import duration, num, safe
 
 if TYPE_CHECKING:
     from wsmon_tui.tui.app import WsmonApp
 
 Parts = list[str | tuple[str, str]]
-
-
-def find_rule(monitor: Any, name: str) -> Any | None:
-    """The rule behind an alert: the config's rules, else the alert engine's (defaults)."""
-    for rule in getattr(getattr(monitor.config, "alerts", None), "rules", []) or []:
-        if rule.name == name:
-            return rule
-    engine = getattr(monitor, "alert_engine", None)
-    for rule in getattr(engine, "rules", None) or []:
-        if getattr(rule, "name", None) == name:
-            return rule
-    return None
+SPARK_POINTS = 60
+REFETCH_S = 2.0
+"""How often an open detail asks the engine again (deliveries and values move on)."""
 
 
 def _ts(label: str, at: float | None, now: float) -> Parts:
@@ -39,7 +34,7 @@ def _ts(label: str, at: float | None, now: float) -> Parts:
     return [f"  {label:<13}{duration(now - at)} ago\n"]
 
 
-def why_content(alert: AlertView, rule: Any | None, now: float,
+def why_content(alert: AlertView, rule: RuleInfo | None, now: float,
                 deliveries: list[dict[str, Any]] | None) -> Content:
     parts: Parts = [(f"{alert.severity.upper()} ", "bold"), (safe(alert.rule, 60), "bold"),
                     "  on  ", (safe(alert.target or "overall", 60), "bold"), f"  ({alert.state})\n"]
@@ -47,8 +42,8 @@ def why_content(alert: AlertView, rule: Any | None, now: float,
         parts.append(safe(alert.summary, 300) + "\n")
     if alert.description:
         parts.append((safe(alert.description, 600) + "\n", "$text-muted"))
-    metric = getattr(rule, "metric", "") if rule is not None else ""
-    op = getattr(rule, "op", "") if rule is not None else ""
+    metric = rule.metric if rule is not None else ""
+    op = rule.op if rule is not None else ""
     parts.append(("\nValue against threshold\n", "bold"))
     parts.append(f"  {safe(metric or 'value', 40)} = {num(alert.value, 3)}  {op or 'vs'}  "
                  f"threshold {num(alert.threshold, 3)}\n")
@@ -62,7 +57,7 @@ def why_content(alert: AlertView, rule: Any | None, now: float,
         if alert.ack_comment:
             parts.append(f": {safe(alert.ack_comment, 200)}")
         parts.append("\n")
-    for_ = getattr(rule, "for_", None) if rule is not None else None
+    for_ = rule.for_ if rule is not None else None
     if for_ is not None:
         if alert.state == "pending" and alert.started_at is not None:
             left = max(0.0, alert.started_at + for_ - now)
@@ -107,6 +102,10 @@ class AlertDetailScreen(ModalScreen[None]):
         self.alert_id = alert_id
         self._last: Content | None = None
         self._spark: tuple[float, ...] | None = None
+        self._rule: RuleInfo | None = None
+        self._deliveries: list[dict[str, Any]] | None = None
+        self._values: tuple[float, ...] = ()
+        self._metric = ""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="detail-panel") as panel:
@@ -117,6 +116,36 @@ class AlertDetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.paint()
+        self.load()
+        self.set_interval(REFETCH_S, self.load)
+
+    @work(group="alert-detail", exclusive=True, exit_on_error=False, description="why it fired")
+    async def load(self) -> None:
+        """The rule, the deliveries and the metric's recent values, from the engine."""
+        app = cast("WsmonApp", self.app)
+        engine = app.engine
+        snap = app.latest
+        alert = next((a for a in snap.alerts if a.id == self.alert_id), None) if snap else None
+        if alert is None or snap is None:
+            return
+        if self._rule is None:
+            self._rule = await engine.rule_info(alert.rule)
+        try:
+            self._deliveries = list(await engine.deliveries(alert.id))
+        except WsmonError:  # e.g. a read-only session keeps no outbox: said as "not available"
+            self._deliveries = None
+        metric = self._rule.metric if self._rule is not None else ""
+        values: tuple[float, ...] = ()
+        if metric:
+            since = snap.taken_at - SPARK_POINTS * max(snap.interval, 1.0)
+            for target in (alert.target, ""):
+                req = RangeRequest(target, "health_score" if metric == "overall" else metric)
+                points = (await engine.metric_ranges([req], since, math.inf)).get(req, [])
+                if points:
+                    values = tuple(v for _, v in points[-SPARK_POINTS:])
+                    break
+        self._metric, self._values = metric, values
+        self.paint()
 
     def paint(self) -> None:
         app = cast("WsmonApp", self.app)
@@ -124,25 +153,9 @@ class AlertDetailScreen(ModalScreen[None]):
         alert = next((a for a in snap.alerts if a.id == self.alert_id), None) if snap else None
         if alert is None or snap is None:
             content = Content(f"alert {safe(self.alert_id)} is no longer in the snapshot")
-            rule = None
         else:
-            monitor = app.monitor
-            rule = find_rule(monitor, alert.rule)
-            deliveries = None
-            if hasattr(monitor, "deliveries"):
-                try:
-                    deliveries = list(monitor.deliveries(alert.id))
-                except Exception as exc:
-                    deliveries = [{"channel": "?", "status": "unknown", "last_error": str(exc)}]
-            content = why_content(alert, rule, snap.taken_at, deliveries)
-            metric = getattr(rule, "metric", "") if rule is not None else ""
-            values: tuple[float, ...] = ()
-            if metric:
-                for target in (alert.target, "", "overall"):
-                    series = monitor.series.get(target, metric)
-                    if series is not None:
-                        values = series.tail(60)
-                        break
+            content = why_content(alert, self._rule, snap.taken_at, self._deliveries)
+            values, metric = self._values, self._metric
             if values != self._spark:
                 self._spark = values
                 label = f"{metric}: last {len(values)} values" if values else "no recent values in memory"

@@ -1,9 +1,17 @@
-"""The metrics view: plotext charts over 5 m (memory) or 1 h / 6 h / 24 h (the store)."""
+"""The metrics view: plotext charts over 5 m (memory) or 1 h / 6 h / 24 h (the store).
+
+The points come from the engine through the seam (``EngineLink.metric_ranges``) on a
+worker: the screen paints what it has, asks for what it needs, and paints again when
+the answer arrives. Nothing here touches the store or the engine's series.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
@@ -11,6 +19,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from wsmon_tui.model import ERROR_CLASSES, Snapshot
+from wsmon_tui.seam import Points, RangeRequest
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.widgets.charts import Chart, ChartData, Line, relative_minutes
 
@@ -18,6 +27,8 @@ RANGES = (("5m", 300.0), ("1h", 3600.0), ("6h", 21600.0), ("24h", 86400.0))
 MAX_LINES = 6
 STORE_REFETCH_S = 15.0
 """Store-backed ranges are re-read at most this often (the store holds minute rollups)."""
+MEMORY_REFETCH_S = 1.0
+"""The 5 m range is re-read at most this often."""
 CHARTS = ("handshake", "rtt", "throughput", "errors", "connections", "adoption", "resources")
 
 
@@ -33,8 +44,11 @@ class MetricsScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.range_index = 0
-        self._store_cache: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-        self._store_fetched: dict[str, float] = {}
+        self._points_cache: dict[tuple[str, str, str], Points] = {}
+        """(range, target, metric) -> the points last answered by the engine."""
+        self._fetched: dict[str, float] = {}
+        """When each range was last asked for (monotonic)."""
+        self._wanted: set[tuple[str, str]] = set()
 
     @property
     def range_name(self) -> str:
@@ -53,23 +67,34 @@ class MetricsScreen(ViewScreen):
         self.range_index = (self.range_index + step) % len(RANGES)
         self.paint(force=True)
 
-    def _points(self, target: str, metric: str, now: float) -> list[tuple[float, float]]:
+    def _points(self, target: str, metric: str, now: float) -> Points:
+        self._wanted.add((target, metric))
+        return self._points_cache.get((self.range_name, target, metric), [])
+
+    def _fetch(self, now: float) -> None:
+        """Ask the engine for the range's points when they are due (answers repaint the charts)."""
         name, span = RANGES[self.range_index]
-        since = now - span
-        monitor = self.wsmon.monitor
-        if name == "5m":
-            series = monitor.series.get(target, metric)
-            return list(series.points_since(since)) if series is not None else []
-        store = getattr(monitor, "store", None)
-        if store is None:
-            return []
-        key = (name, target, metric)
-        if key not in self._store_cache or now - self._store_fetched.get(name, 0.0) > STORE_REFETCH_S:
-            try:
-                self._store_cache[key] = list(store.samples(target, metric, since, now))
-            except Exception:
-                self._store_cache[key] = []
-        return self._store_cache[key]
+        wanted = sorted(self._wanted)
+        if not wanted:
+            return
+        due = MEMORY_REFETCH_S if name == "5m" else STORE_REFETCH_S
+        fetched = self._fetched.get(name)
+        clock = time.monotonic()
+        known = all((name, t, m) in self._points_cache for t, m in wanted)
+        if known and fetched is not None and clock - fetched < due:
+            return
+        self._fetched[name] = clock
+        # the live range runs up to whatever the engine holds; older ranges end at the snapshot
+        until = math.inf if name == "5m" else now
+        self._load(name, [RangeRequest(t, m) for t, m in wanted], now - span, until)
+
+    @work(group="metrics-range", exclusive=True, exit_on_error=False, description="chart ranges")
+    async def _load(self, name: str, wanted: list[RangeRequest], since: float, until: float) -> None:
+        answer = await self.wsmon.engine.metric_ranges(wanted, since, until)
+        for req, points in answer.items():
+            self._points_cache[(name, req.target, req.metric)] = points
+        if name == self.range_name:
+            self.paint(force=True)
 
     def _lines(self, targets: list[tuple[str, str]], metric: str, now: float,
                scale: float = 1.0) -> tuple[Line, ...]:
@@ -112,17 +137,13 @@ class MetricsScreen(ViewScreen):
     def show(self, snapshot: Snapshot) -> None:
         now = snapshot.taken_at
         name = self.range_name
-        source = "memory" if name == "5m" else (
-            "the store" if getattr(self.wsmon.monitor, "store", None) is not None else "the store (none)")
+        source = "memory" if name == "5m" else "the store"
         self.set_text("#range-line", Content.assemble(
             ("Range ", "bold"), *[((f"[{n}]" if n == name else f" {n} ") + " ",
                                    "bold $primary" if n == name else "$text-muted") for n, _ in RANGES],
             (f" from {source}   [ ] change range", "$text-muted")))
+        self._wanted.clear()
         data = self.chart_data(snapshot, now)
         for key, chart_data in data.items():
             self.query_one(f"#chart-{key}", Chart).show(chart_data)
-        if name != "5m":
-            for key in list(self._store_fetched):
-                if now - self._store_fetched[key] > STORE_REFETCH_S:
-                    del self._store_fetched[key]
-            self._store_fetched.setdefault(name, now)
+        self._fetch(now)

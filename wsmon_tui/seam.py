@@ -1,0 +1,114 @@
+"""The one seam between the engine and its faces.
+
+A face (the TUI, ``serve``, the headless monitor, the CLI) depends on ``EngineLink``
+and on nothing of the engine's: it receives Snapshots, sends commands, and asks
+history questions. ``wsmon_tui.host.EngineHost`` implements it over a Monitor running
+on a thread and event loop of its own, so nothing a face does (a slow repaint, a
+report) can delay a probe in flight. Another implementation (over a socket to a
+running engine, or over recorded history) fits without changing a face.
+
+Every method that does work is a coroutine run on the engine's side: the caller's
+loop only waits for the answer. Snapshot callbacks are called on the engine's thread:
+a face hands them to its own loop (Textual's ``post_message`` is thread-safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from wsmon_tui.model import AlertView, Snapshot
+
+if TYPE_CHECKING:
+    from wsmon_tui.config import Config
+
+Points = list[tuple[float, float]]
+"""(POSIX time, value) pairs, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a face shows about the rule behind an alert."""
+
+    name: str
+    metric: str
+    op: str
+    threshold: float | None = None
+    for_: float = 0.0
+    window: float | None = None
+    aggregate: str = "last"
+    runbook: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRequest:
+    """One metric's values over a time range: ``target`` ``""`` for fleet-wide series."""
+
+    target: str
+    metric: str
+
+
+class EngineLink(Protocol):
+    """What a face may ask of an engine."""
+
+    config: Config
+    """The effective config (deployment, rollback steps, the UI's keymap and theme)."""
+    state_dir: Path | None
+
+    @property
+    def session_id(self) -> str:
+        """The session being recorded; empty until the engine has started one."""
+        ...
+
+    @property
+    def read_only(self) -> bool: ...
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None: ...
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
+        """Call ``callback`` with every Snapshot (on the engine's thread)."""
+        ...
+
+    async def run(self, duration: float | None = None) -> str:
+        """Run (or stay attached) until stopped or ``duration`` passes; return how it ended."""
+        ...
+
+    def request_stop(self, reason: str = "user") -> None:
+        """Stop after the current tick; callable from any thread."""
+        ...
+
+    # -- commands: each is recorded by the engine with who and when ---------------------
+
+    async def refresh_now(self) -> Snapshot: ...
+
+    async def acknowledge(self, alert_id: str, user: str, comment: str = "") -> AlertView: ...
+
+    async def unacknowledge(self, alert_id: str, user: str) -> AlertView: ...
+
+    async def silence(self, *, rule: str, target: str | None, duration: float, comment: str,
+                      user: str) -> Any: ...
+
+    async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> Any: ...
+
+    # -- history: answered off the caller's loop ----------------------------------------
+
+    async def metric_ranges(self, wanted: Sequence[RangeRequest], since: float,
+                            until: float) -> dict[RangeRequest, Points]:
+        """Each wanted metric between ``since`` and ``until``: from memory when the engine
+        still holds the range, else from the store's history (minute rollups included)."""
+        ...
+
+    async def deliveries(self, alert_id: str) -> list[dict[str, Any]]:
+        """The delivery status of every notification of one alert."""
+        ...
+
+    async def rule_info(self, name: str) -> RuleInfo | None:
+        """The rule an alert of this name comes from (the config's or a default rule)."""
+        ...
+
+    async def report(self, fmt: str = "md") -> str:
+        """This session's report, rendered (``md``, ``json`` or ``html``)."""
+        ...
