@@ -19,7 +19,7 @@ DB_NAME = "wsmon.db"
 """The state database's file name inside the state dir."""
 
 
-def db_path(state_dir: Path | str) -> Path:
+def state_db_path(state_dir: Path | str) -> Path:
     """``state_dir/wsmon.db``."""
     return Path(state_dir) / DB_NAME
 
