@@ -29,8 +29,7 @@ from wsmon_tui.errors import StoreError, WsmonError
 from wsmon_tui.model import AlertView
 from wsmon_tui.paths import create_private_file, ensure_state_dir
 from wsmon_tui.sqlite_util import immediate
-
-DB_NAME = "wsmon.db"
+from wsmon_tui.store.connect import connect, state_db_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_alerts (
@@ -122,7 +121,7 @@ class UnknownAlert(WsmonError):
 
 
 def db_path_for(state_dir: Path) -> Path:
-    return Path(state_dir) / DB_NAME
+    return state_db_path(state_dir)
 
 
 class AlertDB:
@@ -138,7 +137,7 @@ class AlertDB:
                  busy_timeout_ms: int = 5000) -> None:
         self.path = path
         if path is None:
-            self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._conn = connect(None, timeout=busy_timeout_ms / 1000, check_same_thread=False)
         else:
             if (readonly or not create) and not Path(path).exists():
                 raise StoreError(f"no alerts recorded: {path} does not exist")
@@ -146,23 +145,21 @@ class AlertDB:
                 if create and not readonly:
                     ensure_state_dir(path.parent)
                     create_private_file(Path(path))
-                target: str | Path = f"file:{Path(path).resolve()}?mode=ro" if readonly else path
-                self._conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None,
-                                             check_same_thread=False, uri=readonly)
-            except (OSError, sqlite3.Error) as exc:
+                # WAL and synchronous=NORMAL unless read-only (``connect``)
+                self._conn = connect(path, read_only=readonly, timeout=busy_timeout_ms / 1000,
+                                     check_same_thread=False)
+            except (OSError, sqlite3.OperationalError) as exc:
                 raise StoreError(f"cannot open {path}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:  # not a database: the WAL switch read it
+                raise StoreError(f"{path} is not a usable wsmon database ({exc})") from exc
         conn = self._conn
         conn.row_factory = sqlite3.Row
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if readonly:
                 if not self._has_tables():
                     conn.close()
                     raise StoreError(f"no alerts recorded in {path}")
                 return
-            if path is not None:
-                conn.execute("PRAGMA journal_mode = WAL").fetchone()
-                conn.execute("PRAGMA synchronous = NORMAL")
             self._create_schema()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -434,12 +431,11 @@ def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:
     if not Path(db_path).exists():
         return empty
     try:
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, timeout=5.0)
+        conn = connect(db_path, read_only=True)
     except sqlite3.Error:
         return empty
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 5000")
         have = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_alerts'"
                             ).fetchone()
         if have is None:

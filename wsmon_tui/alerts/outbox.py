@@ -44,6 +44,7 @@ from wsmon_tui.alerts.ratelimit import SlidingWindow, parse_rate_limit
 from wsmon_tui.config import ChannelConfig
 from wsmon_tui.model import AlertView
 from wsmon_tui.sqlite_util import immediate
+from wsmon_tui.store.connect import connect
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +126,9 @@ def _in_tx(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], _T]) -
 
 
 def _connect(db_path: Path | None) -> sqlite3.Connection:
-    if db_path is None:
-        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    else:
+    if db_path is not None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(db_path, isolation_level=None, timeout=5.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn = connect(db_path, check_same_thread=False)  # WAL, synchronous=NORMAL, busy_timeout 5 s
     conn.executescript(SCHEMA)
     return conn
 
@@ -579,9 +575,8 @@ def report_deliveries(db_path: Path, since: float, until: float) -> list[dict]:
     last_error, sent_at (epoch), created_at}`` (plus id, seq, via). Empty when there are none."""
     if not Path(db_path).exists():
         return []
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    conn = connect(db_path, read_only=True)
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
         try:
             return _rows(conn, "WHERE d.created_at >= ? AND d.created_at <= ?", (since, until))
         except sqlite3.OperationalError as exc:
@@ -597,9 +592,8 @@ def delivery_counts(db_path: Path, since: float | None = None) -> dict[str, int]
     counts = {"pending": 0, "sent": 0, "failed": 0, "dropped": 0}
     if not Path(db_path).exists():
         return counts
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    conn = connect(db_path, read_only=True)
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
         try:
             floor = since if since is not None else float("-inf")
             rows = conn.execute("SELECT status, COUNT(*) FROM outbox_deliveries WHERE created_at >= ?"

@@ -126,10 +126,11 @@ def _print_flags(flags: dict[str, dict]) -> None:
 def _audit(args: argparse.Namespace, config: Config, name: str, before: dict | None, after: dict) -> None:
     from wsmon_tui.rollback.audit import AuditDB
     from wsmon_tui.runtime import resolve_state_dir
+    from wsmon_tui.store import state_db_path
 
     try:
         state_dir = resolve_state_dir(args, config)
-        audit = AuditDB(state_dir / "wsmon.db")
+        audit = AuditDB(state_db_path(state_dir))
         try:
             audit.record_flag_change(at=time.time(), user=_user(), flag=name, before=before, after=after)
         finally:

@@ -19,11 +19,11 @@ NAGIOS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
     """The config and the store of the state dir, without creating anything."""
     from wsmon_tui.config import find_and_load
-    from wsmon_tui.store import Store
+    from wsmon_tui.store import Store, state_db_path
 
     config = find_and_load(getattr(args, "config", None))
     state_dir = resolve_state_dir(args, config)
-    if not (state_dir / "wsmon.db").exists():
+    if not state_db_path(state_dir).exists():
         return config, None
     return config, Store.open(state_dir, create=False)
 
@@ -31,6 +31,7 @@ def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
 def report(args: argparse.Namespace) -> int:
     from wsmon_tui.report import render, write
     from wsmon_tui.report.build import build_report
+    from wsmon_tui.store import DB_NAME
 
     if args.hours <= 0:
         raise UsageError(f"--hours: expected more than zero, got {args.hours:g}")
@@ -38,7 +39,7 @@ def report(args: argparse.Namespace) -> int:
     if store is None:
         # Not an error (a fresh install has no history), but a mistyped --state-dir must not
         # pass for "nothing happened": say where we looked.
-        print(f"wsmon-tui: note: no history in {resolve_state_dir(args, config)} (no wsmon.db); "
+        print(f"wsmon-tui: note: no history in {resolve_state_dir(args, config)} (no {DB_NAME}); "
               "the report is empty", file=sys.stderr)
     now = time.time()
     try:

@@ -77,6 +77,7 @@ async def _run(args: argparse.Namespace, config: Config, *, dry_run: bool) -> in
     from wsmon_tui.rollback.controller import RollbackController
     from wsmon_tui.rollback.flags import make_provider
     from wsmon_tui.runtime import open_store, resolve_state_dir
+    from wsmon_tui.store import state_db_path
 
     # the command's own run never rolls back by itself: it only verifies the one it ran
     config.rollback = dataclasses.replace(config.rollback, auto=False)
@@ -84,7 +85,7 @@ async def _run(args: argparse.Namespace, config: Config, *, dry_run: bool) -> in
     store, store_error = (None, "") if dry_run else open_store(state_dir)
     if store_error:
         print(f"wsmon-tui: {store_error}; verifying without history", file=sys.stderr)
-    db_path = state_dir / "wsmon.db"
+    db_path = state_db_path(state_dir)
     alert_engine = None if dry_run else _alert_engine(config, db_path)
     monitor: Monitor | None = None
     async with httpx.AsyncClient(follow_redirects=False) as client:

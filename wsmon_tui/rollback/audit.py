@@ -25,6 +25,7 @@ from typing import Any
 from wsmon_tui.errors import StoreError
 from wsmon_tui.paths import create_private_file
 from wsmon_tui.sqlite_util import immediate
+from wsmon_tui.store.connect import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollback_actions (
@@ -87,17 +88,9 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _connect(path: Path | None, *, read_only: bool = False) -> sqlite3.Connection:
-    if path is None:
-        conn = sqlite3.connect(":memory:", isolation_level=None)
-    elif read_only:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                               timeout=5.0)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    # WAL; synchronous is left at SQLite's default (FULL), as the audit always had it
+    conn = connect(path, read_only=read_only, synchronous=None)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 5000")
-    if path is not None and not read_only:
-        conn.execute("PRAGMA journal_mode = WAL")
     return conn
 
 

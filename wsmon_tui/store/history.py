@@ -1,0 +1,185 @@
+"""What the store reads back: sessions, samples and rollups, probe summaries, events.
+
+Reads go through the caller connection (``Store._read``, under the store's lock); raw
+samples where they are still kept, 1-minute rollups where ``cleanup`` has rolled them up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wsmon_tui.stats import percentiles
+from wsmon_tui.store.schema import SESSION_COLS
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    p50, p95, p99 = percentiles(values)
+    return {"p50": p50, "p95": p95, "p99": p99}
+
+
+def process_gone(host: str | None, pid: int | None) -> bool:
+    """True when a session's monitor ran on this host and its process no longer exists."""
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
+
+
+class History:
+    """The reading half of ``Store`` (a mixin: ``Store`` owns the connections)."""
+
+    if TYPE_CHECKING:
+        path: Path
+
+        def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    # -- sessions ------------------------------------------------------------------
+
+    def session(self, session_id: str) -> dict | None:
+        rows = self._read(f"SELECT {', '.join(SESSION_COLS)} FROM sessions WHERE id = ?", (session_id,))
+        return self._session_dict(rows[0]) if rows else None
+
+    def sessions(self, *, since: float | None = None, deployment: str | None = None,
+                 version: str | None = None) -> list[dict]:
+        """Sessions oldest first; ``since`` keeps those that ended, or were last seen, at/after it."""
+        where, params = [], []
+        if since is not None:
+            where.append("coalesce(ended_at, last_seen) >= ?")
+            params.append(since)
+        if deployment is not None:
+            where.append("deployment = ?")
+            params.append(deployment)
+        if version is not None:
+            where.append("version = ?")
+            params.append(version)
+        clause = " WHERE " + " AND ".join(f"({w})" for w in where) if where else ""
+        rows = self._read(f"SELECT {', '.join(SESSION_COLS)} FROM sessions{clause} ORDER BY started_at, id",
+                          params)
+        return [self._session_dict(r) for r in rows]
+
+    def latest_session(self) -> dict | None:
+        rows = self._read(f"SELECT {', '.join(SESSION_COLS)} FROM sessions ORDER BY started_at DESC, id DESC"
+                          " LIMIT 1")
+        return self._session_dict(rows[0]) if rows else None
+
+    @staticmethod
+    def _session_dict(row: tuple[Any, ...]) -> dict:
+        d = dict(zip(SESSION_COLS, row, strict=True))
+        d["targets"] = [tuple(t) for t in json.loads(d["targets"])]
+        d["summary"] = json.loads(d["summary"]) if d["summary"] else {}
+        return d
+
+    # -- samples and probes ------------------------------------------------------------
+
+    def series(self) -> list[tuple[str, str]]:
+        """Every stored ``(target, metric)`` pair."""
+        return [(t, m) for t, m in self._read("SELECT target, metric FROM series ORDER BY target, metric")]
+
+    def samples(self, target: str, metric: str, since: float,
+                until: float | None = None) -> list[tuple[float, float]]:
+        """``(ts, value)`` oldest first: raw samples where kept, else 1-minute rollups.
+
+        A rollup contributes its average at the minute's start.
+        """
+        hi = math.inf if until is None else until
+        return [(ts, v) for ts, v in self._read(
+            "SELECT minute, avg FROM rollups WHERE series_id = (SELECT id FROM series WHERE target = ? AND"
+            " metric = ?) AND minute >= ? AND minute <= ?"
+            " UNION ALL SELECT ts, value FROM samples WHERE series_id = (SELECT id FROM series WHERE"
+            " target = ? AND metric = ?) AND ts >= ? AND ts <= ? ORDER BY 1",
+            (target, metric, since, hi, target, metric, since, hi))]
+
+    def rollups(self, target: str, metric: str, since: float,
+                until: float | None = None) -> list[tuple[float, float, float, float, int]]:
+        """``(minute, min, max, avg, count)`` rows of one series, oldest first."""
+        hi = math.inf if until is None else until
+        return [tuple(r) for r in self._read(  # type: ignore[misc]
+            "SELECT minute, min, max, avg, count FROM rollups WHERE series_id = (SELECT id FROM series"
+            " WHERE target = ? AND metric = ?) AND minute >= ? AND minute <= ? ORDER BY minute",
+            (target, metric, since, hi))]
+
+    def probe_summary(self, *, since: float, until: float | None = None,
+                      session_id: str | None = None) -> dict[str, dict]:
+        """Per target: probes, ok, success_rate, error_rate, errors by class, close_codes,
+        http_statuses, handshake_ms / rtt_ms percentiles, first_ts, last_ts, last_error.
+
+        ``close_codes`` counts the close codes of failed probes and any code other than 1000.
+        """
+        where = ["ts >= ?", "ts <= ?"]
+        params: list[Any] = [since, math.inf if until is None else until]
+        if session_id is not None:
+            where.append("session_id = ?")
+            params.append(session_id)
+        rows = self._read("SELECT target, ts, ok, error_class, detail, handshake_ms, rtt_ms, close_code,"
+                          " http_status FROM probes WHERE " + " AND ".join(where) + " ORDER BY ts, id",
+                          params)
+        out: dict[str, dict] = {}
+        lat: dict[str, tuple[list[float], list[float]]] = {}
+        for target, ts, ok, eclass, detail, hs, rtt, code, status in rows:
+            s = out.get(target)
+            if s is None:
+                s = out[target] = {"probes": 0, "ok": 0, "errors": {}, "close_codes": {}, "http_statuses": {},
+                                   "first_ts": ts, "last_ts": ts, "last_error": None}
+                lat[target] = ([], [])
+            s["probes"] += 1
+            s["last_ts"] = ts
+            if ok:
+                s["ok"] += 1
+            else:
+                key = eclass or "unknown"
+                s["errors"][key] = s["errors"].get(key, 0) + 1
+                s["last_error"] = {"ts": ts, "error_class": eclass, "detail": detail,
+                                   "close_code": code, "http_status": status}
+            if code is not None and (not ok or code != 1000):
+                s["close_codes"][str(code)] = s["close_codes"].get(str(code), 0) + 1
+            if status is not None and not ok:
+                s["http_statuses"][str(status)] = s["http_statuses"].get(str(status), 0) + 1
+            if hs is not None:
+                lat[target][0].append(hs)
+            if rtt is not None:
+                lat[target][1].append(rtt)
+        for target, s in out.items():
+            s["success_rate"] = s["ok"] / s["probes"]
+            s["error_rate"] = 1.0 - s["success_rate"]
+            s["handshake_ms"] = _percentiles(lat[target][0])
+            s["rtt_ms"] = _percentiles(lat[target][1])
+        return out
+
+    # -- events ----------------------------------------------------------------------------
+
+    def events(self, *, kinds: Iterable[str] | None = None, since: float | None = None,
+               until: float | None = None, session_id: str | None = None) -> list[dict]:
+        """Events oldest first as ``{"id", "session_id", "kind", "at", "data"}``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if kinds is not None:
+            kinds = list(kinds)
+            if not kinds:
+                return []
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            params.extend(kinds)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("at <= ?")
+            params.append(until)
+        if session_id is not None:
+            where.append("session_id = ?")
+            params.append(session_id)
+        clause = " WHERE " + " AND ".join(where) if where else ""
+        rows = self._read(f"SELECT id, session_id, kind, at, data FROM events{clause} ORDER BY at, id",
+                          params)
+        return [{"id": i, "session_id": s, "kind": k, "at": a, "data": json.loads(d)}
+                for i, s, k, a, d in rows]

@@ -1,0 +1,140 @@
+"""The store's tables: DDL, the schema version, migrations and opening-time checks.
+
+The store's tables carry ``PRAGMA user_version`` (``SCHEMA_VERSION``); the alert, outbox and
+rollback tables in the same file are created by their owners (``CREATE TABLE IF NOT
+EXISTS``) and never touch it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+import time
+from pathlib import Path
+
+from wsmon_tui.errors import StoreError
+
+SCHEMA_VERSION = 1
+ENDED_BY = frozenset({"duration", "sigint", "sigterm", "sighup", "user", "error", "crash"})
+
+_SCHEMA = """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    deployment TEXT NOT NULL,
+    version TEXT NOT NULL,
+    level TEXT NOT NULL,
+    config_digest TEXT NOT NULL,
+    interval REAL NOT NULL,
+    targets TEXT NOT NULL,
+    host TEXT,
+    user TEXT,
+    pid INTEGER,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    ended_by TEXT,
+    last_seen REAL NOT NULL,
+    status TEXT,
+    health_score REAL,
+    summary TEXT
+);
+CREATE INDEX sessions_started ON sessions(started_at);
+CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    UNIQUE (target, metric)
+);
+CREATE TABLE samples (
+    ts REAL NOT NULL,
+    series_id INTEGER NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX samples_ts ON samples(ts);
+CREATE TABLE rollups (
+    series_id INTEGER NOT NULL,
+    minute REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    avg REAL NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (series_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE probes (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT,
+    target TEXT NOT NULL,
+    ts REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    error_class TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    connect_ms REAL,
+    handshake_ms REAL,
+    rtt_ms REAL,
+    ping_ms REAL,
+    duration_ms REAL,
+    close_code INTEGER,
+    close_reason TEXT NOT NULL DEFAULT '',
+    http_status INTEGER
+);
+CREATE INDEX probes_ts ON probes(ts);
+CREATE INDEX probes_session ON probes(session_id, ts);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX events_at ON events(at);
+CREATE INDEX events_kind ON events(kind, at);
+"""
+
+#: Migrations from version N to N+1, applied in order by ``Store.open``.
+_MIGRATIONS: dict[int, str] = {}
+
+SESSION_COLS = ("id", "deployment", "version", "level", "config_digest", "interval", "targets", "host",
+                 "user", "pid", "started_at", "ended_at", "ended_by", "last_seen", "status",
+                 "health_score", "summary")
+
+
+def corrupt_message(db: Path, exc: BaseException) -> str:
+    """Why ``db`` cannot be used, with the command that moves it aside."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = shlex.quote(f"{db}.corrupt-{stamp}")
+    return (f"{db} is not a usable wsmon database ({exc}). Move it aside and run again: "
+            f"mv {shlex.quote(str(db))} {aside}")
+
+
+def prepare(conn: sqlite3.Connection, db: Path) -> None:
+    """WAL, schema creation or migration; any DatabaseError means an unusable file."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{db} was written by a newer wsmon-tui (schema {version}, this one knows "
+                         f"{SCHEMA_VERSION}); upgrade wsmon-tui or use another --state-dir")
+    if version == 0:
+        # auto_vacuum must be chosen before the first table exists.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"cannot switch to WAL (journal_mode is {mode})")
+    if version == SCHEMA_VERSION:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+        if version == 0:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            version = SCHEMA_VERSION
+        while version < SCHEMA_VERSION:
+            for stmt in _MIGRATIONS[version].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            version += 1
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
