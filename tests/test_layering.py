@@ -13,7 +13,7 @@ CORE_PREFIXES = ("wsmon_tui.config", "wsmon_tui.model", "wsmon_tui.engine", "wsm
                  "wsmon_tui.rollback", "wsmon_tui.store", "wsmon_tui.report", "wsmon_tui.demo",
                  "wsmon_tui.durations", "wsmon_tui.levels", "wsmon_tui.paths", "wsmon_tui.errors",
                  "wsmon_tui.redact", "wsmon_tui.runtime", "wsmon_tui.sqlite_util", "wsmon_tui.config_check",
-                 "wsmon_tui.config_template")
+                 "wsmon_tui.config_template", "wsmon_tui.fmt", "wsmon_tui.backoff")
 
 
 def core_modules() -> list[str]:

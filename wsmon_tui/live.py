@@ -1,47 +1,38 @@
 """The headless monitor's output: a rich Live table on a terminal, plain lines otherwise.
 
 Strings that came from servers (names, error details) are passed to rich as ``Text``
-objects, never as markup, and stripped of control characters first.
+objects, never as markup, and stripped of control characters first. Numbers are
+formatted by ``wsmon_tui.fmt``, as on the TUI's screens and in reports.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-import time
 from typing import Any
 
 from wsmon_tui.config import Config
+from wsmon_tui.fmt import MISSING, count, ms, num, pct, rate, timestamp
 from wsmon_tui.model import Snapshot
 from wsmon_tui.report.sanitize import strip_control
 
 STATUS_STYLE = {"healthy": "green", "degraded": "yellow", "critical": "bold red", "unknown": "dim"}
 
 
-def fmt_ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
-
-
-def fmt_pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def fmt_num(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+def _ms(value: float | None) -> str:
+    """Milliseconds in a ``key=value`` log field: "12.3ms" (no space, so the line splits on spaces)."""
+    shown = ms(value, unit=False)
+    return shown if shown == MISSING else f"{shown}ms"
 
 
 def status_line(snap: Snapshot) -> str:
     """One plain line per interval for logs and pipes."""
-    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snap.taken_at))
-    score = "—" if snap.health_score is None else f"{snap.health_score:.0f}"
-    parts = [f"{ts} {snap.status.upper()} health={score}"]
+    parts = [f"{timestamp(snap.taken_at)} {snap.status.upper()} health={num(snap.health_score, 0)}"]
     for t in snap.targets:
-        item = (f"{strip_control(t.name)}: {t.status} ok={fmt_pct(t.success_rate)} "
-                f"hs_p95={fmt_ms(t.handshake_ms.p95)}ms")
+        item = (f"{strip_control(t.name)}: {t.status} ok={pct(t.success_rate)} "
+                f"hs_p95={_ms(t.handshake_ms.p95)}")
         if t.rtt_ms.p95 is not None:
-            item += f" rtt_p95={fmt_ms(t.rtt_ms.p95)}ms"
+            item += f" rtt_p95={_ms(t.rtt_ms.p95)}"
         if t.last_probe is not None and not t.last_probe.ok:
             item += f" last_error={t.last_probe.error_class}"
         parts.append(item)
@@ -115,7 +106,7 @@ class LivePrinter:
         title.append(strip_control(f"{snap.deployment.name} {snap.deployment.version}  "), style="bold")
         title.append(snap.status.upper(), style=STATUS_STYLE.get(snap.status, ""))
         if snap.health_score is not None:
-            title.append(f"  health {snap.health_score:.0f}/100")
+            title.append(f"  health {num(snap.health_score, 0)}/100")
         table = Table(expand=False)
         for col in ("target", "status", "health", "ok", "hs p95 ms", "rtt p95 ms", "conns",
                     "msg/s", "queue", "last error"):
@@ -126,11 +117,11 @@ class LivePrinter:
                 last = f"{t.last_probe.error_class}: {t.last_probe.detail}"[:60]
             table.add_row(
                 Text(strip_control(t.name)), Text(t.status, style=STATUS_STYLE.get(t.status, "")),
-                Text("—" if t.health_score is None else f"{t.health_score:.0f}"),
-                Text(fmt_pct(t.success_rate)), Text(fmt_ms(t.handshake_ms.p95)),
-                Text(fmt_ms(t.rtt_ms.p95)), Text(fmt_num(t.metrics.get("connections"))),
-                Text(fmt_num(t.metrics.get("messages_per_s"))),
-                Text(fmt_num(t.metrics.get("queue_depth"))), Text(strip_control(last)),
+                Text(num(t.health_score, 0)),
+                Text(pct(t.success_rate)), Text(ms(t.handshake_ms.p95, unit=False)),
+                Text(ms(t.rtt_ms.p95, unit=False)), Text(count(t.metrics.get("connections"))),
+                Text(rate(t.metrics.get("messages_per_s"), unit=False)),
+                Text(count(t.metrics.get("queue_depth"))), Text(strip_control(last)),
             )
         parts: list[Any] = [title, table]
         for alert in snap.alerts:

@@ -41,6 +41,7 @@ import httpx
 from wsmon_tui.alerts.channels import DeliveryError, Sender, accepts, alertmanager_alert, channel_name
 from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.alerts.ratelimit import SlidingWindow, parse_rate_limit
+from wsmon_tui.backoff import backoff_delay
 from wsmon_tui.config import ChannelConfig
 from wsmon_tui.model import AlertView
 from wsmon_tui.sqlite_util import immediate
@@ -413,11 +414,8 @@ class Outbox:
             [(until, i) for i in ids]))
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
-        base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
-        delay = base / 2 + self._random.random() * base / 2
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.backoff_max))
-        return delay
+        return backoff_delay(attempts, self.backoff_base, self.backoff_max, retry_after=retry_after,
+                             rng=self._random)
 
     async def _send_each(self, name: str, ch: ChannelConfig, rows: list[Row],
                          limit: SlidingWindow | None) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from wsmon_tui.errors import UsageError, WsmonError
+from wsmon_tui.fmt import num
 from wsmon_tui.runtime import resolve_state_dir
 
 NAGIOS = {"healthy": 0, "degraded": 1, "critical": 2, "unknown": 3}
@@ -89,7 +90,7 @@ def status(args: argparse.Namespace) -> int:
     code = NAGIOS.get(status_word, 3)
     score = session.get("health_score")
     state = "running" if running else f"ended {session.get('ended_by') or ''}".strip()
-    shown = "—" if score is None else f"{score:.0f}"
+    shown = num(score, 0)
     text = (f"{session.get('deployment') or config.deployment.name} {session.get('version') or ''}"
             f" {status_word} health={shown} ({state}, session {session['id']})")
     firing = [a for a in summary.get("alerts", []) if a.get("state") == "firing"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from wsmon_tui.backoff import backoff_delay
 from wsmon_tui.config import TargetConfig
 from wsmon_tui.engine.probe import truncate
 from wsmon_tui.engine.tlsctx import ssl_context_for
@@ -128,7 +128,7 @@ class HoldConnection:
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
-        backoff = self.backoff_initial
+        attempt = 1  # retries since the last connection that opened
         while True:
             try:
                 ws = await self._open()
@@ -139,11 +139,11 @@ class HoldConnection:
             except Exception as exc:  # any connect failure: note it and retry
                 self._last_error = truncate(f"{type(exc).__name__}: {exc}")
             else:
-                backoff = self.backoff_initial
+                attempt = 1
                 await self._hold(ws)
-            # Equal jitter: half the delay is fixed, half random.
-            delay = backoff / 2 + random.uniform(0, backoff / 2)
-            backoff = min(backoff * 2, self.backoff_max)
+            # Equal jitter: between half the current ceiling and all of it.
+            delay = backoff_delay(attempt, self.backoff_initial, self.backoff_max)
+            attempt += 1
             await asyncio.sleep(delay)
 
     async def _open(self) -> ClientConnection:

@@ -7,6 +7,8 @@ place per format. Strings in a ``Document`` are raw (possibly hostile) text.
 
 The builder is forgiving: missing keys, ``None`` and values of the wrong type show
 as "—" rather than raising, because a report is most needed when things are broken.
+Numbers are formatted by ``wsmon_tui.fmt``, the convention the TUI and the live table
+share: measures compact ("15.2k"), exact counts (probes, errors, attempts) in full.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wsmon_tui.fmt import MISSING as DASH
+from wsmon_tui.fmt import count, duration, exact_count, ms, num, pct, percent, rate
 from wsmon_tui.redact import redact_url
 
 from .sanitize import clip
 
-DASH = "—"
 NONE_IN_WINDOW = "None in this window."
 
 #: Top-level keys of the report, in the order docs/report.md lists them.
@@ -134,97 +137,30 @@ def text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return fmt_num(value)
+        return num(value)
     return str(value)
-
-
-def fmt_num(value: Any, decimals: int = 1) -> str:
-    """A count or a measure: ints as they are, floats with ``decimals`` (none from 1000 up)."""
-    num = _finite(value)
-    if num is None:
-        return DASH if value is None else str(value)
-    if math.isnan(num):
-        return DASH
-    if math.isinf(num):
-        return "∞" if num > 0 else "-∞"
-    if isinstance(value, int) or (num.is_integer() and abs(num) >= 1000):
-        return f"{int(num):,}"
-    if abs(num) >= 1000:
-        return f"{num:,.0f}"
-    return f"{num:.{decimals}f}"
-
-
-def fmt_count(value: Any) -> str:
-    """A gauge that counts things (connections, queue depth): whole numbers."""
-    num = _finite(value)
-    if num is None or not math.isfinite(num):
-        return fmt_num(value)
-    return f"{round(num):,}"
-
-
-def fmt_pct(fraction: Any, *, scale: float = 100.0) -> str:
-    """A share 0–1 as a percentage with one decimal ("99.5%")."""
-    num = _finite(fraction)
-    if num is None:
-        return DASH if fraction is None else str(fraction)
-    if not math.isfinite(num):
-        return DASH
-    return f"{num * scale:.1f}%"
-
-
-def fmt_percent(value: Any) -> str:
-    """A value that is already a percentage (cpu_percent, rollout_percent)."""
-    return fmt_pct(value, scale=1.0)
-
-
-def fmt_ms(value: Any) -> str:
-    """Milliseconds: one decimal, none from 1000 ms up."""
-    num = _finite(value)
-    if num is None:
-        return DASH if value is None else str(value)
-    if math.isnan(num):
-        return DASH
-    if math.isinf(num):
-        return "∞"
-    return f"{num:,.0f}" if abs(num) >= 1000 else f"{num:.1f}"
-
-
-def fmt_duration(seconds: Any) -> str:
-    """Seconds as "45s", "3m 20s", "2h 05m", "1d 04h"."""
-    num = _finite(seconds)
-    if num is None:
-        return DASH if seconds is None else str(seconds)
-    if not math.isfinite(num):
-        return DASH
-    if num < 60:
-        return f"{num:.0f}s" if num >= 10 or num.is_integer() else f"{num:.1f}s"
-    total = round(num)
-    days, rem = divmod(total, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
 
 
 def fmt_metric(name: str, value: Any) -> str:
     """A value by its canonical name's unit: *_rate and adoption are shares, *_ms ms, ..."""
     if name.endswith(("_rate", "utilisation", "utilization")) or name == "adoption":
-        return fmt_pct(value)
+        return pct(value)
     if name.endswith("_percent"):
-        return fmt_percent(value)
+        return percent(value)
     if name.endswith("_ms"):
-        return fmt_ms(value)
+        return ms(value, unit=False)
     if name.endswith("_mb"):
-        num = fmt_num(value)
-        return num if num == DASH else f"{num} MB"
-    if name.endswith("_s") and not name.endswith("per_s"):
-        return fmt_duration(value)
-    if name.endswith(("_fds", "threads", "connections", "queue_depth", "probes")):
-        return fmt_count(value)
-    return fmt_num(value)
+        shown = num(value)
+        return shown if shown == DASH else f"{shown} MB"
+    if name.endswith("per_s"):
+        return rate(value, unit=False)
+    if name.endswith("_s"):
+        return duration(value)
+    if name.endswith("probes"):
+        return exact_count(value)
+    if name.endswith(("_fds", "threads", "connections", "queue_depth")):
+        return count(value)
+    return num(value)
 
 
 def _num(value: str) -> Cell:
@@ -271,10 +207,10 @@ def _facts(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         version = f"{version} (previous: {text(previous)})"
     facts.append(("Version", version))
     if deployment.get("rollout_percent") is not None:
-        facts.append(("Rollout", fmt_percent(deployment.get("rollout_percent"))))
+        facts.append(("Rollout", percent(deployment.get("rollout_percent"))))
     if session:
         facts.append(("Session", f"{text(session.get('id'))} · level {text(session.get('level'))}"
-                      f" · every {fmt_duration(session.get('interval'))}"))
+                      f" · every {duration(session.get('interval'))}"))
         facts.append(("Session time", f"{text(session.get('started_at'))} → "
                       f"{text(session.get('ended_at'))} (ended by {text(session.get('ended_by'))})"))
         facts.append(("Host", f"{text(session.get('host'))} · user {text(session.get('user'))}"))
@@ -297,19 +233,21 @@ def _targets_section(targets: list[Any]) -> Section:
         hs, rtt, metrics = as_map(t.get("handshake_ms")), as_map(t.get("rtt_ms")), as_map(t.get("metrics"))
         name = Cell(text(t.get("name")))
         probes.rows.append([
-            name, _num(fmt_num(t.get("probes"))), _num(fmt_pct(t.get("success_rate"))),
-            _num(fmt_pct(t.get("error_rate"))), _num(fmt_ms(hs.get("p50"))), _num(fmt_ms(hs.get("p95"))),
-            _num(fmt_ms(hs.get("p99"))), _num(fmt_ms(rtt.get("p95"))),
-            _num(fmt_count(metrics.get("connections"))), _num(fmt_num(metrics.get("messages_per_s"))),
-            _num(fmt_count(metrics.get("queue_depth"))), _num(fmt_pct(metrics.get("adoption"))),
+            name, _num(exact_count(t.get("probes"))), _num(pct(t.get("success_rate"))),
+            _num(pct(t.get("error_rate"))), _num(ms(hs.get("p50"), unit=False)),
+            _num(ms(hs.get("p95"), unit=False)), _num(ms(hs.get("p99"), unit=False)),
+            _num(ms(rtt.get("p95"), unit=False)),
+            _num(count(metrics.get("connections"))), _num(rate(metrics.get("messages_per_s"), unit=False)),
+            _num(count(metrics.get("queue_depth"))), _num(pct(metrics.get("adoption"))),
         ])
         extra = sorted((str(k), v) for k, v in metrics.items() if k not in _SHOWN_METRICS)
         other = "; ".join(f"{k} {fmt_metric(k, v)}" for k, v in extra)
         url = t.get("url")
         server.rows.append([
             name, Cell(redact_url(url) if isinstance(url, str) else text(url), "code"),
-            _num(fmt_pct(metrics.get("server_error_rate"))), _num(fmt_ms(metrics.get("server_latency_ms"))),
-            _num(fmt_num(t.get("scrape_errors"))), _detail(other or None),
+            _num(pct(metrics.get("server_error_rate"))),
+            _num(ms(metrics.get("server_latency_ms"), unit=False)),
+            _num(exact_count(t.get("scrape_errors"))), _detail(other or None),
             _detail(_last_error(t.get("last_error"))),
         ])
     section.blocks += [probes, Para("Endpoints and server metrics", "subhead"), server]
@@ -325,7 +263,7 @@ def _errors_section(targets: list[Any]) -> Section:
         t = as_map(raw)
         name = Cell(text(t.get("name")))
         for cls, n in _sorted_counts(as_map(t.get("errors"))):
-            classes.rows.append([name, Cell(text(cls), "code"), _num(fmt_num(n))])
+            classes.rows.append([name, Cell(text(cls), "code"), _num(exact_count(n))])
         for code, n in _sorted_counts(as_map(t.get("close_codes"))):
             key = str(code)
             meaning = CLOSE_CODE_MEANINGS.get(key, "")
@@ -333,9 +271,9 @@ def _errors_section(targets: list[Any]) -> Section:
             if benign:
                 meaning = f"{meaning} — normal during a rolling deploy"
             closes.rows.append([name, Cell(key, "code"), Cell(meaning or DASH, "muted" if benign else ""),
-                                _num(fmt_num(n))])
+                                _num(exact_count(n))])
         for status, n in _sorted_counts(as_map(t.get("http_statuses"))):
-            statuses.rows.append([name, Cell(str(status), "code"), _num(fmt_num(n))])
+            statuses.rows.append([name, Cell(str(status), "code"), _num(exact_count(n))])
     for title, table, note in (
         ("By class", classes, ""),
         ("Close codes", closes, "1001 (going away) and 1012 (service restart) are normal while servers "
@@ -407,8 +345,8 @@ def _resources_section(resources: Mapping[str, Any]) -> Section:
 def _alerts_section(alerts: list[Any], stats: Mapping[str, Any]) -> Section:
     section = Section("Alerts")
     if stats or alerts:
-        section.blocks.append(Para(f"MTTA (time to acknowledge): {fmt_duration(stats.get('mtta_s'))} · "
-                                   f"MTTR (time to resolve): {fmt_duration(stats.get('mttr_s'))}"))
+        section.blocks.append(Para(f"MTTA (time to acknowledge): {duration(stats.get('mtta_s'))} · "
+                                   f"MTTR (time to resolve): {duration(stats.get('mttr_s'))}"))
     if not alerts:
         section.blocks.append(Para(NONE_IN_WINDOW, "muted"))
         return section
@@ -421,7 +359,7 @@ def _alerts_section(alerts: list[Any], stats: Mapping[str, Any]) -> Section:
             _status_cell(a.get("severity"), "sev"), _status_cell(a.get("state"), "state"),
             Cell(text(a.get("started_at"))), Cell(text(a.get("resolved_at"))),
             Cell(text(a.get("acknowledged_by"))),
-            _num(fmt_num(a.get("value"), 2)), _num(fmt_num(a.get("threshold"), 2)), _detail(a.get("summary")),
+            _num(num(a.get("value"), 2)), _num(num(a.get("threshold"), 2)), _detail(a.get("summary")),
         ])
     section.blocks.append(table)
     return section
@@ -447,7 +385,7 @@ def _rollbacks_section(rollbacks: list[Any]) -> Section:
             steps.rows.append([rid, _num(str(i)), Cell(text(s.get("type"))), Cell(text(s.get("name"))),
                                Cell("✓ yes" if ok is True else "✗ no" if ok is False else DASH,
                                     "ok" if ok is True else "bad" if ok is False else "muted"),
-                               _num(fmt_ms(s.get("duration_ms"))), _detail(s.get("detail"))])
+                               _num(ms(s.get("duration_ms"), unit=False)), _detail(s.get("detail"))])
     section.blocks.append(table)
     if steps.rows:
         section.blocks += [Para("Steps", "subhead"), steps]
@@ -463,7 +401,7 @@ def _notifications_section(notifications: list[Any]) -> Section:
     for raw in notifications:
         n = as_map(raw)
         table.rows.append([Cell(text(n.get("alert_id")), "code"), Cell(text(n.get("channel"))),
-                           _status_cell(n.get("status"), "delivery"), _num(fmt_num(n.get("attempts"))),
+                           _status_cell(n.get("status"), "delivery"), _num(exact_count(n.get("attempts"))),
                            Cell(text(n.get("sent_at"))), _detail(n.get("last_error"))])
     section.blocks.append(table)
     return section
@@ -477,8 +415,8 @@ def _rollout_section(rollout: list[Any]) -> Section:
     table = Table(["At", "Rollout", "Adoption"], numeric=frozenset({1, 2}))
     for raw in rollout:
         p = as_map(raw)
-        table.rows.append([Cell(text(p.get("at"))), _num(fmt_percent(p.get("rollout_percent"))),
-                           _num(fmt_pct(p.get("adoption")))])
+        table.rows.append([Cell(text(p.get("at"))), _num(percent(p.get("rollout_percent"))),
+                           _num(pct(p.get("adoption")))])
     section.blocks.append(table)
     return section
 
@@ -492,6 +430,12 @@ def _sessions_section(sessions: list[Any]) -> Section:
                            for k in ("id", "started_at", "ended_at", "ended_by", "level", "host", "user")])
     section.blocks.append(table)
     return section
+
+
+def _score(value: Any) -> str:
+    """The health score (0-100) as the TUI and the live table show it: a whole number."""
+    num_value = _finite(value)
+    return DASH if num_value is None or not math.isfinite(num_value) else num(num_value, 0)
 
 
 def build(data: Mapping[str, Any]) -> Document:
@@ -518,6 +462,6 @@ def build(data: Mapping[str, Any]) -> Document:
         title=title,
         facts=_facts(data),
         status=text(status) if status else "unknown",
-        score=DASH if _finite(score) is None or not math.isfinite(float(score)) else f"{float(score):.1f}",
+        score=_score(score),
         sections=sections,
     )

@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Input
 
 from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot
-from wsmon_tui.tui.fmt import duration, num, safe
+from wsmon_tui.tui.fmt import DASH, duration, num, safe
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.screens.detailed import Cell, sync_rows
 
@@ -34,7 +34,7 @@ def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
         "rule": Content(safe(alert.rule, 60)),
         "target": Content(safe(alert.target or "overall", 40)),
         "state": Content.styled(state, "$text-muted" if silenced else STATE_STYLE.get(alert.state, "")),
-        "since": duration(end - since_ts) if since_ts else "–",
+        "since": duration(end - since_ts) if since_ts else DASH,
         "value": f"{num(alert.value, 2)} / {num(alert.threshold, 2)}",
         "ack": Content(safe(alert.acknowledged_by, 30)) if alert.acknowledged_by else Content("no"),
     }

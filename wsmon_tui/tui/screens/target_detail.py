@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from wsmon_tui.model import TargetView
-from wsmon_tui.tui.fmt import count, duration, ms, num, pct, safe
+from wsmon_tui.tui.fmt import DASH, count, duration, ms, num, pct, safe
 
 if TYPE_CHECKING:
     from wsmon_tui.tui.app import WsmonApp
@@ -78,7 +78,7 @@ def target_content(view: TargetView, now: float) -> Content:
     if hold is None:
         parts.append(("  not held (hold = false)\n", "$text-muted"))
     else:
-        since = duration(now - hold.connected_since) if hold.connected_since else "–"
+        since = duration(now - hold.connected_since) if hold.connected_since else DASH
         parts.append(f"  {'connected' if hold.connected else 'disconnected'} for {since}  "
                      f"reconnects {hold.reconnects}  longest gap {num(hold.max_gap_s)} s\n")
         for code, n in sorted(hold.disconnects.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wsmon_tui.tui.fmt import DASH
 from wsmon_tui.tui.widgets.lines import LineWidget, Text
 
 
@@ -18,7 +19,7 @@ class Figure(LineWidget):
         super().__init__(2, id=f"figure-{key}", classes="figure")
         self.label = label
         self.set_line(0, Text(label))
-        self.set_line(1, Text("–", "lines--strong"))
+        self.set_line(1, Text(DASH, "lines--strong"))
 
     def show(self, value: str, level: str = "") -> None:
         self.set_line(1, Text(value, "lines--strong"))
