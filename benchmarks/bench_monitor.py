@@ -79,7 +79,7 @@ async def child_bare(url: str, targets: int, interval: float, seconds: float) ->
     from websockets.asyncio.client import connect
 
     from wsmon_tui.config import TargetConfig
-    from wsmon_tui.engine.monitor import plan_chains
+    from wsmon_tui.engine.schedule import plan_chains
 
     count = 0
 

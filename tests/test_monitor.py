@@ -109,7 +109,7 @@ async def test_slow_probes_overrun_instead_of_stacking():
         monitor = Monitor(make_config([target], interval=0.3), None)
         in_flight = 0
         peak = 0
-        from wsmon_tui.engine import monitor as monitor_module
+        from wsmon_tui.engine import collectors as monitor_module
 
         real = monitor_module.probe_once
 
@@ -235,7 +235,7 @@ async def test_baseline_from_the_previous_versions_last_session(tmp_path: Path):
 # -- scheduling: waves, chains and the tick ------------------------------------------------------
 
 def test_plan_chains_groups_targets_by_wave_and_endpoint():
-    from wsmon_tui.engine.monitor import plan_chains
+    from wsmon_tui.engine.schedule import plan_chains
 
     a = [TargetConfig(name=f"a{i}", url=f"ws://Edge.example:80/p{i}") for i in range(12)]
     b = [TargetConfig(name=f"b{i}", url=f"wss://other.example/p{i}") for i in range(3)]
@@ -254,7 +254,7 @@ def test_plan_chains_groups_targets_by_wave_and_endpoint():
 
 
 def test_endpoint_key_fills_default_ports():
-    from wsmon_tui.engine.monitor import endpoint_key
+    from wsmon_tui.engine.schedule import endpoint_key
 
     assert endpoint_key("ws://Host.Example/x") == "ws://host.example:80"
     assert endpoint_key("wss://host.example/x?y=1") == "wss://host.example:443"
@@ -267,7 +267,7 @@ async def test_one_endpoint_never_gets_simultaneous_handshakes(monkeypatch):
     completed, so wsmon's own burst never shows up as the server's handshake latency."""
     from websockets.asyncio.server import serve
 
-    from wsmon_tui.engine import monitor as monitor_module
+    from wsmon_tui.engine import collectors as monitor_module
 
     monkeypatch.setattr(monitor_module, "CHAIN_STAGGER", 1.0)  # a slow CI box must not start the next early
     in_handshake = peak = connections = handled = 0

@@ -1,0 +1,133 @@
+"""The state a Monitor keeps: one place for every attribute its parts share.
+
+``Monitor`` (``engine/monitor.py``) is assembled from parts named for what they do:
+``Collectors`` (the probe, scrape and host loops), ``Evaluation`` (the tick), and
+``Recorder`` (history, the store, the session log). They all work on the state set up
+here, so a newcomer finds every attribute, with its meaning, in this one file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from wsmon_tui.config import Config
+from wsmon_tui.engine.exporter import ProbeMetrics
+from wsmon_tui.engine.hold import HoldConnection
+from wsmon_tui.engine.promapi import PrometheusSource
+from wsmon_tui.engine.readmodel import HISTORY_POINTS
+from wsmon_tui.engine.resources import ResourceSampler
+from wsmon_tui.engine.schedule import Grid
+from wsmon_tui.engine.scoring import Baseline
+from wsmon_tui.engine.scrape import Scraper, ScrapeResult
+from wsmon_tui.engine.series import EngineWindows, SeriesBook
+from wsmon_tui.engine.stages import Stages
+from wsmon_tui.engine.state import TargetState
+from wsmon_tui.levels import LEVELS
+from wsmon_tui.model import ProbeResult, ResourceView, Snapshot
+
+SnapshotHook = Callable[[Snapshot], Awaitable[Snapshot]]
+"""Later refinements of each snapshot before it is published (the CLI's rollback watch)."""
+
+
+class MonitorBase:
+    """The Monitor's state (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Any | None = None,
+        *,
+        state_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        stages: bool = True,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.state_dir = state_dir
+        self.clock = clock
+        self.level = LEVELS[config.monitor.level]
+        self.interval = config.interval
+        self.window = max(min(self.level.window, self.interval * 10), self.interval * 3)
+        """Rates and percentiles are judged over the last ten probe intervals (at most the
+        level's window): long enough to smooth one bad probe, short enough that health
+        recovers within a rollback's verify window."""
+        self.tick_period = min(max(self.interval, 1.0), 5.0)
+        """Seconds between snapshots: once per probe interval (at most 5 s, at least 1 s)."""
+        self.session_id = ""
+        self.session_started = 0.0
+        self.tick = 0
+        self.latest: Snapshot | None = None
+        self.samples = SeriesBook(capacity=self._series_capacity())
+        """Raw per-probe ``handshake_ms`` and ``rtt_ms``: collector state the read model reads."""
+        self.history = SeriesBook(capacity=self._series_capacity())
+        """The read model's values of each tick (appended by ``_record``, never read back into
+        the record itself): what rule windows and sparklines read."""
+        self.windows = EngineWindows(self.samples, self.history)
+        self.probe_metrics = ProbeMetrics()
+        self.hooks: list[SnapshotHook] = []
+        self.read_only = False
+        self.alert_engine: Any | None = None
+        """The alert lifecycle stage, when alerting is configured for this run."""
+        self.rollback_controller: Any | None = None
+        self._with_stages = stages
+        self.stages: Stages | None = None
+        """Alerting, delivery and rollback (``stages=False`` runs collection alone)."""
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._states = {
+            t.name: TargetState(t, deque(maxlen=self._recent_cap())) for t in config.targets
+        }
+        self._holds: dict[str, HoldConnection] = {}
+        self._http: httpx.AsyncClient | None = None
+        """One shared keep-alive client (a new client per scrape costs ~7x the CPU)."""
+        self._scraper: Scraper | None = None
+        self._scrape_results: dict[str, ScrapeResult] = {}
+        """Latest result per metrics_url (targets sharing a URL share one scrape)."""
+        self._prom_source: PrometheusSource | None = None
+        self._prom_result: ScrapeResult | None = None
+        self._resources = ResourceSampler(config.resources)
+        self._resource_view: ResourceView | None = None
+        self._baseline = Baseline(config.baseline.window, config.baseline.ratio)
+        self._semaphore = asyncio.Semaphore(max(1, config.monitor.max_concurrency))
+        self._stop = asyncio.Event()
+        self._stop_reason = "duration"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_sampled = 0.0
+        self._log_file: Any = None
+        self._notes: list[str] = []
+        self._probes_in_flight = 0
+        self._probes_idle = asyncio.Event()
+        self._probes_idle.set()
+        self._grid = Grid(time.monotonic())
+        """Replaced when the session starts; every loop schedules on it."""
+        self._waves = 1
+        self._wake: asyncio.Future[None] | None = None
+        """The tick's sleep (``request_stop`` ends it)."""
+        self._resources_due = 0.0
+        self._unsaved_probes: list[ProbeResult] = []
+        self.schedule_lag: deque[float] = deque(maxlen=4096)
+        """Seconds each probe started after its slot, the last 4096 (for the benchmark's lag
+        figures; at 10 probes a second a longer window only grew memory for half an hour)."""
+
+    def _series_capacity(self) -> int:
+        """Points per series: enough for the longest window judged, at the tick rate.
+
+        Memory is targets x metrics x capacity x 16 bytes, so this is sized, not defaulted.
+        """
+        longest = max([self.window, *(r.window or 0 for r in self.config.alerts.rules)])
+        points = int(2 * longest / self.tick_period) + HISTORY_POINTS
+        return min(max(points, 128), 4096)
+
+    def _recent_cap(self) -> int:
+        per_window = int(self.window / max(self.interval, 0.1)) + 5
+        return min(max(per_window * 2, 32), 4096)
+
+    def _log(self, event: str, **data: Any) -> None:
+        """Write an event to the session log (``Recorder``)."""
+        raise NotImplementedError

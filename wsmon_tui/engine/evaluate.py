@@ -1,0 +1,106 @@
+"""The tick: the read model over the collectors, then alerting and rollback, then publishing.
+
+``build_snapshot`` is the tick's record (``engine/readmodel.py``); ``_publish`` records
+it, lets the stages (alerts, rollback, notifications) decide within the same tick,
+and hands the one Snapshot to the store and every subscriber.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from types import MappingProxyType
+
+from wsmon_tui.engine.base import MonitorBase
+from wsmon_tui.engine.readmodel import TargetInputs, read_fleet, read_target
+from wsmon_tui.engine.scoring import overall
+from wsmon_tui.model import DeploymentView, Snapshot, Status
+
+log = logging.getLogger("wsmon_tui.engine.monitor")
+
+
+class Evaluation(MonitorBase):
+    """The tick of one Monitor."""
+
+    def _seed_baseline(self) -> None:
+        cfg = self.config
+        if cfg.baseline.source != "previous_version" or self.store is None:
+            return
+        if not cfg.deployment.previous_version:
+            return
+        try:
+            sessions = self.store.sessions(deployment=cfg.deployment.name,
+                                           version=cfg.deployment.previous_version)
+            if not sessions:
+                return
+            last = sessions[-1]
+            summary = self.store.probe_summary(since=0, session_id=last["id"])
+        except Exception as exc:
+            self._notes.append(f"baseline from {cfg.deployment.previous_version} unavailable: {exc}")
+            return
+        for name, row in summary.items():
+            probes = row.get("probes") or 0
+            err = (probes - (row.get("ok") or 0)) / probes if probes else None
+            self._baseline.seed(name, (row.get("handshake_ms") or {}).get("p95"), err)
+
+    def build_snapshot(self) -> Snapshot:
+        """The tick's record (before alerting and rollback): the read model over the collectors."""
+        now = self.clock()
+        limit = self.config.deployment.connection_limit
+        views = []
+        for state in self._states.values():
+            name = state.config.name
+            url = state.config.metrics_url
+            hold = self._holds.get(name)
+            view = read_target(
+                TargetInputs(state=state, samples=self.samples, history=self.history,
+                             scrape=self._scrape_results.get(url) if url else None,
+                             hold=hold.view() if hold else None,
+                             baseline=partial(self._judge_baseline, name, now)),
+                now=now, window=self.window, level=self.level, connection_limit=limit)
+            state.status = view.status
+            views.append(view)
+        score, status = overall([(v.health_score, v.status) for v in views])
+        res = self._resource_view
+        fleet = read_fleet(list(self._scrape_results.values()), self._prom_result, connection_limit=limit,
+                           health_score=score, resources=res)
+        notes = list(self._notes)
+        if self.store is not None and getattr(self.store, "dropped_writes", 0):
+            notes.append(f"{self.store.dropped_writes} samples not stored: "
+                         f"{getattr(self.store, 'last_write_error', '')}")
+        if self._prom_result is not None and not self._prom_result.ok:
+            notes.append(f"Prometheus source: {self._prom_result.error}")
+        dep = self.config.deployment
+        return Snapshot(
+            taken_at=now, tick=self.tick, session_id=self.session_id,
+            deployment=DeploymentView(dep.name, dep.version, dep.previous_version),
+            level=self.config.monitor.level, interval=self.interval,
+            status=status if views else Status.UNKNOWN, health_score=score, targets=tuple(views),
+            resources=res, notes=tuple(notes), overall=MappingProxyType(fleet),
+        )
+
+    def _judge_baseline(self, name: str, now: float, handshake_p95: float | None,
+                        error_rate: float | None) -> bool:
+        """Observe the tick's figures into the session baseline, then judge them against it."""
+        self._baseline.observe(name, now, self.session_started, handshake_p95, error_rate)
+        return self._baseline.degraded(name, handshake_p95, error_rate)[0]
+
+    async def _publish(self) -> Snapshot:
+        self.tick += 1
+        self._sample_resources()
+        record = self.build_snapshot()
+        self._record(record)
+        snapshot = record
+        if self.stages is not None:
+            snapshot = await self.stages.refine(record, self.windows)
+        for hook in self.hooks:
+            snapshot = await hook(snapshot)
+        self.latest = snapshot
+        self.probe_metrics.snapshot = snapshot
+        self._persist(snapshot)
+        for callback in list(self._subscribers):
+            try:
+                callback(snapshot)
+            except Exception:  # a face's bug must not stop the engine
+                log.exception("snapshot subscriber failed")
+        return snapshot

@@ -1,0 +1,152 @@
+"""What a Monitor writes down: the tick's history, stored rows, the session log, retention.
+
+``_record`` appends the tick's record to the in-memory history (what later windows and
+sparklines read); ``_persist`` queues the tick's probes, heartbeat and (once per
+interval) samples to the store as one batch; the session log is JSON lines under
+``sessions/``. Cleanup rolls raw samples up and applies retention, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+from typing import Any
+
+from wsmon_tui.alerts.db import prune_alerts
+from wsmon_tui.engine.base import MonitorBase
+from wsmon_tui.metrics import STORED_METRICS
+from wsmon_tui.model import Snapshot
+from wsmon_tui.redact import redact_text
+
+CLEANUP_EVERY = 3600.0
+"""Seconds between store cleanups (rollups and retention) while a session runs."""
+
+
+class Recorder(MonitorBase):
+    """History, store rows, the session log and retention of one Monitor."""
+
+    def _record(self, record: Snapshot) -> None:
+        """Append the record's values to the history its later windows and sparklines read."""
+        add = self.history.add
+        now = record.taken_at
+        for view in record.targets:
+            name = view.name
+            for metric, value in view.values.items():
+                if value is not None:
+                    add(name, metric, now, float(value))
+        for metric, value in record.overall.items():
+            if value is not None:
+                add("", metric, now, float(value))
+
+    def _persist(self, snap: Snapshot) -> None:
+        if self.store is None:
+            return
+        try:
+            with self.store.batch():
+                self._persist_into_batch(snap)
+        except Exception as exc:
+            if not any("history" in n for n in self._notes):
+                self._notes.append(f"history is not being stored: {exc}")
+
+    def _save_probes(self) -> None:
+        """Queue the probe results not yet handed to the store."""
+        if self.store is not None and self._unsaved_probes:
+            probes, self._unsaved_probes = self._unsaved_probes, []
+            self.store.record_probes(self.session_id, probes)
+
+    def _persist_into_batch(self, snap: Snapshot) -> None:
+        assert self.store is not None
+        self._save_probes()
+        self.store.heartbeat(self.session_id, at=snap.taken_at, status=snap.status,
+                             health_score=snap.health_score, summary=snapshot_summary(snap))
+        # once per interval; half a tick of slack, as ticks land a little late or early
+        if snap.taken_at - self._last_sampled >= self.interval - self.tick_period / 2:
+            self._last_sampled = snap.taken_at
+            rows: list[tuple[str, str, float]] = []
+            for tv in snap.targets:
+                values = tv.values
+                rows.extend((tv.name, k, float(v)) for k in STORED_METRICS
+                            if (v := values.get(k)) is not None)
+            rows.extend(("", k, float(v)) for k, v in snap.overall.items() if v is not None)
+            self.store.record_samples(self.session_id, snap.taken_at, rows)
+
+    def _open_log(self) -> None:
+        if self.state_dir is None:
+            return
+        try:
+            logs = self.state_dir / "sessions"
+            logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = logs / f"{self.session_id}.jsonl"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._log_file = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            self._notes.append(f"session log not written: {exc}")
+
+    def _log(self, event: str, **data: Any) -> None:
+        if self._log_file is None:
+            return
+        record = {"at": self.clock(), "event": event, **data}
+        line = redact_text(json.dumps(record, default=str), self.config.secrets)
+        try:
+            self._log_file.write(line + "\n")
+        except OSError as exc:
+            note = f"session log not written: {exc.strerror or exc}"
+            if note not in self._notes:
+                self._notes.append(note)
+
+    def log_event(self, event: str, **data: Any) -> None:
+        """Write an event to the session log (used by alerting and rollback)."""
+        self._log(event, **data)
+
+    def _cleanup(self) -> None:
+        """Roll raw samples older than ``retention_raw`` into rollups; drop what is past ``retention``."""
+        assert self.store is not None
+        now = self.clock()
+        self.store.cleanup(now, retention_raw=self.config.monitor.retention_raw,
+                           retention=self.config.monitor.retention)
+        stages = self.stages
+        if stages is not None:
+            if stages.outbox is not None:
+                stages.outbox.prune(now - self.config.monitor.retention)
+            if stages.db_path is not None and not self.read_only:
+                prune_alerts(stages.db_path, now - self.config.monitor.retention)
+
+    async def _cleanup_loop(self) -> None:
+        """Cleanup at start (in ``_start``), then hourly, off the event loop (more often when
+        ``retention_raw`` is short): retention holds during a long session too, not only at the
+        next start, or a monitor left running for weeks grows its database without bound."""
+        period = min(CLEANUP_EVERY, max(self.config.monitor.retention_raw / 4, 10.0))
+        while True:
+            await asyncio.sleep(period)
+            if self.store is None:
+                return
+            try:
+                await asyncio.to_thread(self._cleanup)
+            except Exception as exc:  # a failed cleanup must not stop probing
+                self._log("cleanup_failed", error=str(exc))
+                note = f"old history not cleaned up: {exc}"
+                if note not in self._notes:
+                    self._notes.append(note)
+
+
+def snapshot_summary(snap: Snapshot) -> dict[str, Any]:
+    """A compact JSON-able digest of a snapshot: what ``wsmon-tui status`` shows."""
+    return {
+        "taken_at": snap.taken_at,
+        "status": snap.status,
+        "health_score": snap.health_score,
+        "interval": snap.interval,
+        "deployment": dataclasses.asdict(snap.deployment),
+        "targets": [
+            {"name": t.name, "status": t.status, "health_score": t.health_score,
+             "success_rate": t.success_rate, "handshake_p95": t.handshake_ms.p95,
+             "rtt_p95": t.rtt_ms.p95, "probes": t.probes,
+             "last_error": (t.last_probe.detail[:200] if t.last_probe and not t.last_probe.ok else "")}
+            for t in snap.targets
+        ],
+        "alerts": [{"id": a.id, "rule": a.rule, "target": a.target, "severity": a.severity,
+                    "state": a.state} for a in snap.alerts if a.state in ("pending", "firing")],
+        "notes": list(snap.notes),
+    }
