@@ -37,6 +37,17 @@ ERROR_CLASSES: tuple[str, ...] = tuple(c.value for c in ErrorClass)
 BENIGN_CLOSE_CODES = frozenset({1000, 1001, 1012})
 
 
+def counts_close_code(ok: bool, code: int | None) -> bool:
+    """Whether a probe's close code is counted under ``close_codes``: the code of a failed
+    probe. The one rule for the live figures and the reports alike."""
+    return code is not None and not ok
+
+
+def counts_http_status(ok: bool, status: int | None) -> bool:
+    """Whether a probe's HTTP status is counted under ``http_statuses`` (a rejected upgrade)."""
+    return status is not None and not ok
+
+
 class Status(StrEnum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"

@@ -9,7 +9,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from wsmon_tui.config import TargetConfig
-from wsmon_tui.model import BENIGN_CLOSE_CODES, ProbeResult
+from wsmon_tui.model import BENIGN_CLOSE_CODES, ProbeResult, counts_close_code, counts_http_status
 
 
 @dataclass(slots=True)
@@ -47,10 +47,10 @@ class TargetState:
         abnormal = False
         if not result.ok and result.error_class:
             self.errors[result.error_class] += 1
-        if result.close_code is not None and not result.ok:
+        if counts_close_code(result.ok, result.close_code):
             self.close_codes[str(result.close_code)] += 1
             abnormal = result.close_code not in BENIGN_CLOSE_CODES
-        if result.http_status is not None and not result.ok:
+        if counts_http_status(result.ok, result.http_status):
             self.http_statuses[str(result.http_status)] += 1
         self.recent.append(
             ProbeRecord(result.started_at, result.ok, result.handshake_ms, result.rtt_ms, abnormal,

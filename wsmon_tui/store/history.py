@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsmon_tui.model import counts_close_code, counts_http_status
 from wsmon_tui.stats import percentiles
 from wsmon_tui.store.schema import SESSION_COLS
 
@@ -114,7 +115,9 @@ class History:
         """Per target: probes, ok, success_rate, error_rate, errors by class, close_codes,
         http_statuses, handshake_ms / rtt_ms percentiles, first_ts, last_ts, last_error.
 
-        ``close_codes`` counts the close codes of failed probes and any code other than 1000.
+        ``close_codes`` and ``http_statuses`` count as the live figures do
+        (``model.counts_close_code``, ``model.counts_http_status``); percentiles are the shared
+        ``stats.percentiles``.
         """
         where = ["ts >= ?", "ts <= ?"]
         params: list[Any] = [since, math.inf if until is None else until]
@@ -141,9 +144,9 @@ class History:
                 s["errors"][key] = s["errors"].get(key, 0) + 1
                 s["last_error"] = {"ts": ts, "error_class": eclass, "detail": detail,
                                    "close_code": code, "http_status": status}
-            if code is not None and (not ok or code != 1000):
+            if counts_close_code(bool(ok), code):
                 s["close_codes"][str(code)] = s["close_codes"].get(str(code), 0) + 1
-            if status is not None and not ok:
+            if counts_http_status(bool(ok), status):
                 s["http_statuses"][str(status)] = s["http_statuses"].get(str(status), 0) + 1
             if hs is not None:
                 lat[target][0].append(hs)
