@@ -41,3 +41,9 @@ class ReadOnlyError(WsmonError):
     """A command refused because the session was started with --read-only (exit 1)."""
 
     exit_code = 1
+
+
+class MetricsPortError(WsmonError):
+    """``--metrics-port`` could not be served (in use, not allowed): a runtime failure."""
+
+    exit_code = 1

@@ -93,6 +93,12 @@ class EngineHost:
     def interval(self) -> float:
         return float(self.config.interval)
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The port wsmon's own ``/metrics`` is served on, once the engine serves it."""
+        server = self._monitor.metrics_server if self._monitor is not None else None
+        return int(server.port) if server is not None else None
+
     # -- running -----------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
@@ -112,16 +118,18 @@ class EngineHost:
         return await asyncio.wrap_future(done)
 
     def _main(self, duration: float | None, done: concurrent.futures.Future[str]) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            result = loop.run_until_complete(self._serve(loop, duration))
-        except BaseException as exc:  # the face shows it (the worker's error)
-            done.set_exception(exc)
-        else:
-            done.set_result(result)
-        finally:
-            self._loop = None
-            loop.close()
+        # asyncio.Runner, as asyncio.run: what is still pending at the end is cancelled and
+        # awaited before the loop closes (never "Task was destroyed but it is pending")
+        with asyncio.Runner() as runner:
+            try:
+                result = runner.run(self._serve(runner.get_loop(), duration))
+            except BaseException as exc:  # the face shows it (the worker's error)
+                done.set_exception(exc)
+            else:
+                done.set_result(result)
+            finally:
+                with self._lock:
+                    self._loop = None
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, duration: float | None) -> str:
         monitor = self._factory()

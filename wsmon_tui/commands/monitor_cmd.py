@@ -11,8 +11,8 @@ import argparse
 import asyncio
 import signal
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 from wsmon_tui.errors import UsageError
 from wsmon_tui.runtime import RunContext, parse_run_duration, prepare, settle_gc
@@ -51,58 +51,60 @@ def _check_export(path: str | None) -> Path | None:
 
 async def _run(args: argparse.Namespace, duration: float | None, export: Path | None, *,
                live: bool, default_duration: bool = False) -> int:
-    from wsmon_tui.engine.monitor import Monitor
+    from wsmon_tui.errors import MetricsPortError
+    from wsmon_tui.host import EngineHost
 
     async with prepare(args) as ctx:
-        monitor = Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
-        monitor.read_only = bool(getattr(args, "read_only", False))
+        port = getattr(args, "metrics_port", None)
+
+        def build_monitor() -> Any:  # on the engine's thread
+            from wsmon_tui.engine.monitor import Monitor
+
+            return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir, metrics_port=port)
+
+        engine = EngineHost(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store)
+        engine.read_only = bool(getattr(args, "read_only", False))
         if duration is None and default_duration:
-            duration = max(3 * monitor.interval, 30.0)
+            duration = max(3 * engine.interval, 30.0)
         loop = asyncio.get_running_loop()
         for sig, name in _SIGNALS.items():
-            loop.add_signal_handler(sig, monitor.request_stop, name)
-        metrics_server = None
-        port = getattr(args, "metrics_port", None)
-        if port is not None:
-            from wsmon_tui.engine.exporter import MetricsServer
-
-            metrics_server = MetricsServer(monitor.probe_metrics, "127.0.0.1", port)
-            try:
-                await metrics_server.start()
-            except OSError as exc:
-                print(f"wsmon-tui: --metrics-port {port}: {exc.strerror or exc}", file=sys.stderr)
-                return 1
+            loop.add_signal_handler(sig, engine.request_stop, name)
         printer = _printer(ctx, live)
-        monitor.subscribe(printer.update)
-        run_task = asyncio.ensure_future(monitor.run(duration))
+        # snapshots arrive on the engine's thread; the printer draws on this one
+        engine.subscribe(lambda snap: loop.call_soon_threadsafe(printer.update, snap))
+        run_task = asyncio.ensure_future(engine.run(duration))
         # the session id exists once the run has started
-        while not monitor.session_id and not run_task.done():
+        while not engine.session_id and not run_task.done():
             await asyncio.sleep(0.01)
-        printer.start(monitor, metrics_server.port if metrics_server else None)
+        started = not run_task.done() or bool(engine.session_id)
+        if started:
+            printer.start(engine, engine.metrics_port)
         settle_gc()
         try:
             ended_by = await run_task
+        except MetricsPortError as exc:
+            print(f"wsmon-tui: {exc}", file=sys.stderr)
+            return 1
         finally:
-            printer.stop()
+            if started:
+                printer.stop()
             for sig in _SIGNALS:
                 loop.remove_signal_handler(sig)
-            if metrics_server is not None:
-                await metrics_server.stop()
-        _tell_what_was_not_stored(ctx, monitor)
+        _tell_what_was_not_stored(ctx, engine)
         if export is not None:
-            _write_export(ctx, monitor, export)
-        print(f"session {monitor.session_id} ended ({ended_by})", file=sys.stderr)
+            await _write_export(engine, export)
+        print(f"session {engine.session_id} ended ({ended_by})", file=sys.stderr)
         return 0
 
 
-def _tell_what_was_not_stored(ctx: RunContext, monitor: object) -> None:
+def _tell_what_was_not_stored(ctx: RunContext, engine: object) -> None:
     """The last word on storage trouble: the user must not believe a gap is history."""
     store = ctx.store
     dropped = getattr(store, "dropped_writes", 0) if store is not None else 0
     if dropped:
         print(f"wsmon-tui: {dropped} samples, probe results or heartbeats were not stored "
               f"({getattr(store, 'last_write_error', '')})", file=sys.stderr)
-    latest = getattr(monitor, "latest", None)
+    latest = getattr(engine, "latest", None)
     for note in getattr(latest, "notes", ()) or ():
         if dropped and "samples not stored" in note:
             continue
@@ -110,15 +112,11 @@ def _tell_what_was_not_stored(ctx: RunContext, monitor: object) -> None:
             print(f"wsmon-tui: {note}", file=sys.stderr)
 
 
-def _write_export(ctx: RunContext, monitor: object, path: Path) -> None:
-    from wsmon_tui.report import write
-    from wsmon_tui.report.build import build_report
+async def _write_export(engine: Any, path: Path) -> None:
+    from wsmon_tui.report import format_for_path, write_text
 
-    session_id = getattr(monitor, "session_id", None)
-    latest = getattr(monitor, "latest", None)
-    data = build_report(ctx.store, ctx.config, since=getattr(monitor, "session_started", 0.0),
-                        until=time.time(), session_id=session_id, snapshot=latest)
-    write(path, data)
+    text = await engine.report(format_for_path(str(path)))
+    await asyncio.to_thread(write_text, path, text)
     print(f"report written to {path}", file=sys.stderr)
 
 

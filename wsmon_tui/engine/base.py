@@ -47,6 +47,7 @@ class MonitorBase:
         state_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         stages: bool = True,
+        metrics_port: int | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -71,6 +72,10 @@ class MonitorBase:
         the record itself): what rule windows and sparklines read."""
         self.windows = EngineWindows(self.samples, self.history)
         self.probe_metrics = ProbeMetrics()
+        self.metrics_port = metrics_port
+        """Serve wsmon's own view as Prometheus text on 127.0.0.1 at this port (0: any free one)."""
+        self.metrics_server: Any = None
+        """The running ``/metrics`` server (its ``port`` is the bound one)."""
         self.hooks: list[SnapshotHook] = []
         self.read_only = False
         self.alert_engine: Any | None = None

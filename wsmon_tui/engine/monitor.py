@@ -39,7 +39,7 @@ from wsmon_tui.engine.recorder import Recorder
 from wsmon_tui.engine.schedule import Grid, plan_chains, resolve, sleep_until
 from wsmon_tui.engine.scrape import Scraper, make_client
 from wsmon_tui.engine.stages import Stages
-from wsmon_tui.errors import ReadOnlyError, WsmonError
+from wsmon_tui.errors import MetricsPortError, ReadOnlyError, WsmonError
 from wsmon_tui.model import Snapshot
 from wsmon_tui.redact import redact_text, redact_url
 from wsmon_tui.seam import RuleInfo
@@ -181,6 +181,15 @@ class Monitor(Collectors, Evaluation, Recorder):
         return self._stop_reason
 
     async def _start(self) -> None:
+        if self.metrics_port is not None:  # first: a port in use fails before a session is opened
+            from wsmon_tui.engine.exporter import MetricsServer
+
+            server = MetricsServer(self.probe_metrics, "127.0.0.1", self.metrics_port)
+            try:
+                await server.start()
+            except OSError as exc:
+                raise MetricsPortError(f"--metrics-port {self.metrics_port}: {exc.strerror or exc}") from None
+            self.metrics_server = server
         now = self.clock()
         self.session_started = now
         # tokens in URLs (by shape, or from ${}) never reach the store or the session log
@@ -240,7 +249,7 @@ class Monitor(Collectors, Evaluation, Recorder):
         urls = {t.metrics_url for t in loop_targets if t.metrics_url}
         for url in sorted(urls):
             target = next(t for t in loop_targets if t.metrics_url == url)
-            self._spawn(self._scrape_loop(target), f"scrape:{url}")
+            self._spawn(self._scrape_loop(target), f"scrape:{target.name}")  # a URL may hold a token
         if self._prom_source is not None:
             self._spawn(self._prom_loop(), "prometheus")
         if self.store is not None:
@@ -253,6 +262,8 @@ class Monitor(Collectors, Evaluation, Recorder):
         self._tasks[-1].set_name(name)
 
     async def _finish(self) -> None:
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         for task in self._tasks:
             task.cancel()
         if self._tasks:

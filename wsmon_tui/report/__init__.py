@@ -56,7 +56,12 @@ def write(path: str | os.PathLike[str], data: Mapping[str, Any], fmt: str | None
     a good one. Raises ValueError for an unknown format, OSError when it cannot write.
     """
     kind = format_for_path(path) if fmt is None else _ALIASES.get(str(fmt).lower(), str(fmt))
-    content = render(data, kind)
+    write_text(path, render(data, kind))
+    return kind
+
+
+def write_text(path: str | os.PathLike[str], content: str) -> None:
+    """Write a rendered report atomically (temp file + rename, UTF-8)."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -71,7 +76,6 @@ def write(path: str | os.PathLike[str], data: Mapping[str, Any], fmt: str | None
         except OSError:
             pass
         raise
-    return kind
 
 
 def _umask() -> int:
@@ -80,4 +84,4 @@ def _umask() -> int:
     return current
 
 
-__all__ = ["FORMATS", "format_for_path", "render", "write"]
+__all__ = ["FORMATS", "format_for_path", "render", "write", "write_text"]
