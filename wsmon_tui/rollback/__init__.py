@@ -1,5 +1,6 @@
 """Rollback, throttling, feature flags and rollout tracking (engine layer, no UI imports).
 
 flags: providers (file, http); steps: http/command/flag steps; controller: policy,
-verification, throttle, rollout; audit: the rollback_ tables and the report queries.
+verification (on controller_state, execution, throttle, rollout); audit: the rollback_
+tables and the report queries.
 """

@@ -19,6 +19,11 @@ It runs as a Monitor hook (``on_snapshot``, once per tick) and takes manual comm
 
 Steps run in background tasks so that snapshots keep flowing while a rollback runs;
 notifications made outside ``on_snapshot`` are handed back on the next call.
+
+Here: the hook, manual rollbacks, verification, the rollback policy and shutdown. The parts
+it is built on: ``rollback/controller_state.py`` (the shared state, the action record, alerts
+and the log), ``rollback/execution.py`` (running an action's steps), ``rollback/throttle.py``
+and ``rollback/rollout.py``.
 """
 
 from __future__ import annotations
@@ -26,33 +31,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import httpx
-
-from wsmon_tui.config import Config, StepConfig
-from wsmon_tui.errors import StoreError, WsmonError
+from wsmon_tui.errors import WsmonError
 from wsmon_tui.model import AlertView, RollbackView, Snapshot, Status
-from wsmon_tui.rollback.audit import AuditDB
-from wsmon_tui.rollback.flags import FlagError, FlagProvider, effective_rollout
-from wsmon_tui.rollback.steps import StepResult, planned, run_steps
-
-log = logging.getLogger(__name__)
-
-AUTO_USER = "wsmon-tui (automatic)"
-ALERT_FAILED = "RollbackFailed"
-ALERT_RECOMMENDED = "RollbackRecommended"
-ALERT_IN_PROGRESS = "RollbackInProgress"
-ALERT_THROTTLED = "Throttled"
-HEALTH_TRIGGER = "health_below"
-ROLLOUT_KEEPALIVE = 60.0
-"""Seconds after which an unchanged rollout point is written to the timeline again."""
+from wsmon_tui.rollback.controller_state import (
+    ALERT_RECOMMENDED,
+    AUTO_USER,
+    HEALTH_TRIGGER,
+    _Action,
+    _alert_value,
+)
+from wsmon_tui.rollback.rollout import RolloutTracking
+from wsmon_tui.rollback.throttle import Throttling
 
 
 class RollbackRefused(WsmonError):
@@ -65,34 +58,6 @@ def _read_only_error(what: str) -> WsmonError:
     from wsmon_tui.errors import ReadOnlyError
 
     return ReadOnlyError(f"this session is read-only: {what} is not allowed")
-
-
-@dataclass
-class _Action:
-    kind: str
-    """rollback | throttle"""
-    trigger: str
-    trigger_value: float | None
-    reason: str
-    user: str
-    automatic: bool
-    dry_run: bool
-    started_at: float
-    id: int | None = None
-    state: str = "running"
-    finished_at: float | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    verify_deadline: float | None = None
-    streak: int = 0
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "state": self.state, "outcome": self.state,
-                "trigger": self.trigger, "trigger_value": self.trigger_value, "reason": self.reason,
-                "user": self.user, "automatic": self.automatic, "dry_run": self.dry_run,
-                "started_at": self.started_at, "finished_at": self.finished_at,
-                "verify_deadline": self.verify_deadline, "detail": self.detail,
-                "steps": [dict(s) for s in self.steps]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,65 +84,8 @@ class RollbackOutcome:
             notes=(*snapshot.notes, *dict.fromkeys(extra)))
 
 
-class RollbackController:
-    def __init__(self, config: Config, db_path: Path | None, *, flags: FlagProvider | None,
-                 client: httpx.AsyncClient, alert_engine: Any | None = None,
-                 clock: Callable[[], float] = time.time, read_only: bool = False, session_id: str = "",
-                 log: Callable[..., None] | None = None,
-                 on_steps_done: Callable[[float], None] | None = None) -> None:
-        self.config = config
-        self.cfg = config.rollback
-        self.throttle_cfg = config.throttle
-        self.flags = flags
-        self.client = client
-        self.alert_engine = alert_engine
-        self.clock = clock
-        self.read_only = read_only
-        self.session_id = session_id
-        self._log_fn = log
-        self.on_steps_done = on_steps_done
-        """Called with the time a rollback's steps finished (it starts verifying): the Monitor can
-        judge health from then on, so that probes failed before the rollback do not hold it back."""
-        self.deployment = config.deployment.name
-        self.rollout_flag = config.flags.rollout_flag
-        self.rollout_interval = config.interval
-        self.notes: list[str] = []
-        """Problems the user must know about (e.g. the audit could not be opened)."""
-        if read_only:
-            self.audit = AuditDB(None)
-        else:
-            try:
-                self.audit = AuditDB(db_path)
-            except StoreError as exc:
-                self.notes.append(f"rollback audit kept in memory only: {exc}")
-                self.audit = AuditDB(None)
-            try:
-                settled = self.audit.settle_interrupted()
-            except StoreError as exc:
-                self.notes.append(str(exc))
-            else:
-                if settled:
-                    self._log("rollback_settled", ids=settled,
-                                    why="left in progress by a session that ended without finishing it")
-        self.auto_count = 0
-        self._current: _Action | None = None
-        self._throttle: _Action | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._throttle_task: asyncio.Task[None] | None = None
-        self._rollout_task: asyncio.Task[None] | None = None
-        self._last_rollback_at: float | None = None
-        self._last_throttle_at: float | None = None
-        self._below_since: float | None = None
-        self._recommended = False
-        self._throttled_alert = False
-        self._exhausted_logged = False
-        self._pending: list[Any] = []
-        self._rollout_percent: float | None = None
-        self._last_rollout_read: float | None = None
-        self._last_rollout_point: tuple[float, float | None, float | None] | None = None
-        self._rollout_error = ""
-        self._raised = 0
-        """Alerts raised or resolved so far (a tick that changed it re-reads the alert views)."""
+class RollbackController(Throttling, RolloutTracking):
+    """Rollback policy, verification, throttle and rollout tracking (see the module docstring)."""
 
     # -- the hook ------------------------------------------------------------------------
 
@@ -277,115 +185,6 @@ class RollbackController:
             self._alert_resolve(ALERT_RECOMMENDED)
         return action
 
-    # -- execution -----------------------------------------------------------------------
-
-    def _begin(self, action: _Action) -> None:
-        dep = self.config.deployment
-        try:
-            action.id = self.audit.begin(
-                kind=action.kind, deployment=dep.name, version=dep.version, session_id=self.session_id,
-                automatic=action.automatic, user=action.user, trigger=action.trigger,
-                trigger_value=action.trigger_value, reason=action.reason, dry_run=action.dry_run,
-                started_at=action.started_at)
-        except Exception as exc:
-            self._audit_failed(exc)
-        self._log(f"{action.kind}_started", id=action.id, automatic=action.automatic, user=action.user,
-                  trigger=action.trigger, value=action.trigger_value, reason=action.reason,
-                  dry_run=action.dry_run)
-
-    def _audit_failed(self, exc: BaseException) -> None:
-        note = f"rollback audit not written: {exc}"
-        if note not in self.notes:
-            self.notes.append(note)
-        log.warning("%s", note)
-
-    async def _record_step(self, action: _Action, index: int, result: StepResult) -> None:
-        brief = result.brief()
-        action.steps.append(brief)
-        if action.id is not None:
-            try:
-                self.audit.add_step(action.id, index + 1, result.as_dict())
-            except Exception as exc:
-                self._audit_failed(exc)
-        self._log(f"{action.kind}_step", id=action.id, seq=index + 1, **result.as_dict())
-
-    async def _execute(self, action: _Action, steps: list[StepConfig]) -> None:
-        try:
-            if action.dry_run:
-                for i, result in enumerate(planned(steps, "not run (dry run)", self.clock)):
-                    await self._record_step(action, i, result)
-                self._finish(action, "dry_run", "dry run: nothing was run")
-                return
-            if not steps:
-                self._finish(action, "failed", f"no [[{action.kind}.steps]] are configured")
-                return
-            if action.kind == "rollback":
-                self._alert_raise(ALERT_IN_PROGRESS, "warning",
-                                  f"{'Automatic' if action.automatic else 'Manual'} rollback #{action.id} of "
-                                  f"{self.deployment} started",
-                                  f"by {action.user}; trigger {action.trigger}; reason: {action.reason}",
-                                  action.trigger_value)
-            results = await run_steps(steps, client=self.client, flags=self.flags,
-                                      secrets=self.config.secrets, clock=self.clock,
-                                      on_result=lambda i, r: self._record_step(action, i, r))
-            stopped = any(r.ok is False and not s.continue_on_error
-                          for r, s in zip(results, steps, strict=True))
-            failed = [r.name for r in results if r.ok is False]
-            if stopped:
-                self._finish(action, "failed", f"step failed: {', '.join(failed)}")
-            elif action.kind == "throttle":
-                self._finish(action, "done",
-                             f"steps failed (continued): {', '.join(failed)}" if failed else "")
-            else:
-                action.state = "verifying"
-                action.verify_deadline = self.clock() + self.cfg.verify_window
-                action.streak = 0
-                action.detail = f"steps failed (continued): {', '.join(failed)}" if failed else ""
-                self._set_outcome(action, "verifying")
-                if self.on_steps_done is not None:
-                    try:
-                        self.on_steps_done(self.clock())
-                    except Exception:
-                        log.exception("on_steps_done failed")
-                self._log("rollback_verifying", id=action.id, window=self.cfg.verify_window,
-                          successes=self.cfg.verify_successes)
-        except asyncio.CancelledError:
-            self._finish(action, "failed", "interrupted: the session ended while the steps ran")
-            raise
-        except Exception as exc:  # bookkeeping must end the action whatever happened
-            log.exception("rollback execution failed")
-            self._finish(action, "failed", f"{type(exc).__name__}: {exc}")
-
-    def _set_outcome(self, action: _Action, outcome: str, finished_at: float | None = None,
-                     detail: str | None = None) -> None:
-        if action.id is None:
-            return
-        try:
-            self.audit.set_outcome(action.id, outcome, finished_at=finished_at, detail=detail)
-        except Exception as exc:
-            self._audit_failed(exc)
-
-    def _finish(self, action: _Action, outcome: str, detail: str = "", *, quiet: bool = False) -> None:
-        if action.finished_at is not None:
-            return
-        action.state = outcome
-        action.finished_at = self.clock()
-        if detail:
-            action.detail = detail
-        self._set_outcome(action, outcome, action.finished_at, action.detail)
-        self._log(f"{action.kind}_finished", id=action.id, outcome=outcome, detail=action.detail)
-        if action.kind != "rollback" or outcome == "dry_run" or quiet:
-            return
-        self._alert_resolve(ALERT_IN_PROGRESS)
-        if outcome == "verified":
-            self._alert_resolve(ALERT_FAILED)
-        elif outcome in ("failed", "failed_verification"):
-            what = "its steps failed" if outcome == "failed" else "health did not recover"
-            self._alert_raise(ALERT_FAILED, "critical",
-                              f"Rollback #{action.id} of {self.deployment} failed: {what}",
-                              f"trigger {action.trigger}; reason: {action.reason}; {action.detail}",
-                              action.trigger_value)
-
     # -- verification ------------------------------------------------------------------
 
     def _verify(self, snapshot: Snapshot, now: float) -> None:
@@ -466,113 +265,6 @@ class RollbackController:
         self._alert_raise(ALERT_RECOMMENDED, "critical", f"Rollback of {self.deployment} recommended: {rule}",
                           "auto = \"ask\": confirm in the TUI or run `wsmon-tui rollback`", value)
 
-    # -- throttle --------------------------------------------------------------------------
-
-    def _maybe_throttle(self, alerts: tuple[AlertView, ...], firing: set[str], now: float) -> None:
-        tc = self.throttle_cfg
-        if not tc.on:
-            return
-        rule = next((r for r in tc.on if r in firing), None)
-        if rule is None:
-            if self._throttled_alert:
-                self._throttled_alert = False
-                self._alert_resolve(ALERT_THROTTLED)
-            return
-        if self.read_only or not tc.steps:
-            return
-        if self._throttle_task is not None and not self._throttle_task.done():
-            return
-        if self._current is not None and self._current.state == "running":
-            return
-        if self._last_throttle_at is not None and now - self._last_throttle_at < tc.cooldown:
-            return
-        value = _alert_value(alerts, rule)
-        action = _Action(kind="throttle", trigger=rule, trigger_value=value, reason=f"{rule} firing",
-                         user=AUTO_USER, automatic=True, dry_run=self.cfg.dry_run, started_at=now)
-        self._begin(action)
-        self._throttle = action
-        self._last_throttle_at = now
-        if not action.dry_run:
-            self._throttled_alert = True
-            self._alert_raise(ALERT_THROTTLED, "warning", f"{self.deployment} throttled: {rule} firing",
-                              f"throttle #{action.id}: {len(tc.steps)} step(s)", value)
-        self._throttle_task = asyncio.ensure_future(self._execute(action, tc.steps))
-
-    # -- rollout -----------------------------------------------------------------------------
-
-    def _track_rollout(self, snapshot: Snapshot, now: float) -> None:
-        if self.flags is None or not self.rollout_flag:
-            return
-        if self._rollout_task is not None and not self._rollout_task.done():
-            return
-        if self._last_rollout_read is not None and now - self._last_rollout_read < self.rollout_interval:
-            return
-        self._last_rollout_read = now
-        adoption = snapshot.overall.get("adoption") if snapshot.overall else None
-        self._rollout_task = asyncio.ensure_future(self._read_rollout(now, adoption))
-
-    async def _read_rollout(self, now: float, adoption: float | None) -> None:
-        assert self.flags is not None and self.rollout_flag
-        try:
-            flags = await asyncio.wait_for(self.flags.list(), max(self.rollout_interval, 5.0))
-        except Exception as exc:  # a background read: every failure becomes a note, never a lost task error
-            message = str(exc) if isinstance(exc, FlagError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, TimeoutError):
-                message = "timed out reading the flags"
-            if message != self._rollout_error:
-                self._log("rollout_read_failed", error=message[:300])
-            self._rollout_error = message[:200]
-            return
-        self._rollout_error = ""
-        percent = effective_rollout(flags.get(self.rollout_flag))
-        self._rollout_percent = percent
-        last = self._last_rollout_point
-        changed = (last is None or last[1] != percent
-                   or (adoption is None) != (last[2] is None)
-                   or (adoption is not None and last[2] is not None and abs(adoption - last[2]) >= 0.005)
-                   or now - last[0] >= ROLLOUT_KEEPALIVE)
-        if not changed or self.read_only:
-            return
-        self._last_rollout_point = (now, percent, adoption)
-        dep = self.config.deployment
-        try:
-            self.audit.record_rollout(deployment=dep.name, version=dep.version, session_id=self.session_id,
-                                      at=now, rollout_percent=percent, adoption=adoption)
-        except Exception as exc:
-            self._audit_failed(exc)
-
-    # -- alerts and the log --------------------------------------------------------------
-
-    def _alert_raise(self, rule: str, severity: str, summary: str, description: str,
-                     value: float | None) -> None:
-        if self.alert_engine is None:
-            return
-        self._raised += 1
-        try:
-            self._pending.extend(self.alert_engine.raise_alert(
-                rule=rule, target=self.deployment, severity=severity, summary=summary,
-                description=description, value=value))
-        except Exception as exc:
-            log.warning("could not raise %s: %s", rule, exc)
-            self._log("alert_failed", rule=rule, error=str(exc)[:300])
-
-    def _alert_resolve(self, rule: str) -> None:
-        if self.alert_engine is None:
-            return
-        self._raised += 1
-        try:
-            self._pending.extend(self.alert_engine.resolve_alert(rule, self.deployment))
-        except Exception as exc:
-            log.warning("could not resolve %s: %s", rule, exc)
-
-    def _log(self, event: str, **data: Any) -> None:
-        if self._log_fn is None:
-            return
-        try:
-            self._log_fn(event, **data)
-        except Exception:  # the session log is best effort
-            log.exception("session log failed")
-
     # -- shutdown --------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -601,13 +293,6 @@ class RollbackController:
             with contextlib.suppress(Exception):
                 await asyncio.wait(tasks, timeout=5)
         self.close()
-
-
-def _alert_value(alerts: tuple[AlertView, ...], rule: str) -> float | None:
-    for alert in alerts:
-        if alert.rule == rule and alert.state == "firing" and alert.value is not None:
-            return alert.value
-    return None
 
 
 def firing_rules(snapshot: Snapshot) -> set[str]:

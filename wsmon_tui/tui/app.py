@@ -6,28 +6,26 @@ the app keeps only the latest, and the visible view repaints at the ``--refresh`
 skipping work when nothing changed. Commands (acknowledge, silence, rollback) and
 history questions (chart ranges, deliveries, the report) go to the engine in short
 workers; their errors become notifications, never crashes.
+
+The app is built from parts named for what they hold: ``tui/palette.py`` (the Ctrl+P
+commands), ``tui/actions.py`` (acknowledge, silence, rollback, export) and
+``tui/lifecycle.py`` (signal handlers and the graceful stop).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import getpass
 import os
-import signal
-import sys
-import termios
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
@@ -35,12 +33,14 @@ from textual.events import Key
 from textual.theme import BUILTIN_THEMES
 from textual.worker import Worker, WorkerState
 
-from wsmon_tui.errors import WsmonError
-from wsmon_tui.model import AlertView, Snapshot
+from wsmon_tui.model import Snapshot
 from wsmon_tui.runtime import settle_gc
 from wsmon_tui.seam import EngineLink
+from wsmon_tui.tui.actions import EngineActions
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.lifecycle import SessionEnd
 from wsmon_tui.tui.messages import SnapshotArrived
+from wsmon_tui.tui.palette import WsmonCommands
 from wsmon_tui.tui.screens.alerts import AlertsScreen
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.screens.detailed import DetailedScreen
@@ -51,8 +51,6 @@ from wsmon_tui.tui.themes import ThemeSet, choose, load_themes
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
 READ_ONLY_IDS = frozenset({"alerts.ack", "alerts.silence", "rollback"})
-QUIT_TIMEOUT_S = 15.0
-"""Longest the app waits for the engine to close its session when quitting."""
 
 
 def current_user() -> str:
@@ -62,67 +60,7 @@ def current_user() -> str:
         return "unknown"
 
 
-class WsmonCommands(Provider):
-    """Ctrl+P: views, acknowledge, silence, export, rollback, themes and the rest."""
-
-    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app = self.app
-        assert isinstance(app, WsmonApp)
-        cmds: list[tuple[str, str, Callable[[], Any]]] = [
-            (f"View: {mode.title()}", f"Show the {mode} view", partial(app.switch_mode, mode))
-            for mode in MODE_ORDER
-        ]
-        cmds += [
-            ("Acknowledge the selected alert", "Alerts view: acknowledge with a comment",
-             app.action_acknowledge),
-            ("Silence the selected alert", "Alerts view: silence its rule for a while", app.action_silence),
-            ("Export a Markdown report", "Write the session report to the state dir", app.action_export),
-            ("Roll back the deployment", "Open the rollback confirmation", app.action_rollback),
-            ("Pause or resume repainting", "The engine keeps running", app.action_pause),
-            ("Refresh now", "Take a snapshot now", app.action_refresh),
-            ("Keys", "Every binding", app.action_help),
-        ]
-        if app.read_only:
-            cmds = [c for c in cmds if c[2] not in (app.action_acknowledge, app.action_silence,
-                                                    app.action_rollback)]
-        cmds += [(f"Theme: {name}", "Switch the colour theme", partial(app.set_theme, name))
-                 for name in app.theme_names()]
-        return cmds
-
-    async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (0600), creating its folder (0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-def _terminal_alive() -> bool:
-    """False once the terminal hung up (its ioctls fail with EIO)."""
-    try:
-        termios.tcgetattr(sys.__stdout__.fileno())  # type: ignore[union-attr]
-    except (termios.error, OSError, ValueError, AttributeError):
-        return False
-    return True
-
-
-STOP_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup", signal.SIGINT: "sigint"}
-"""Signals that end the session gracefully, and how the session records its end."""
-
-
-class WsmonApp(App[int]):
+class WsmonApp(EngineActions, SessionEnd):
     """``WsmonApp(engine, mode=..., refresh=..., theme=..., read_only=...)``."""
 
     CSS_PATH = "app.tcss"
@@ -417,108 +355,6 @@ class WsmonApp(App[int]):
         if isinstance(screen, ViewScreen) and not self.paused:
             screen.paint(force=True)
 
-    def _selected_alert(self) -> AlertView | None:
-        screen = self.screen
-        if not isinstance(screen, AlertsScreen):
-            self.switch_mode("alerts")
-            self.notify("Select an alert in the alerts view first.", severity="warning")
-            return None
-        alert = screen.selected_alert()
-        if alert is None:
-            self.notify("No alert selected.", severity="warning")
-        return alert
-
-    def action_acknowledge(self) -> None:
-        if self.read_only:
-            return
-        alert = self._selected_alert()
-        if alert is None:
-            return
-        from wsmon_tui.tui.screens.ack import AckScreen
-
-        def done(comment: str | None) -> None:
-            if comment is not None:
-                self.run_command(f"Acknowledged {safe(alert.rule, 60)}",
-                                 self.engine.acknowledge(alert.id, self.user, comment))
-
-        self.push_screen(AckScreen(alert, self.user), done)
-
-    def action_silence(self) -> None:
-        if self.read_only:
-            return
-        alert = self._selected_alert()
-        if alert is None:
-            return
-        from wsmon_tui.tui.screens.silence import SilenceRequest, SilenceScreen
-
-        def done(req: SilenceRequest | None) -> None:
-            if req is not None:
-                self.run_command(
-                    f"Silenced {safe(req.rule, 60)}",
-                    self.engine.silence(rule=req.rule, target=req.target, duration=req.duration,
-                                         comment=req.comment, user=self.user))
-
-        self.push_screen(SilenceScreen(alert, self.user), done)
-
-    def action_rollback(self) -> None:
-        if self.read_only:
-            return
-        self._open_rollback("manual", "")
-
-    def _open_rollback(self, trigger: str, reason: str) -> None:
-        from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen, RollbackProgressScreen
-
-        config = self.engine.config
-        dep = config.deployment
-
-        def done(confirmed: bool | None) -> None:
-            if not confirmed:
-                self.notify("Rollback cancelled; nothing was done.", timeout=4)
-                return
-            why = reason or ("recommended by wsmon" if trigger == "recommended"
-                             else "manual rollback from the TUI")
-            self.run_command("Rollback", self.engine.rollback(reason=why, user=self.user))
-            self.push_screen(RollbackProgressScreen())
-
-        # Nothing may sit on top of a destructive confirmation: toasts are cleared, and
-        # no new ones are raised while it is open (see _announce_critical).
-        self.clear_notifications()
-        self.push_screen(ConfirmRollbackScreen(
-            deployment=dep.name, version=dep.version, previous=dep.previous_version,
-            steps=list(config.rollback.steps), trigger=trigger, reason=reason,
-            dry_run=bool(config.rollback.dry_run)), done)
-
-    @work(group="commands", exit_on_error=False, description="wsmon command")
-    async def run_command(self, what: str, command: Awaitable[Any]) -> None:
-        """Run one command against the monitor; a WsmonError is a notice, not a crash."""
-        try:
-            await asyncio.wait_for(command, 120)
-        except WsmonError as exc:
-            self.notify(f"{what}: {safe(exc, 300)}", title="Not done", severity="error", timeout=10,
-                        markup=False)
-            return
-        self.notify(f"{what}: done.", timeout=5, markup=False)
-
-    @work(group="export", exclusive=True, exit_on_error=False, description="export a report")
-    async def action_export(self) -> None:
-        """Build the session's report on the engine's side and write it from a thread: a long
-        session's report never stalls the screen."""
-        engine = self.engine
-        now = time.time()
-        session = engine.session_id or "session"
-        base = Path(engine.state_dir) if engine.state_dir else Path.cwd()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-        path = base / "reports" / f"report-{session}-{stamp}.md"
-        self.notify("Writing the report…", title="Export", timeout=3)
-        try:
-            text = await engine.report("md")
-            await asyncio.to_thread(_write_private, path, text)
-        except (OSError, WsmonError, ValueError) as exc:
-            self.notify(f"Export failed: {safe(exc, 300)}", severity="error", timeout=10, markup=False)
-            return
-        self.last_export = path
-        self.notify(f"Report written to {path}", title="Export", timeout=10, markup=False)
-
     def action_theme_picker(self) -> None:
         from wsmon_tui.tui.screens.theme_picker import ThemePicker
 
@@ -557,19 +393,6 @@ class WsmonApp(App[int]):
 
         self.push_screen(HelpScreen(self.help_sections()))
 
-    def _install_signal_handlers(self) -> None:
-        """SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop like ``q``: the engine
-        closes its session with how it ended, then the app restores the terminal."""
-        loop = asyncio.get_running_loop()
-        for sig, reason in STOP_SIGNALS.items():
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._on_signal, reason)
-
-    def _on_signal(self, reason: str) -> None:
-        if reason == "sighup" and not _terminal_alive():
-            self._terminal_gone()
-        self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
-
     def _terminal_gone(self) -> None:
         """The SSH session dropped and the pty hung up: nothing can be drawn or restored.
 
@@ -586,19 +409,3 @@ class WsmonApp(App[int]):
     async def action_quit(self) -> None:
         """Stop the engine, wait until it has closed its session, then exit."""
         await self._stop_and_exit("user")
-
-    async def _stop_and_exit(self, reason: str) -> None:
-        if self._quitting:
-            return
-        self._quitting = True
-        self._cancel_repaints()
-        self.engine.request_stop(reason)
-        worker = self.engine_worker
-        if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
-            try:
-                await asyncio.wait_for(worker.wait(), QUIT_TIMEOUT_S)
-            except Exception:
-                pass  # a failed or slow engine must not keep the user in the app
-        if self._hung_up:
-            os._exit(1 if self.engine_failed else 0)
-        self.exit(1 if self.engine_failed else 0)

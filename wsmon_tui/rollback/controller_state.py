@@ -1,0 +1,174 @@
+"""The state a RollbackController keeps, the record of one action, and the helpers every
+part uses: one place for every attribute the controller's parts share.
+
+``RollbackController`` (``rollback/controller.py``: the hook, manual rollbacks,
+verification, policy, shutdown) is built on ``Throttling`` (``rollback/throttle.py``),
+on ``Execution`` (``rollback/execution.py``: running an action's steps, settling its audit
+and alerts) and on ``RolloutTracking`` (``rollback/rollout.py``), which are all built on
+this: the configuration, the current actions and tasks, and how alerts are raised and
+resolved and the session log written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from wsmon_tui.config import Config
+from wsmon_tui.errors import StoreError
+from wsmon_tui.model import AlertView
+from wsmon_tui.rollback.audit import AuditDB
+from wsmon_tui.rollback.flags import FlagProvider
+
+log = logging.getLogger("wsmon_tui.rollback.controller")
+
+AUTO_USER = "wsmon-tui (automatic)"
+ALERT_FAILED = "RollbackFailed"
+ALERT_RECOMMENDED = "RollbackRecommended"
+ALERT_IN_PROGRESS = "RollbackInProgress"
+ALERT_THROTTLED = "Throttled"
+HEALTH_TRIGGER = "health_below"
+
+
+@dataclass
+class _Action:
+    kind: str
+    """rollback | throttle"""
+    trigger: str
+    trigger_value: float | None
+    reason: str
+    user: str
+    automatic: bool
+    dry_run: bool
+    started_at: float
+    id: int | None = None
+    state: str = "running"
+    finished_at: float | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    verify_deadline: float | None = None
+    streak: int = 0
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "state": self.state, "outcome": self.state,
+                "trigger": self.trigger, "trigger_value": self.trigger_value, "reason": self.reason,
+                "user": self.user, "automatic": self.automatic, "dry_run": self.dry_run,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "verify_deadline": self.verify_deadline, "detail": self.detail,
+                "steps": [dict(s) for s in self.steps]}
+
+
+class ControllerState:
+    """The rollback controller's state and shared helpers (see the module docstring)."""
+
+    def __init__(self, config: Config, db_path: Path | None, *, flags: FlagProvider | None,
+                 client: httpx.AsyncClient, alert_engine: Any | None = None,
+                 clock: Callable[[], float] = time.time, read_only: bool = False, session_id: str = "",
+                 log: Callable[..., None] | None = None,
+                 on_steps_done: Callable[[float], None] | None = None) -> None:
+        self.config = config
+        self.cfg = config.rollback
+        self.throttle_cfg = config.throttle
+        self.flags = flags
+        self.client = client
+        self.alert_engine = alert_engine
+        self.clock = clock
+        self.read_only = read_only
+        self.session_id = session_id
+        self._log_fn = log
+        self.on_steps_done = on_steps_done
+        """Called with the time a rollback's steps finished (it starts verifying): the Monitor can
+        judge health from then on, so that probes failed before the rollback do not hold it back."""
+        self.deployment = config.deployment.name
+        self.rollout_flag = config.flags.rollout_flag
+        self.rollout_interval = config.interval
+        self.notes: list[str] = []
+        """Problems the user must know about (e.g. the audit could not be opened)."""
+        if read_only:
+            self.audit = AuditDB(None)
+        else:
+            try:
+                self.audit = AuditDB(db_path)
+            except StoreError as exc:
+                self.notes.append(f"rollback audit kept in memory only: {exc}")
+                self.audit = AuditDB(None)
+            try:
+                settled = self.audit.settle_interrupted()
+            except StoreError as exc:
+                self.notes.append(str(exc))
+            else:
+                if settled:
+                    self._log("rollback_settled", ids=settled,
+                                    why="left in progress by a session that ended without finishing it")
+        self.auto_count = 0
+        self._current: _Action | None = None
+        self._throttle: _Action | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._throttle_task: asyncio.Task[None] | None = None
+        self._rollout_task: asyncio.Task[None] | None = None
+        self._last_rollback_at: float | None = None
+        self._last_throttle_at: float | None = None
+        self._below_since: float | None = None
+        self._recommended = False
+        self._throttled_alert = False
+        self._exhausted_logged = False
+        self._pending: list[Any] = []
+        self._rollout_percent: float | None = None
+        self._last_rollout_read: float | None = None
+        self._last_rollout_point: tuple[float, float | None, float | None] | None = None
+        self._rollout_error = ""
+        self._raised = 0
+        """Alerts raised or resolved so far (a tick that changed it re-reads the alert views)."""
+
+    def _audit_failed(self, exc: BaseException) -> None:
+        note = f"rollback audit not written: {exc}"
+        if note not in self.notes:
+            self.notes.append(note)
+        log.warning("%s", note)
+
+    # -- alerts and the log --------------------------------------------------------------
+
+    def _alert_raise(self, rule: str, severity: str, summary: str, description: str,
+                     value: float | None) -> None:
+        if self.alert_engine is None:
+            return
+        self._raised += 1
+        try:
+            self._pending.extend(self.alert_engine.raise_alert(
+                rule=rule, target=self.deployment, severity=severity, summary=summary,
+                description=description, value=value))
+        except Exception as exc:
+            log.warning("could not raise %s: %s", rule, exc)
+            self._log("alert_failed", rule=rule, error=str(exc)[:300])
+
+    def _alert_resolve(self, rule: str) -> None:
+        if self.alert_engine is None:
+            return
+        self._raised += 1
+        try:
+            self._pending.extend(self.alert_engine.resolve_alert(rule, self.deployment))
+        except Exception as exc:
+            log.warning("could not resolve %s: %s", rule, exc)
+
+    def _log(self, event: str, **data: Any) -> None:
+        if self._log_fn is None:
+            return
+        try:
+            self._log_fn(event, **data)
+        except Exception:  # the session log is best effort
+            log.exception("session log failed")
+
+
+def _alert_value(alerts: tuple[AlertView, ...], rule: str) -> float | None:
+    for alert in alerts:
+        if alert.rule == rule and alert.state == "firing" and alert.value is not None:
+            return alert.value
+    return None
+

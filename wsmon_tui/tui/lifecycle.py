@@ -1,0 +1,83 @@
+"""How the app ends: SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop it like ``q``;
+the engine closes its session with how it ended, then the app exits (or, when the terminal
+hung up, leaves with ``os._exit``).
+
+Separate from the app (``tui/app.py``), which keeps ``_terminal_gone`` and ``action_quit``:
+this is the signal handling and the shutdown they start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import termios
+from typing import TYPE_CHECKING
+
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from wsmon_tui.seam import EngineLink
+
+QUIT_TIMEOUT_S = 15.0
+"""Longest the app waits for the engine to close its session when quitting."""
+
+
+def _terminal_alive() -> bool:
+    """False once the terminal hung up (its ioctls fail with EIO)."""
+    try:
+        termios.tcgetattr(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (termios.error, OSError, ValueError, AttributeError):
+        return False
+    return True
+
+
+STOP_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup", signal.SIGINT: "sigint"}
+"""Signals that end the session gracefully, and how the session records its end."""
+
+
+class SessionEnd(App[int]):
+    """Signal handlers and the graceful stop (see the module docstring)."""
+
+    engine: EngineLink
+    engine_worker: Worker[str] | None
+    engine_failed: bool
+    _quitting: bool
+    _hung_up: bool
+    _signal_task: asyncio.Future[None] | None
+
+    if TYPE_CHECKING:
+        def _terminal_gone(self) -> None: ...
+
+        def _cancel_repaints(self) -> None: ...
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop like ``q``: the engine
+        closes its session with how it ended, then the app restores the terminal."""
+        loop = asyncio.get_running_loop()
+        for sig, reason in STOP_SIGNALS.items():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, reason)
+
+    def _on_signal(self, reason: str) -> None:
+        if reason == "sighup" and not _terminal_alive():
+            self._terminal_gone()
+        self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
+
+    async def _stop_and_exit(self, reason: str) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self._cancel_repaints()
+        self.engine.request_stop(reason)
+        worker = self.engine_worker
+        if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            try:
+                await asyncio.wait_for(worker.wait(), QUIT_TIMEOUT_S)
+            except Exception:
+                pass  # a failed or slow engine must not keep the user in the app
+        if self._hung_up:
+            os._exit(1 if self.engine_failed else 0)
+        self.exit(1 if self.engine_failed else 0)
