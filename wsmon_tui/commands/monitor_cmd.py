@@ -13,9 +13,13 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wsmon_tui.errors import UsageError
 from wsmon_tui.runtime import RunContext, parse_run_duration, prepare, settle_gc
+
+if TYPE_CHECKING:
+    from wsmon_tui.live import LivePrinter, PlainPrinter
 
 _SIGNALS = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
 
@@ -122,7 +126,7 @@ def _write_export(ctx: RunContext, monitor: object, path: Path) -> None:
     print(f"report written to {path}", file=sys.stderr)
 
 
-def _printer(ctx: RunContext, live: bool):
+def _printer(ctx: RunContext, live: bool) -> LivePrinter | PlainPrinter:
     from wsmon_tui.live import LivePrinter, PlainPrinter
 
     return LivePrinter(ctx.config) if live else PlainPrinter(ctx.config)
