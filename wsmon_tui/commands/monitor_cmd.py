@@ -12,10 +12,13 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsmon_tui.errors import UsageError
 from wsmon_tui.runtime import RunContext, parse_run_duration, prepare, settle_gc
+
+if TYPE_CHECKING:
+    from wsmon_tui.live import LivePrinter, PlainPrinter
 
 _SIGNALS = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
 
@@ -120,7 +123,7 @@ async def _write_export(engine: Any, path: Path) -> None:
     print(f"report written to {path}", file=sys.stderr)
 
 
-def _printer(ctx: RunContext, live: bool):
+def _printer(ctx: RunContext, live: bool) -> LivePrinter | PlainPrinter:
     from wsmon_tui.live import LivePrinter, PlainPrinter
 
     return LivePrinter(ctx.config) if live else PlainPrinter(ctx.config)

@@ -190,7 +190,7 @@ class _Loader(Problems):
             return False, None
         if origin is list:
             (item_tp,) = args
-            if is_dataclass(item_tp):
+            if isinstance(item_tp, type) and is_dataclass(item_tp):
                 if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
                     self.error(path, f"expected an array of tables ([[{path}]]), got {got}")
                     return False, None
@@ -221,7 +221,7 @@ class _Loader(Problems):
                 ok = ok and item_ok
                 out[k] = value
             return ok, out if ok else None
-        if is_dataclass(tp):
+        if isinstance(tp, type) and is_dataclass(tp):
             return True, self.build(tp, raw, path)
         raise TypeError(f"config schema: unsupported type {tp!r} at {path}")  # a bug in the schema
 

@@ -212,8 +212,8 @@ def render_prometheus(pop: Population) -> str:
     for inst, value in zip(INSTANCES, pop.errors_total, strict=True):
         lines.append(f'ws_errors_total{{instance="{inst}"}} {value}')
     family("ws_send_queue_depth", "gauge", "Messages waiting in the per-instance send queue.")
-    for inst, value in zip(INSTANCES, pop.queue_depth, strict=True):
-        lines.append(f'ws_send_queue_depth{{instance="{inst}"}} {round(value)}')
+    for inst, depth in zip(INSTANCES, pop.queue_depth, strict=True):
+        lines.append(f'ws_send_queue_depth{{instance="{inst}"}} {round(depth)}')
     family("clients_by_transport", "gauge", "Connected clients by transport.")
     for transport, value in pop.transports().items():
         lines.append(f'clients_by_transport{{transport="{transport}"}} {value}')

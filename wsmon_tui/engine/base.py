@@ -133,6 +133,20 @@ class MonitorBase:
         per_window = int(self.window / max(self.interval, 0.1)) + 5
         return min(max(per_window * 2, 32), 4096)
 
+    # What one part calls on another: declared here, typed, implemented by the part named.
+
     def _log(self, event: str, **data: Any) -> None:
         """Write an event to the session log (``Recorder``)."""
+        raise NotImplementedError
+
+    def _sample_resources(self) -> None:
+        """Host and process figures on the tick, once per interval (``Collectors``)."""
+        raise NotImplementedError
+
+    def _record(self, record: Snapshot) -> None:
+        """Append the record's values to the history (``Recorder``)."""
+        raise NotImplementedError
+
+    def _persist(self, snap: Snapshot) -> None:
+        """Hand the tick's rows to the store (``Recorder``)."""
         raise NotImplementedError

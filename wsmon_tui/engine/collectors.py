@@ -28,7 +28,7 @@ from typing import Any
 from wsmon_tui.config import TargetConfig
 from wsmon_tui.engine.base import MonitorBase
 from wsmon_tui.engine.probe import probe_once, ssl_context_for
-from wsmon_tui.engine.schedule import Grid, resolve, sleep_until
+from wsmon_tui.engine.schedule import Grid, resolve, resolver, sleep_until
 from wsmon_tui.engine.scrape import ScrapeResult
 from wsmon_tui.engine.state import TargetState
 from wsmon_tui.model import ProbeResult
@@ -70,7 +70,7 @@ class Collectors(MonitorBase):
                         task = running[target.name] = asyncio.ensure_future(
                             self._probe(target, slot, contexts[target.name], partial(resolve, opened)))
                         if i < len(targets) - 1:
-                            task.add_done_callback(lambda _t, f=opened: resolve(f))
+                            task.add_done_callback(resolver(opened))
                             await asyncio.wait((opened,), timeout=stagger)
                 finally:
                     self._probe_ended()

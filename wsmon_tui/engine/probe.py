@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import (
@@ -239,14 +239,16 @@ class _Wire(asyncio.Protocol):
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
+        # websockets types Frame.data as bytes-like (frames built to send); a parsed frame carries bytes
+        data = cast(bytes, frame.data)
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if frame.fin:
-                self._message(frame.data, opcode is Opcode.TEXT)
+                self._message(data, opcode is Opcode.TEXT)
             else:
-                self._fragments = [frame.data]
+                self._fragments = [data]
                 self._fragment_text = opcode is Opcode.TEXT
         elif opcode is Opcode.CONT:
-            self._fragments.append(frame.data)
+            self._fragments.append(data)
             if frame.fin:
                 data, self._fragments = b"".join(self._fragments), []
                 self._message(data, self._fragment_text)
@@ -415,7 +417,7 @@ async def _resolve(host: str, port: int) -> str | None:
     """The one address ``host`` resolves to; None when it has several (asyncio then tries
     them all, as any client would). Raises socket.gaierror."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = {info[4][0] for info in infos}
+    addresses = {str(info[4][0]) for info in infos}
     return addresses.pop() if len(addresses) == 1 else None
 
 

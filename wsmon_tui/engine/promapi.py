@@ -14,6 +14,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -97,9 +98,10 @@ def _number(text: object) -> float:
     return float(str(text))
 
 
-def _read(data: dict) -> QueryResult:
+def _read(data: dict[str, Any]) -> QueryResult:
+    """Parsed JSON: a malformed shape raises TypeError/KeyError/IndexError, which ``query`` reports."""
     kind = data.get("resultType")
-    result = data.get("result")
+    result: Any = data.get("result")
     if kind == "scalar":
         value = _number(result[1])
         return QueryResult(None if math.isnan(value) else value, {})

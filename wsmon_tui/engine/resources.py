@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
+from typing import Any
 
 import psutil
 
@@ -179,7 +181,7 @@ class ResourceSampler:
         return out
 
 
-def _count_established(conns, port: int) -> int:
+def _count_established(conns: Iterable[Any], port: int) -> int:
     seen = {(c.laddr, c.raddr) for c in conns
             if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port}
     return len(seen)
@@ -193,7 +195,7 @@ def _is_gone(proc: psutil.Process) -> bool:
         return True
 
 
-def _optional(fn) -> float | None:
+def _optional(fn: Callable[[], float]) -> float | None:
     try:
         return float(fn())
     except (psutil.AccessDenied, PermissionError, NotImplementedError):

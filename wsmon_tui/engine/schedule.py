@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from wsmon_tui.config import TargetConfig
@@ -60,6 +61,11 @@ async def sleep_until(when: float, fut: asyncio.Future[None] | None = None) -> N
 def resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def resolver(fut: asyncio.Future[None]) -> Callable[[object], None]:
+    """A done-callback that resolves ``fut`` whatever finished."""
+    return lambda _done: resolve(fut)
 
 
 def wave_offsets(count: int, interval: float, per_wave: int) -> list[float]:

@@ -32,7 +32,7 @@ people, e.g. ``"error rate 18% > 15% (critical)"``.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wsmon_tui.levels import LevelProfile
@@ -115,7 +115,8 @@ def score_target(inp: TargetHealthInput, level: LevelProfile) -> tuple[float | N
     reasons: list[str] = []
     status = HEALTHY
 
-    def judge(label: str, value: float | None, pair: tuple[float, float], fmt, good: float = 0.0,
+    def judge(label: str, value: float | None, pair: tuple[float, float], fmt: Callable[[float], str],
+              good: float = 0.0,
               shown: str | None = None) -> None:
         nonlocal status
         if value is None:

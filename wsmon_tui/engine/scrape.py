@@ -346,8 +346,8 @@ class Scraper:
         conn = self._exprs.get("connections")
         if isinstance(conn, Selector):
             label = self._metrics.instance_label
-            for labels, value in conn.samples(families):
-                inst = labels.get(label)
+            for sample_labels, value in conn.samples(families):
+                inst = sample_labels.get(label)
                 if inst is not None and not math.isnan(value):
                     out.instances[inst] = out.instances.get(inst, 0.0) + value
         if self._hist is not None:

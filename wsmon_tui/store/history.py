@@ -54,7 +54,8 @@ class History:
     def sessions(self, *, since: float | None = None, deployment: str | None = None,
                  version: str | None = None) -> list[dict]:
         """Sessions oldest first; ``since`` keeps those that ended, or were last seen, at/after it."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if since is not None:
             where.append("coalesce(ended_at, last_seen) >= ?")
             params.append(since)
@@ -105,7 +106,7 @@ class History:
                 until: float | None = None) -> list[tuple[float, float, float, float, int]]:
         """``(minute, min, max, avg, count)`` rows of one series, oldest first."""
         hi = math.inf if until is None else until
-        return [tuple(r) for r in self._read(  # type: ignore[misc]
+        return [tuple(r) for r in self._read(
             "SELECT minute, min, max, avg, count FROM rollups WHERE series_id = (SELECT id FROM series"
             " WHERE target = ? AND metric = ?) AND minute >= ? AND minute <= ? ORDER BY minute",
             (target, metric, since, hi))]

@@ -183,7 +183,8 @@ class Writer:
         if getattr(self._batching, "items", None) is not None:
             yield  # nested: the outer batch hands it over
             return
-        self._batching.items = held = []
+        held: list[tuple[tuple[Any, ...], int]] = []
+        self._batching.items = held
         try:
             yield
         finally:

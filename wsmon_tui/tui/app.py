@@ -65,7 +65,7 @@ class WsmonApp(EngineActions, SessionEnd):
 
     CSS_PATH = "app.tcss"
     TITLE = "wsmon-tui"
-    MODES: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+    MODES: ClassVar[dict[str, Any]] = {
         "summary": SummaryScreen, "detailed": DetailedScreen, "alerts": AlertsScreen,
         "metrics": MetricsScreen,
     }

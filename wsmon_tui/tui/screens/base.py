@@ -106,6 +106,9 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         self._texts[selector] = content
         widget = self.query_one(selector, Static)
         width = widget.content_region.width
+        # Content.get_height's rules are "a mapping of style rules, such as the Widget's styles object"
+        # (its docstring; Widget passes self.styles too), but it is annotated as the RulesMap TypedDict.
+        styles = widget.styles
         layout = not isinstance(old, Content) or width <= 0 or \
-            old.get_height(widget.styles, width) != content.get_height(widget.styles, width)
+            old.get_height(styles, width) != content.get_height(styles, width)  # type: ignore[arg-type]
         widget.update(content, layout=layout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -14,7 +15,7 @@ from textual.widgets import Static
 Section = tuple[str, list[Binding]]
 
 
-def help_content(sections: list[Section], key_display) -> Content:  # type: ignore[no-untyped-def]
+def help_content(sections: list[Section], key_display: Callable[[Binding], str]) -> Content:
     parts: list[str | tuple[str, str]] = []
     for title, bindings in sections:
         parts.append((f"{title}\n", "bold $primary"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 Parts = list[str | tuple[str, str]]
 
 
-def _counts(title: str, counts: dict[str, int] | object) -> Parts:
-    items = sorted(dict(counts).items(), key=lambda kv: (-kv[1], kv[0]))  # type: ignore[call-overload]
+def _counts(title: str, counts: Mapping[str, int]) -> Parts:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     parts: Parts = [(f"\n{title}\n", "bold")]
     if not items:
         return [*parts, ("  none\n", "$text-muted")]
