@@ -424,6 +424,23 @@ async def test_read_only_removes_ack_silence_rollback():
         assert "READ-ONLY" in str(app.screen.query_one(WsmonHeader).content)
 
 
+async def test_read_only_notice_follows_the_keymap():
+    """The app keeps its own copy of the keymap it set: a remapped key (a symbol, given as
+    the character, and a modifier key) still says why, and the old key no longer does."""
+    config = make_config()
+    config.ui.keymap = {"rollback": "!,ctrl+r"}
+    mon = FakeMonitor(config)
+    app, _ = make_app(mon, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(pilot, mon)
+        assert dict(app.keymap) == {"rollback": "!,ctrl+r"}
+        for key in ("exclamation_mark", "ctrl+r", "R"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert mon.calls == []
+        assert sum("read-only" in m for m in messages(app)) == 2
+
+
 async def test_command_errors_become_notices():
     mon = FakeMonitor(with_engines=False)
     app, _ = make_app(mon, mode="alerts")

@@ -21,11 +21,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ScreenStackError
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingType, Keymap
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.driver import Driver
@@ -136,6 +137,8 @@ class WsmonApp(App[int]):
         Binding("question_mark", "help", "Keys", id="help", tooltip="Every binding"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the monitor, close the session, exit"),
     ]
+    keymap: Keymap = MappingProxyType({})
+    """The keymap given to ``set_keymap`` (binding id -> keys); Textual keeps its own copy private."""
 
     def __init__(self, monitor: Any, *, mode: str = "summary", refresh: float = 1.0,
                  theme: str | None = None, read_only: bool = False,
@@ -363,13 +366,23 @@ class WsmonApp(App[int]):
 
     def on_key(self, event: Key) -> None:
         """Read-only sessions hide ack, silence and rollback; pressing them says why."""
-        if self.read_only and event.key in self._read_only_keys():
+        if self.read_only and not {event.key, event.character}.isdisjoint(self._read_only_keys()):
             self.notify("This session is read-only: acknowledge, silence and rollback are off.",
                         severity="warning")
 
+    def set_keymap(self, keymap: Keymap) -> None:
+        """Textual's, keeping a copy for the help screen and the read-only notice."""
+        self.keymap = MappingProxyType(dict(keymap))
+        super().set_keymap(keymap)
+
+    def update_keymap(self, keymap: Keymap) -> None:
+        """Textual's, keeping a copy for the help screen and the read-only notice."""
+        self.keymap = MappingProxyType({**self.keymap, **keymap})
+        super().update_keymap(keymap)
+
     def _read_only_keys(self) -> set[str]:
         keys: set[str] = set()
-        keymap = getattr(self, "_keymap", {}) or {}
+        keymap = self.keymap
         for binding in [*self.BINDINGS, *AlertsScreen.BINDINGS]:
             if not isinstance(binding, Binding) or binding.id not in READ_ONLY_IDS:
                 continue
@@ -530,7 +543,7 @@ class WsmonApp(App[int]):
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
         from wsmon_tui.tui.screens.confirm_rollback import ConfirmButton
 
-        keymap = getattr(self, "_keymap", {}) or {}
+        keymap = self.keymap
 
         def remapped(bindings: Iterable[BindingType]) -> list[Binding]:
             out = []
