@@ -177,6 +177,22 @@ async def test_views_paint_frames_when_due_without_textuals_interval_timer():
         assert updates and all(b - a >= PERIOD * 0.9 for a, b in itertools.pairwise(updates))
 
 
+async def test_a_bug_in_a_view_on_a_timed_repaint_is_reported_by_textual():
+    """Timed repaints (the throttle, the watchdog) go through the app's message queue, so
+    an exception in a view exits the app with its traceback, as in any handler."""
+    app, mon = make_app(refresh=0.05)
+
+    def broken(*, force: bool = False) -> None:
+        raise RuntimeError("a bug in a view")
+
+    with pytest.raises(RuntimeError, match="a bug in a view"):
+        async with app.run_test(size=SIZE) as pilot:
+            await feed(pilot, mon)
+            app.screen.paint = broken  # the watchdog repaints within two refreshes
+            await pilot.pause(0.5)
+    assert app.return_code == 1
+
+
 async def test_the_header_age_keeps_counting_when_snapshots_stop():
     """No snapshots (the engine is stuck): the watchdog still repaints, so the age grows."""
     now = [BASE + 17.0]

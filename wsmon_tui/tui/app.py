@@ -290,10 +290,9 @@ class WsmonApp(App[int]):
 
     def _timed_repaint(self) -> None:
         self._paint_later = None
-        try:
-            self.repaint()
-        except Exception as exc:  # a bug in a view: shown and handled like any other
-            self._handle_exception(exc)
+        # Through the app's message queue, so that a bug in a view is reported by Textual
+        # like any other error in a handler (the app exits and prints the traceback).
+        self.call_later(self.repaint)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None:
