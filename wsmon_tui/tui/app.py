@@ -188,12 +188,12 @@ class WsmonApp(App[int]):
         self.theme = name
 
     def get_driver_class(self) -> type[Driver]:
-        """Textual's choice, except the quiet input thread for a Linux terminal (see driver.py)."""
+        """Textual's choice, except ours for a Linux terminal (it survives a hang-up; see driver.py)."""
         chosen = super().get_driver_class()
         if chosen is LinuxDriver:
-            from wsmon_tui.tui.driver import QuietLinuxDriver
+            from wsmon_tui.tui.driver import WsmonLinuxDriver
 
-            return QuietLinuxDriver
+            return WsmonLinuxDriver
         return chosen
 
     # -- lifecycle -----------------------------------------------------------------
@@ -581,14 +581,16 @@ class WsmonApp(App[int]):
         """The SSH session dropped and the pty hung up: nothing can be drawn or restored.
 
         Textual's writer thread dies on the first failed write and its bounded queue then
-        blocks the event loop for good, so writes are dropped from here on, and the app
+        blocks the event loop for good, so the driver drops writes from here on, and the app
         leaves with ``os._exit`` once the engine has closed its session (Textual's own
         shutdown would wait on the dead terminal).
         """
         self._hung_up = True
-        driver = self._driver
-        if driver is not None:
-            driver.write = lambda data: None  # type: ignore[method-assign]
+
+    @property
+    def hung_up(self) -> bool:
+        """True once the terminal hung up: the Linux driver drops every write (see driver.py)."""
+        return self._hung_up
 
     async def action_quit(self) -> None:
         """Stop the engine, wait until it has closed its session, then exit."""
