@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList
@@ -143,38 +142,30 @@ async def test_a_due_snapshot_repaints_at_once():
         assert screen.painted is snaps[2]
 
 
-async def test_views_paint_frames_when_due_without_textuals_interval_timer():
-    """``PromptUpdate`` replaces the screen's 60 fps timer on the views (one wake-up per
-    frame fewer). It depends on private names of Textual's Screen: fail loudly if they move."""
-    from textual.screen import Screen
-
-    from wsmon_tui.tui.prompt_update import PERIOD, PromptUpdate
-
-    assert isinstance(Screen.__dict__.get("_update_timer"), property)
-    assert callable(getattr(Screen, "_on_timer_update", None))
+async def test_a_new_snapshot_reaches_the_screen_at_once():
     app, mon = make_app(refresh=0.05)
     async with app.run_test(size=SIZE) as pilot:
         snaps = sequence()
         await feed(pilot, mon, snaps[:2])
-        screen = app.screen
-        assert isinstance(screen._update_timer, PromptUpdate)
-        assert screen._Screen__update_timer is None  # Textual's own timer was never created
-        loop = asyncio.get_running_loop()
-        updates: list[float] = []
-        original = screen._on_timer_update
-        screen._on_timer_update = lambda: (updates.append(loop.time()), original())[1]
         mon.publish(snaps[2])
         await pilot.pause(0.2)
-        assert screen.painted is snaps[2] and updates  # the new snapshot reached the screen
-        assert not screen._compositor._dirty_regions  # and the compositor drew it
-        # bursts of changes still coalesce: at most one update per PERIOD
-        card = next(iter(screen._cards.values()))
-        updates.clear()
-        for _ in range(20):
-            card.refresh()
-            await asyncio.sleep(0.002)
-        await pilot.pause(0.1)
-        assert updates and all(b - a >= PERIOD * 0.9 for a, b in itertools.pairwise(updates))
+        assert app.screen.painted is snaps[2]
+
+
+async def test_a_bug_in_a_view_on_a_timed_repaint_is_reported_by_textual():
+    """Timed repaints (the throttle, the watchdog) go through the app's message queue, so
+    an exception in a view exits the app with its traceback, as in any handler."""
+    app, mon = make_app(refresh=0.05)
+
+    def broken(*, force: bool = False) -> None:
+        raise RuntimeError("a bug in a view")
+
+    with pytest.raises(RuntimeError, match="a bug in a view"):
+        async with app.run_test(size=SIZE) as pilot:
+            await feed(pilot, mon)
+            app.screen.paint = broken  # the watchdog repaints within two refreshes
+            await pilot.pause(0.5)
+    assert app.return_code == 1
 
 
 async def test_the_header_age_keeps_counting_when_snapshots_stop():
@@ -422,6 +413,23 @@ async def test_read_only_removes_ack_silence_rollback():
         assert mon.calls == []
         assert sum("read-only" in m for m in messages(app)) == 3
         assert "READ-ONLY" in str(app.screen.query_one(WsmonHeader).content)
+
+
+async def test_read_only_notice_follows_the_keymap():
+    """The app keeps its own copy of the keymap it set: a remapped key (a symbol, given as
+    the character, and a modifier key) still says why, and the old key no longer does."""
+    config = make_config()
+    config.ui.keymap = {"rollback": "!,ctrl+r"}
+    mon = FakeMonitor(config)
+    app, _ = make_app(mon, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(pilot, mon)
+        assert dict(app.keymap) == {"rollback": "!,ctrl+r"}
+        for key in ("exclamation_mark", "ctrl+r", "R"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert mon.calls == []
+        assert sum("read-only" in m for m in messages(app)) == 2
 
 
 async def test_command_errors_become_notices():

@@ -19,6 +19,7 @@ from wsmon_tui.runtime import RunContext, parse_run_duration, prepare, settle_gc
 
 if TYPE_CHECKING:
     from wsmon_tui.live import LivePrinter, PlainPrinter
+    from wsmon_tui.model import Snapshot
 
 _SIGNALS = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
 
@@ -74,7 +75,10 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
             loop.add_signal_handler(sig, engine.request_stop, name)
         printer = _printer(ctx, live)
         # snapshots arrive on the engine's thread; the printer draws on this one
-        engine.subscribe(lambda snap: loop.call_soon_threadsafe(printer.update, snap))
+        def hand_over(snap: Snapshot) -> None:
+            loop.call_soon_threadsafe(printer.update, snap)
+
+        engine.subscribe(hand_over)
         run_task = asyncio.ensure_future(engine.run(duration))
         # the session id exists once the run has started
         while not engine.session_id and not run_task.done():

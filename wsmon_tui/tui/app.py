@@ -21,11 +21,12 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ScreenStackError
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingType, Keymap
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
@@ -83,6 +84,8 @@ class WsmonApp(EngineActions, SessionEnd):
         Binding("question_mark", "help", "Keys", id="help", tooltip="Every binding"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the monitor, close the session, exit"),
     ]
+    keymap: Keymap = MappingProxyType({})
+    """The keymap given to ``set_keymap`` (binding id -> keys); Textual keeps its own copy private."""
 
     def __init__(self, engine: EngineLink, *, mode: str = "summary", refresh: float = 1.0,
                  theme: str | None = None, read_only: bool = False,
@@ -133,12 +136,12 @@ class WsmonApp(EngineActions, SessionEnd):
         self.theme = name
 
     def get_driver_class(self) -> type[Driver]:
-        """Textual's choice, except the quiet input thread for a Linux terminal (see driver.py)."""
+        """Textual's choice, except ours for a Linux terminal (it survives a hang-up; see driver.py)."""
         chosen = super().get_driver_class()
         if chosen is LinuxDriver:
-            from wsmon_tui.tui.driver import QuietLinuxDriver
+            from wsmon_tui.tui.driver import WsmonLinuxDriver
 
-            return QuietLinuxDriver
+            return WsmonLinuxDriver
         return chosen
 
     # -- lifecycle -----------------------------------------------------------------
@@ -232,10 +235,9 @@ class WsmonApp(EngineActions, SessionEnd):
 
     def _timed_repaint(self) -> None:
         self._paint_later = None
-        try:
-            self.repaint()
-        except Exception as exc:  # a bug in a view: shown and handled like any other
-            self._handle_exception(exc)
+        # Through the app's message queue, so that a bug in a view is reported by Textual
+        # like any other error in a handler (the app exits and prints the traceback).
+        self.call_later(self.repaint)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None:
@@ -308,13 +310,23 @@ class WsmonApp(EngineActions, SessionEnd):
 
     def on_key(self, event: Key) -> None:
         """Read-only sessions hide ack, silence and rollback; pressing them says why."""
-        if self.read_only and event.key in self._read_only_keys():
+        if self.read_only and not {event.key, event.character}.isdisjoint(self._read_only_keys()):
             self.notify("This session is read-only: acknowledge, silence and rollback are off.",
                         severity="warning")
 
+    def set_keymap(self, keymap: Keymap) -> None:
+        """Textual's, keeping a copy for the help screen and the read-only notice."""
+        self.keymap = MappingProxyType(dict(keymap))
+        super().set_keymap(keymap)
+
+    def update_keymap(self, keymap: Keymap) -> None:
+        """Textual's, keeping a copy for the help screen and the read-only notice."""
+        self.keymap = MappingProxyType({**self.keymap, **keymap})
+        super().update_keymap(keymap)
+
     def _read_only_keys(self) -> set[str]:
         keys: set[str] = set()
-        keymap = getattr(self, "_keymap", {}) or {}
+        keymap = self.keymap
         for binding in [*self.BINDINGS, *AlertsScreen.BINDINGS]:
             if not isinstance(binding, Binding) or binding.id not in READ_ONLY_IDS:
                 continue
@@ -371,7 +383,7 @@ class WsmonApp(EngineActions, SessionEnd):
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
         from wsmon_tui.tui.screens.confirm_rollback import ConfirmButton
 
-        keymap = getattr(self, "_keymap", {}) or {}
+        keymap = self.keymap
 
         def remapped(bindings: Iterable[BindingType]) -> list[Binding]:
             out = []
@@ -379,7 +391,8 @@ class WsmonApp(EngineActions, SessionEnd):
                 if isinstance(b, Binding):
                     if self.read_only and b.id in READ_ONLY_IDS:
                         continue
-                    out.append(dataclasses.replace(b, key=keymap[b.id]) if b.id in keymap else b)
+                    key = keymap.get(b.id) if b.id is not None else None
+                    out.append(dataclasses.replace(b, key=key) if key else b)
             return out
 
         return [("Everywhere", remapped(self.BINDINGS + ViewScreen.BINDINGS)),
@@ -397,14 +410,16 @@ class WsmonApp(EngineActions, SessionEnd):
         """The SSH session dropped and the pty hung up: nothing can be drawn or restored.
 
         Textual's writer thread dies on the first failed write and its bounded queue then
-        blocks the event loop for good, so writes are dropped from here on, and the app
+        blocks the event loop for good, so the driver drops writes from here on, and the app
         leaves with ``os._exit`` once the engine has closed its session (Textual's own
         shutdown would wait on the dead terminal).
         """
         self._hung_up = True
-        driver = self._driver
-        if driver is not None:
-            driver.write = lambda data: None  # type: ignore[method-assign]
+
+    @property
+    def hung_up(self) -> bool:
+        """True once the terminal hung up: the Linux driver drops every write (see driver.py)."""
+        return self._hung_up
 
     async def action_quit(self) -> None:
         """Stop the engine, wait until it has closed its session, then exit."""

@@ -11,7 +11,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from wsmon_tui.model import Snapshot
-from wsmon_tui.tui.prompt_update import PromptUpdate
 from wsmon_tui.tui.widgets.header import WsmonHeader, header_content
 from wsmon_tui.tui.widgets.tabs import ViewTabs
 
@@ -39,12 +38,6 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         self.painted: Snapshot | None = None
         """The snapshot the body shows; the body is redrawn only when a newer one arrives."""
         self._texts: dict[str, object] = {}
-        self._prompt_update = PromptUpdate(self)
-
-    @property
-    def _update_timer(self) -> PromptUpdate:  # type: ignore[override]
-        """Frames are painted when due, not from a 60 fps timer (see ``prompt_update``)."""
-        return self._prompt_update
 
     @property
     def wsmon(self) -> WsmonApp:
