@@ -16,7 +16,7 @@ from wsmon_tui.commands import alerts_cmd
 
 @pytest.fixture(autouse=True)
 def wired(monkeypatch):
-    """Route ``alerts`` to this module even before the lead wires it in commands.HANDLERS."""
+    """Route ``alerts`` straight to this module (not through the lazy import), as a known user."""
     monkeypatch.setitem(commands.HANDLERS, "alerts", alerts_cmd.run)
     monkeypatch.setenv("USER", "oncall")
 

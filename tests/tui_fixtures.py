@@ -182,7 +182,7 @@ class FakeMonitor:
         return {w: [(ts, v) for ts, v in self.series.points_since(w.target, w.metric, since) if ts <= until]
                 for w in wanted}
 
-    async def report(self, fmt: str = "md") -> str:
+    async def report(self, fmt: str = "md", since: float | None = None) -> str:
         from wsmon_tui.report import render
         from wsmon_tui.report.build import build_report
 

@@ -201,13 +201,13 @@ class EngineHost:
     async def rule_info(self, name: str) -> RuleInfo | None:
         return await self._on_engine(lambda m: m.rule_info(name))
 
-    async def report(self, fmt: str = "md") -> str:
+    async def report(self, fmt: str = "md", since: float | None = None) -> str:
         from wsmon_tui.report import render
         from wsmon_tui.report.build import build_report
 
         latest = self.latest
-        since = self.session_started
-        session = self.session_id or None
+        session = (self.session_id or None) if since is None else None  # a range may span sessions
+        since = self.session_started if since is None else since
 
         def build() -> str:
             data = build_report(self.store, self.config, since=since, until=time.time(), session_id=session,

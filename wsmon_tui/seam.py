@@ -109,6 +109,7 @@ class EngineLink(Protocol):
         """The rule an alert of this name comes from (the config's or a default rule)."""
         ...
 
-    async def report(self, fmt: str = "md") -> str:
-        """This session's report, rendered (``md``, ``json`` or ``html``)."""
+    async def report(self, fmt: str = "md", since: float | None = None) -> str:
+        """The report from ``since`` (default: this session's start) until now, rendered
+        (``md``, ``json`` or ``html``)."""
         ...
