@@ -57,7 +57,7 @@ COMPACT_FROM = 10_000
 _SI: tuple[tuple[float, str], ...] = ((1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"))
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     """``value`` as a float, or ``None`` when it is not a number (bools are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -74,7 +74,7 @@ def _finite_or_text(value: Any, *, infinite: bool = True) -> float | str:
     """
     if value is None:
         return MISSING
-    num = _number(value)
+    num = as_number(value)
     if num is None:
         return str(value)
     if math.isnan(num):

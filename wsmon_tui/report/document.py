@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wsmon_tui.fmt import MISSING as DASH
-from wsmon_tui.fmt import count, duration, exact_count, ms, num, pct, percent, rate
+from wsmon_tui.fmt import as_number, count, duration, exact_count, ms, num, pct, percent, rate
 from wsmon_tui.redact import redact_url
 
 from .sanitize import clip
@@ -121,15 +121,6 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond float range
-        return math.inf if value > 0 else -math.inf
-
-
 def text(value: Any) -> str:
     """Any value as display text; ``None`` as a dash. Not escaped: the writers do that."""
     if value is None:
@@ -188,7 +179,7 @@ def _detail(value: Any) -> Cell:
 def _sorted_counts(counts: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Largest first, then by name: the worst offender leads."""
     def key(item: tuple[str, Any]) -> tuple[float, str]:
-        num = _finite(item[1])
+        num = as_number(item[1])
         return (-(num if num is not None and math.isfinite(num) else 0.0), str(item[0]))
     return sorted(counts.items(), key=key)
 
@@ -434,7 +425,7 @@ def _sessions_section(sessions: list[Any]) -> Section:
 
 def _score(value: Any) -> str:
     """The health score (0-100) as the TUI and the live table show it: a whole number."""
-    num_value = _finite(value)
+    num_value = as_number(value)
     return DASH if num_value is None or not math.isfinite(num_value) else num(num_value, 0)
 
 

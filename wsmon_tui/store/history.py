@@ -19,6 +19,14 @@ from wsmon_tui.stats import percentiles
 from wsmon_tui.store.schema import SESSION_COLS
 
 
+def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """`` WHERE a AND b`` of the conditions whose value is not None, with their parameters."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"({sql})" for sql, _ in used), [value for _, value in used]
+
+
 def _percentiles(values: list[float]) -> dict[str, float | None]:
     p50, p95, p99 = percentiles(values)
     return {"p50": p50, "p95": p95, "p99": p99}
@@ -54,18 +62,8 @@ class History:
     def sessions(self, *, since: float | None = None, deployment: str | None = None,
                  version: str | None = None) -> list[dict]:
         """Sessions oldest first; ``since`` keeps those that ended, or were last seen, at/after it."""
-        where: list[str] = []
-        params: list[object] = []
-        if since is not None:
-            where.append("coalesce(ended_at, last_seen) >= ?")
-            params.append(since)
-        if deployment is not None:
-            where.append("deployment = ?")
-            params.append(deployment)
-        if version is not None:
-            where.append("version = ?")
-            params.append(version)
-        clause = " WHERE " + " AND ".join(f"({w})" for w in where) if where else ""
+        clause, params = where(("coalesce(ended_at, last_seen) >= ?", since), ("deployment = ?", deployment),
+                               ("version = ?", version))
         rows = self._read(f"SELECT {', '.join(SESSION_COLS)} FROM sessions{clause} ORDER BY started_at, id",
                           params)
         return [self._session_dict(r) for r in rows]
@@ -165,24 +163,14 @@ class History:
     def events(self, *, kinds: Iterable[str] | None = None, since: float | None = None,
                until: float | None = None, session_id: str | None = None) -> list[dict]:
         """Events oldest first as ``{"id", "session_id", "kind", "at", "data"}``."""
-        where: list[str] = []
-        params: list[Any] = []
-        if kinds is not None:
-            kinds = list(kinds)
-            if not kinds:
-                return []
-            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-            params.extend(kinds)
-        if since is not None:
-            where.append("at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("at <= ?")
-            params.append(until)
-        if session_id is not None:
-            where.append("session_id = ?")
-            params.append(session_id)
-        clause = " WHERE " + " AND ".join(where) if where else ""
+        kind_list = None if kinds is None else list(kinds)
+        if kind_list is not None and not kind_list:
+            return []
+        clause, params = where(("at >= ?", since), ("at <= ?", until), ("session_id = ?", session_id))
+        if kind_list is not None:
+            marks = ", ".join("?" * len(kind_list))
+            clause += f"{' AND' if clause else ' WHERE'} kind IN ({marks})"
+            params.extend(kind_list)
         rows = self._read(f"SELECT id, session_id, kind, at, data FROM events{clause} ORDER BY at, id",
                           params)
         return [{"id": i, "session_id": s, "kind": k, "at": a, "data": json.loads(d)}
