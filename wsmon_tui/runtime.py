@@ -7,10 +7,12 @@ headless monitor, ``--export`` and the TUI all go through ``prepare``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ class RunContext:
     state_dir: Path
     store: Any | None
     demo: Any | None = None
-    """The in-process DemoServer when --demo."""
+    """The in-process demo deployment (``DemoThread``) when --demo."""
     store_error: str = ""
 
 
@@ -93,11 +95,8 @@ async def prepare(args: Any) -> AsyncIterator[RunContext]:
     demo_flag = bool(getattr(args, "demo", False))
     demo_server = None
     if demo_flag:
-        from wsmon_tui.demo.server import DemoServer
-
-        fault_after = _demo_fault_after()
-        demo_server = DemoServer("127.0.0.1", 0, fault_after=fault_after)
-        await demo_server.start()
+        demo_server = DemoThread(_demo_fault_after())
+        await asyncio.to_thread(demo_server.start)
     try:
         config = load_config_for(args, demo=demo_flag,
                                  demo_url=demo_server.url_base if demo_server else None)
@@ -114,7 +113,60 @@ async def prepare(args: Any) -> AsyncIterator[RunContext]:
                 store.close()
     finally:
         if demo_server is not None:
-            await demo_server.stop()
+            await asyncio.to_thread(demo_server.stop)
+
+
+class DemoThread:
+    """The in-process demo deployment on a thread and event loop of its own.
+
+    On the face's loop, every stall of the screen would delay the demo servers' answers
+    and show up as their latency: the demo's figures are what a newcomer judges the tool
+    by, so they must be the servers' own.
+    """
+
+    def __init__(self, fault_after: float | None) -> None:
+        self.fault_after = fault_after
+        self.url_base = ""
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the servers and wait until they listen (raises what stopped them)."""
+        self._thread = threading.Thread(target=self._main, name="wsmon-demo", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the demo deployment did not start")
+        if self._error is not None:
+            raise self._error
+
+    def _main(self) -> None:
+        with asyncio.Runner() as runner:
+            try:
+                runner.run(self._serve())
+            except BaseException as exc:  # handed to start(), or lost at shutdown
+                self._error = exc
+                self._ready.set()
+
+    async def _serve(self) -> None:
+        from wsmon_tui.demo.server import DemoServer
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with DemoServer("127.0.0.1", 0, fault_after=self.fault_after) as server:
+            self.url_base = server.url_base
+            self._ready.set()
+            await self._stop.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 def _demo_fault_after() -> float:
