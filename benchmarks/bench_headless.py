@@ -134,10 +134,12 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=200)
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=50, help="of the bare client")
+    parser.add_argument("--host", default="localhost",
+                        help="host in the targets' URLs (a name, as users write them, is resolved by both)")
     args = parser.parse_args()
 
     with echo_server() as port, tempfile.TemporaryDirectory() as tmp:
-        url = f"ws://127.0.0.1:{port}"
+        url = f"ws://{args.host}:{port}"
         work = Path(tmp)
         print(f"wsmon-tui monitor, {args.targets} targets at {args.interval:g} s with send/expect, store on, "
               f"default alert rules: {args.long:g} s minus {args.short:g} s, each a process of its own")
