@@ -1,6 +1,6 @@
 """One entry point for every benchmark: each prints its figures measured side by side.
 
-    .venv/bin/python benchmarks/run.py            # everything (about 6 minutes)
+    .venv/bin/python benchmarks/run.py            # everything (about 7 minutes)
     .venv/bin/python benchmarks/run.py probe scrape
 
 Benchmarks are not tests: they print ratios against a baseline measured in the same run
@@ -21,6 +21,7 @@ SUITES = {
     "probe": ["bench_probe.py"],
     "scrape": ["bench_scrape.py"],
     "monitor": ["bench_monitor.py"],
+    "headless": ["bench_headless.py"],
     "series": ["bench_series.py", "--hours", "24"],
     "store": ["bench_store.py"],
     "alerts": ["bench_alerts.py"],

@@ -12,6 +12,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from tests import hostile
 from wsmon_tui.config import TargetConfig
+from wsmon_tui.engine import probe as probe_module
 from wsmon_tui.engine.probe import is_benign_close, make_matcher, probe_once, ssl_context_for, truncate
 from wsmon_tui.engine.tlsctx import tls_context
 from wsmon_tui.model import ErrorClass, ProbeResult
@@ -165,6 +166,43 @@ async def test_hostname_target_resolves_and_excludes_dns_from_connect_ms():
         r = await timed_probe(target(url.replace("127.0.0.1", "localhost"), send="a", expect="a"))
     assert r.ok, r
     assert r.connect_ms is not None and r.connect_ms <= r.handshake_ms
+
+
+@asynccontextmanager
+async def counted_lookups(monkeypatch):
+    """Count the loop's getaddrinfo calls (the probe's own resolution)."""
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+    hosts: list[str] = []
+
+    async def counting(host, *args, **kwargs):
+        hosts.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    yield hosts
+
+
+async def test_a_resolved_name_is_reused_until_it_expires(monkeypatch):
+    async with hostile.echo_server() as url, counted_lookups(monkeypatch) as lookups:
+        t = target(url.replace("127.0.0.1", "localhost"), send="a", expect="a")
+        for _ in range(3):
+            assert (await timed_probe(t)).ok
+        assert lookups == ["localhost"]
+        cached = probe_module._resolved
+        for key, (expires, address) in list(cached.items()):
+            assert expires > time.monotonic()
+            cached[key] = (time.monotonic() - 1, address)  # RESOLVE_EVERY has passed
+        assert (await timed_probe(t)).ok
+        assert lookups == ["localhost", "localhost"]
+
+
+async def test_a_failed_connect_looks_the_name_up_again(monkeypatch):
+    async with hostile.refused_url() as url, counted_lookups(monkeypatch) as lookups:
+        t = target(url.replace("127.0.0.1", "localhost"), timeout=1.0)
+        for _ in range(2):
+            assert_failed(await timed_probe(t), ErrorClass.REFUSED)
+    assert lookups == ["localhost", "localhost"]
 
 
 async def test_silent_after_accept_is_timeout_within_budget():
