@@ -82,6 +82,11 @@ class EngineHost:
         return str(self._monitor.session_id or "") if self._monitor is not None else ""
 
     @property
+    def attached_to(self) -> str:
+        """Empty: this engine runs in this process (``AttachedEngine`` says which one it reached)."""
+        return ""
+
+    @property
     def session_started(self) -> float:
         return float(self._monitor.session_started) if self._monitor is not None else 0.0
 

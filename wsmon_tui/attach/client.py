@@ -176,7 +176,8 @@ class AttachedEngine:
         self._session_id = str(conn.info.get("session_id") or "")
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self.detached = False
+        self.ended_by = ""
+        """How ``run`` ended: "detached", "duration", or "the engine on <dir> ended"."""
         conn.on_snapshot = self._deliver
 
     # -- identity --------------------------------------------------------------------------
@@ -240,12 +241,13 @@ class AttachedEngine:
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        engine_ended = self.conn.closed in done and not self._stop.is_set()
-        self.detached = True
+        engine_ended = closed in done and not self._stop.is_set()
         await self.conn.close()
         if engine_ended:
-            return f"the engine on {self.state_dir} ended"
-        return "detached" if self._stop.is_set() else "duration"
+            self.ended_by = f"the engine on {self.state_dir} ended"
+        else:
+            self.ended_by = "detached" if self._stop.is_set() else "duration"
+        return self.ended_by
 
     def request_stop(self, reason: str = "user") -> None:
         """Detach (the engine keeps running); callable from any thread."""

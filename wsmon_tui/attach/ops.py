@@ -9,6 +9,7 @@ read-only is checked by the server before any of them runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -102,6 +103,7 @@ def bind(engine: Any, state_dir: Path) -> dict[str, Op]:
         snap = engine.latest
         config = engine.config
         return {
+            "pid": os.getpid(),
             "session": {
                 "id": engine.session_id, "deployment": config.deployment.name,
                 "version": config.deployment.version, "started_at": engine.session_started,
