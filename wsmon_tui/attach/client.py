@@ -13,11 +13,12 @@ or ``NO_ENGINE`` when none serves the state dir (the command then works as befor
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wsmon_tui.attach.protocol import (
     LINE_LIMIT,
@@ -34,6 +35,8 @@ from wsmon_tui.wire import dumps, from_wire, loads
 
 if TYPE_CHECKING:
     from wsmon_tui.config import Config
+
+T = TypeVar("T")
 
 CONNECT_TIMEOUT = 3.0
 NO_ENGINE: Any = object()
@@ -148,8 +151,21 @@ async def find_engine(state_dir: Path, *, user: str, read_only: bool = False,
         return None
 
 
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(make())`` from synchronous code, also when this thread runs a loop already
+    (the command line called from an async program or test): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def engine_call(state_dir: Path, op: str, *, user: str = "", read_only: bool = False, **args: Any) -> Any:
     """One request to the engine running on ``state_dir`` (from synchronous code), or ``NO_ENGINE``."""
+    if not socket_path(state_dir).exists():
+        return NO_ENGINE
 
     async def call() -> Any:
         conn = await find_engine(state_dir, user=user, read_only=read_only, face="cli")
@@ -160,7 +176,7 @@ def engine_call(state_dir: Path, op: str, *, user: str = "", read_only: bool = F
         finally:
             await conn.close()
 
-    return asyncio.run(call())
+    return run_sync(call)
 
 
 class AttachedEngine:

@@ -79,11 +79,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _through_engine(args: argparse.Namespace, config: Config, *, dry_run: bool) -> int | None:
     """The rollback run by the engine running on the state dir (exit code), or None without one."""
-    from wsmon_tui.attach.client import find_engine
+    from wsmon_tui.attach.client import find_engine, run_sync
+    from wsmon_tui.attach.protocol import socket_path
     from wsmon_tui.runtime import resolve_state_dir
 
+    state_dir = resolve_state_dir(args, config)
+    if not socket_path(state_dir).exists():
+        return None
+
     async def go() -> int | None:
-        conn = await find_engine(resolve_state_dir(args, config), user=_user(), face="cli")
+        conn = await find_engine(state_dir, user=_user(), face="cli")
         if conn is None:
             return None
         try:
@@ -91,7 +96,7 @@ def _through_engine(args: argparse.Namespace, config: Config, *, dry_run: bool) 
         finally:
             await conn.close()
 
-    return asyncio.run(go())
+    return run_sync(go)
 
 
 async def _engine_rollback(conn: Any, args: argparse.Namespace, config: Config, *, dry_run: bool) -> int:
