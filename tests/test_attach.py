@@ -261,3 +261,60 @@ async def test_a_peer_of_another_uid_is_refused(tmp_path: Path) -> None:
                 await stop(engine)
     finally:
         shutil.rmtree(outer, ignore_errors=True)
+
+
+async def test_a_face_that_never_reads_costs_the_engine_one_snapshot_not_a_queue(tmp_path: Path) -> None:
+    """A subscriber that reads nothing: the engine's buffer for it stays bounded, publishing never
+    waits on it, and once it reads it gets the newest Snapshot, not every one in between."""
+    from dataclasses import replace
+
+    from tests.tui_fixtures import FakeMonitor, hostile_snapshot
+    from wsmon_tui.host import EngineHost
+    from wsmon_tui.wire import dumps
+
+    fake = FakeMonitor(state_dir=tmp_path)
+    host = EngineHost(lambda: fake, config=fake.config, state_dir=tmp_path)  # type: ignore[arg-type,return-value]
+    run = asyncio.ensure_future(host.run())
+    try:
+        await until(lambda: host.faces is not None, "the engine socket")
+        raw = socket.socket(socket.AF_UNIX)
+        raw.connect(str(tmp_path / "engine.sock"))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.sendall(dumps({"id": 1, "op": "hello", "args": {"user": "slow"}})
+                    + dumps({"id": 2, "op": "subscribe", "args": {}}))
+        await until(lambda: any(f.sender is not None for f in host.faces.faces), "subscribed")
+        base = hostile_snapshot()
+        loop = host._loop
+        assert loop is not None
+        started = time.monotonic()
+        for tick in range(400):  # ~5 kB each: 2 MB if it were queued
+            snap = replace(base, tick=tick)
+            loop.call_soon_threadsafe(fake.publish, snap)
+            if tick % 50 == 0:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)
+        assert time.monotonic() - started < 5.0
+        face = next(iter(host.faces.faces))
+        buffered = face.writer.transport.get_write_buffer_size()
+        assert buffered < 128 * 1024, buffered
+        # now it reads: a few Snapshots came through, the last is the newest
+        raw.setblocking(False)
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                chunk = raw.recv(1 << 20)
+            except BlockingIOError:
+                if data.endswith(b"\n") and b'"tick":399' in data:
+                    break
+                await asyncio.sleep(0.02)
+                continue
+            data += chunk
+        events = [json.loads(line) for line in data.splitlines() if line.startswith(b'{"event"')]
+        assert events and events[-1]["snapshot"]["tick"] == 399
+        assert len(events) < 100, len(events)
+        raw.close()
+    finally:
+        host.request_stop()
+        await asyncio.wait_for(run, 10)
+    assert not (tmp_path / "engine.sock").exists()
