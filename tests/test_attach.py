@@ -207,7 +207,8 @@ async def test_socket_is_owner_only_and_read_only_faces_cannot_act(tmp_path: Pat
             # the CLI acts through the engine: its ack reaches the engine's alert at once
             common = ["--config", str(cfg), "--state-dir", str(state)]
             alert_id = seen[-1].alerts[0].id
-            code, out = await cli(*common, "alerts", "ack", alert_id[:8], "--user", "dave", "--comment", "cli")
+            code, out = await cli(*common, "alerts", "ack", alert_id[:8], "--user", "dave",
+                                  "--comment", "cli")
             assert code == 0 and "by the running engine" in out and alert_id in out, out
             await until(lambda: seen[-1].alerts[0].acknowledged_by == "dave", "the CLI's ack in a Snapshot")
             code, out = await cli(*common, "status", "--format", "json")
