@@ -27,6 +27,7 @@ SUITES = {
     "alerts": ["bench_alerts.py"],
     "outbox": ["bench_outbox.py"],
     "tui": ["bench_tui.py"],
+    "attach": ["bench_attach.py"],
 }
 
 

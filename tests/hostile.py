@@ -360,3 +360,31 @@ async def tls_echo_server(directory: Path) -> AsyncIterator[TlsServer]:
     ctx.load_cert_chain(pair.cert, pair.key)
     async with echo_server(ssl_context=ctx) as url:
         yield TlsServer(url, str(pair.cert))
+
+
+class Counter:
+    """Connections a server has accepted (a prober's traffic, counted at the target)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.times: list[float] = []
+
+    def since(self, t0: float) -> int:
+        return sum(1 for t in self.times if t >= t0)
+
+
+@asynccontextmanager
+async def counting_echo_server() -> AsyncIterator[tuple[str, Counter]]:
+    """An echo server that counts every WebSocket connection it accepts."""
+    import time
+
+    counter = Counter()
+
+    async def handler(ws: ServerConnection) -> None:
+        counter.connections += 1
+        counter.times.append(time.monotonic())
+        async for message in ws:
+            await ws.send(message)
+
+    async with _ws_server(handler) as url:
+        yield url, counter

@@ -42,7 +42,7 @@ class EngineHost:
     (on the engine's thread). Implements ``wsmon_tui.seam.EngineLink``."""
 
     def __init__(self, factory: Callable[[], Monitor], *, config: Config, state_dir: Path | None = None,
-                 store: Any = None) -> None:
+                 store: Any = None, serve_faces: bool = True) -> None:
         self.config = config
         self.state_dir = state_dir
         self.store = store
@@ -56,6 +56,12 @@ class EngineHost:
         self._lock = threading.Lock()
         self.latest: Snapshot | None = None
         """The newest Snapshot (set on the engine's thread; a reference swap, safe to read)."""
+        self.serve_faces = serve_faces and state_dir is not None
+        """Serve ``engine.sock`` in the state dir so that other faces attach (``wsmon_tui.attach``)."""
+        self.faces: Any = None
+        """The engine socket (``attach.server.EngineServer``) once it listens."""
+        self.faces_note = ""
+        """Why faces cannot attach, when they cannot (another engine serves the state dir, ...)."""
 
     # -- identity --------------------------------------------------------------------------
 
@@ -74,6 +80,11 @@ class EngineHost:
     @property
     def session_id(self) -> str:
         return str(self._monitor.session_id or "") if self._monitor is not None else ""
+
+    @property
+    def attached_to(self) -> str:
+        """Empty: this engine runs in this process (``AttachedEngine`` says which one it reached)."""
+        return ""
 
     @property
     def session_started(self) -> float:
@@ -142,7 +153,36 @@ class EngineHost:
             self._loop = loop
             if self._stop_reason is not None:
                 monitor.request_stop(self._stop_reason)
-        return str(await monitor.run(duration))
+        run = asyncio.ensure_future(monitor.run(duration))
+        try:
+            if self.serve_faces:
+                await self._serve_faces(monitor, run)
+            return str(await run)
+        finally:
+            if not run.done():
+                run.cancel()
+            if self.faces is not None:
+                await self.faces.close()  # the socket goes with the engine: attached faces see it end
+
+    async def _serve_faces(self, monitor: Monitor, run: asyncio.Future[Any]) -> None:
+        """Once the session exists, serve ``engine.sock`` on this loop (faces attach to it)."""
+        from wsmon_tui.attach.server import EngineServer
+
+        while not monitor.session_id and not run.done():
+            await asyncio.sleep(0.01)
+        if run.done() or self.state_dir is None:
+            return
+        server = EngineServer(self, self.state_dir)
+        try:
+            serving = await server.start()
+        except OSError as exc:
+            self.faces_note = f"faces cannot attach: {self.state_dir}/engine.sock: {exc.strerror or exc}"
+            return
+        if not serving:
+            self.faces_note = f"another engine serves {self.state_dir}; faces attach to it, not to this one"
+            return
+        monitor.subscribe(server.on_snapshot)
+        self.faces = server
 
     def _keep_latest(self, snapshot: Snapshot) -> None:
         self.latest = snapshot

@@ -4,8 +4,10 @@ A face (the TUI, ``serve``, the headless monitor, the CLI) depends on ``EngineLi
 and on nothing of the engine's: it receives Snapshots, sends commands, and asks
 history questions. ``wsmon_tui.host.EngineHost`` implements it over a Monitor running
 on a thread and event loop of its own, so nothing a face does (a slow repaint, a
-report) can delay a probe in flight. Another implementation (over a socket to a
-running engine, or over recorded history) fits without changing a face.
+report) can delay a probe in flight; ``wsmon_tui.attach.client.AttachedEngine``
+implements it over the socket of an engine already running on the state dir (the
+face's commands go to that engine, which records them). Another implementation (over
+recorded history) fits without changing a face.
 
 Every method that does work is a coroutine run on the engine's side: the caller's
 loop only waits for the answer. Snapshot callbacks are called on the engine's thread:
@@ -60,6 +62,12 @@ class EngineLink(Protocol):
     @property
     def session_id(self) -> str:
         """The session being recorded; empty until the engine has started one."""
+        ...
+
+    @property
+    def attached_to(self) -> str:
+        """What a face attached to an engine in another process says it is attached to
+        ("pid N · session S"); empty when the engine runs in this process."""
         ...
 
     @property

@@ -1,8 +1,8 @@
 """``wsmon-tui alerts list|stats|ack|acknowledge|unack|silence|silences``.
 
-Works on the state database directly, with or without a running monitor: a running
-monitor re-reads acks and silences from the database every tick, so what is done here
-takes effect there on its next evaluation.
+When an engine runs on the state dir, each action goes through it (its socket,
+``wsmon_tui.attach``): the engine acknowledges its own alert at once, records who and
+when, and stops its escalation. Without one, it works on the state database directly.
 """
 
 from __future__ import annotations
@@ -36,12 +36,34 @@ def _user(args: Any) -> str:
         return "unknown"
 
 
-def _db_path(args: Any) -> Path:
+def _state_dir(args: Any) -> Path:
     from wsmon_tui.config import find_and_load
     from wsmon_tui.runtime import resolve_state_dir
 
     config = find_and_load(getattr(args, "config", None))
-    return db_path_for(resolve_state_dir(args, config))
+    return resolve_state_dir(args, config)
+
+
+def _db_path(args: Any) -> Path:
+    return db_path_for(_state_dir(args))
+
+
+def _engine(args: Any, op: str, **kwargs: Any) -> Any:
+    """``op`` answered by the engine running on the state dir, or ``NO_ENGINE``."""
+    from wsmon_tui.attach.client import engine_call
+
+    return engine_call(_state_dir(args), op, user=_user(args), **kwargs)
+
+
+def _no_engine(value: Any) -> bool:
+    from wsmon_tui.attach.client import NO_ENGINE
+
+    return value is NO_ENGINE
+
+
+_VIEW_FIELDS = ("id", "rule", "target", "severity", "state", "started_at", "firing_at", "resolved_at",
+                "acknowledged_by", "acknowledged_at", "value", "threshold", "summary", "escalated",
+                "silenced", "ack_comment")
 
 
 def _open(path: Path, *, create: bool) -> AlertDB | None:
@@ -89,15 +111,19 @@ def run(args: Any) -> int:
 def _list(args: Any) -> int:
     state = getattr(args, "state", None) or "active"
     fmt = getattr(args, "format", None) or "text"
-    db = _open(_db_path(args), create=False)
-    try:
-        rows = db.rows(state) if db is not None else []
-    except ValueError as exc:
-        raise UsageError(f"--state: {exc}") from None
-    finally:
-        if db is not None:
-            db.close()
-    items = [report_fields(r) | {"ack_comment": r["ack_comment"]} for r in rows]
+    views = _engine(args, "alerts", state=state)
+    if not _no_engine(views):
+        items = [{k: v.get(k) for k in _VIEW_FIELDS} for v in views]
+    else:
+        db = _open(_db_path(args), create=False)
+        try:
+            rows = db.rows(state) if db is not None else []
+        except ValueError as exc:
+            raise UsageError(f"--state: {exc}") from None
+        finally:
+            if db is not None:
+                db.close()
+        items = [report_fields(r) | {"ack_comment": r["ack_comment"]} for r in rows]
     if fmt == "json":
         print(json.dumps(items, indent=2, ensure_ascii=False))
         return 0
@@ -124,13 +150,18 @@ def _stats(args: Any) -> int:
     from wsmon_tui.alerts.outbox import delivery_counts
 
     path = _db_path(args)
-    db = _open(path, create=False)
-    try:
-        stats = db.stats() if db is not None else stats_of([])
-        deliveries = delivery_counts(path) if db is not None else {}
-    finally:
-        if db is not None:
-            db.close()
+    got = _engine(args, "alerts_stats")
+    if not _no_engine(got):
+        deliveries = got.pop("deliveries", {})
+        stats = got
+    else:
+        db = _open(path, create=False)
+        try:
+            stats = db.stats() if db is not None else stats_of([])
+            deliveries = delivery_counts(path) if db is not None else {}
+        finally:
+            if db is not None:
+                db.close()
     if getattr(args, "format", None) == "json":
         print(json.dumps({**stats, "deliveries": deliveries}, indent=2))
         return 0
@@ -158,6 +189,11 @@ def _alert_id(args: Any) -> str:
 def _ack(args: Any) -> int:
     ident = _alert_id(args)
     user, comment = _user(args), getattr(args, "comment", "") or ""
+    view = _engine(args, "acknowledge", alert_id=ident, comment=comment)
+    if not _no_engine(view):
+        print(f"acknowledged {view['id']} ({_safe(view['rule'])} on {_safe(view['target'])}) "
+              f"as {_safe(user)} (by the running engine)")
+        return 0
     db = _active_db(args)
     try:
         row = db.acknowledge(ident, user, comment, time.time())
@@ -171,6 +207,11 @@ def _ack(args: Any) -> int:
 def _unack(args: Any) -> int:
     ident = _alert_id(args)
     user = _user(args)
+    view = _engine(args, "unacknowledge", alert_id=ident)
+    if not _no_engine(view):
+        print(f"acknowledgement of {view['id']} ({_safe(view['rule'])} on {_safe(view['target'])}) "
+              "taken back (by the running engine)")
+        return 0
     db = _active_db(args)
     try:
         row = db.unacknowledge(ident, user, time.time())
@@ -215,6 +256,12 @@ def _silence(args: Any) -> int:
     comment = getattr(args, "comment", None) or ""
     if not comment.strip():
         raise UsageError("--comment: say why (it is shown to everyone who sees the silence)")
+    made = _engine(args, "silence", rule=rule, target=getattr(args, "target", None),
+                   severity=getattr(args, "severity", None), duration=duration, comment=comment)
+    if not _no_engine(made):
+        print(f"silence {made['id']} for {_matcher(made)} until {_ts(made['expires_at'])} "
+              f"({format_duration(duration)}, by the running engine)")
+        return 0
     db = _open(_db_path(args), create=True)
     assert db is not None
     try:
@@ -238,12 +285,14 @@ def _matcher(s: dict[str, Any]) -> str:
 
 
 def _silences(args: Any) -> int:
-    db = _open(_db_path(args), create=False)
-    try:
-        items = db.active_silences(time.time()) if db is not None else []
-    finally:
-        if db is not None:
-            db.close()
+    items = _engine(args, "silences")
+    if _no_engine(items):
+        db = _open(_db_path(args), create=False)
+        try:
+            items = db.active_silences(time.time()) if db is not None else []
+        finally:
+            if db is not None:
+                db.close()
     if getattr(args, "format", None) == "json":
         print(json.dumps(items, indent=2, ensure_ascii=False))
         return 0

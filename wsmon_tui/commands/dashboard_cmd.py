@@ -4,6 +4,10 @@ Flags are checked before anything starts (an unknown theme or a bad --refresh ex
 without opening the store or starting the demo); then ``runtime.prepare`` loads the
 config, opens the store and starts the demo when asked, and the app runs the engine
 (``EngineHost``: a Monitor on its own thread) until the user quits.
+
+When an engine already runs on the state dir (``wsmon-tui monitor``, or another
+dashboard), the app attaches to it instead (``attach.client.AttachedEngine``): no second
+prober, no demo deployment, no store opened here; ``q`` detaches and the engine goes on.
 """
 
 from __future__ import annotations
@@ -55,10 +59,53 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args, refresh, duration))
 
 
+async def attach(args: argparse.Namespace, *, user: str) -> Any:
+    """An ``AttachedEngine`` to the engine running on the state dir these args name, or None."""
+    from pathlib import Path
+
+    from wsmon_tui.attach.client import AttachedEngine, find_engine
+    from wsmon_tui.runtime import load_config_for, resolve_state_dir
+
+    demo = bool(getattr(args, "demo", False))
+    config = load_config_for(args, demo=demo)
+    read_only = bool(getattr(args, "read_only", False))
+    conn = await find_engine(resolve_state_dir(args, config, demo=demo), user=user, read_only=read_only,
+                             face="dashboard")
+    if conn is None:
+        return None
+    engine_config = conn.info.get("config_path")
+    if engine_config and engine_config != config.source and Path(engine_config).is_file():
+        # the engine's own config (its rollback steps, its deployment); ours for the UI if it fails
+        from wsmon_tui.config import find_and_load
+
+        try:
+            config = find_and_load(engine_config)
+        except Exception:  # the face still works on its own config
+            pass
+    return AttachedEngine(conn, config=config, read_only=read_only)
+
+
 async def _run(args: argparse.Namespace, refresh: float | None, duration: float | None) -> int:
     from wsmon_tui.host import EngineHost
-    from wsmon_tui.tui.app import WsmonApp
+    from wsmon_tui.tui.app import WsmonApp, current_user
 
+    attached = await attach(args, user=current_user())
+    if attached is not None:
+        app = WsmonApp(
+            attached,
+            mode=getattr(args, "mode", None) or "summary",
+            refresh=refresh if refresh is not None else attached.config.ui.refresh,
+            theme=getattr(args, "theme", None) or attached.config.ui.theme,
+            read_only=bool(getattr(args, "read_only", False)),
+            duration=duration,
+        )
+        result = await app.run_async()
+        if attached.ended_by.startswith("the engine"):
+            print(attached.ended_by)
+        else:
+            print(f"detached from session {attached.session_id}; "
+                  f"the engine (pid {attached.pid}) keeps running")
+        return int(result or 0)
     async with prepare(args) as ctx:
         def build_monitor() -> Any:  # imported on the engine's thread, after the first frame
             from wsmon_tui.engine.monitor import Monitor

@@ -2,6 +2,8 @@
 
 Exit codes: 0 done, 1 the provider failed, 2 a usage or config problem (nothing changed).
 Changes are recorded in the rollback audit (``rollback_flag_changes``) with who and when.
+When an engine with a flag provider runs on the state dir, the command goes through it
+(``wsmon_tui.attach``), which makes and records the change.
 """
 
 from __future__ import annotations
@@ -84,7 +86,39 @@ def run(args: argparse.Namespace) -> int:
     if action != "list" and getattr(args, "read_only", False):
         print("wsmon-tui: this session is read-only: changing flags is not allowed", file=sys.stderr)
         return 1
+    through_engine = _through_engine(args, config, action, enabled, rollout)
+    if through_engine is not None:
+        return through_engine
     return asyncio.run(_run(args, config, action, enabled, rollout))
+
+
+def _through_engine(args: argparse.Namespace, config: Config, action: str, enabled: bool | None,
+                    rollout: float | None) -> int | None:
+    """The action done by the running engine's flag provider (exit code), or None without one."""
+    from wsmon_tui.attach.client import NO_ENGINE, engine_call
+    from wsmon_tui.errors import WsmonError
+    from wsmon_tui.runtime import resolve_state_dir
+
+    state_dir = resolve_state_dir(args, config)
+    try:
+        if action == "list":
+            flags = engine_call(state_dir, "flags_list", user=_user())
+            if flags is NO_ENGINE:
+                return None
+            _print_flags(flags)
+            return 0
+        got = engine_call(state_dir, "flags_set", user=_user(), name=args.name, enabled=enabled,
+                          rollout=rollout)
+    except WsmonError as exc:
+        if "no flag provider" in str(exc):
+            return None  # the engine has none: this command's own provider does it
+        print(f"wsmon-tui: {exc}", file=sys.stderr)
+        return 1
+    if got is NO_ENGINE:
+        return None
+    shown_enabled, shown_rollout = _fmt_state(got["after"])
+    print(f"{_printable(args.name)}: {shown_enabled}, rollout {shown_rollout} (by the running engine)")
+    return 0
 
 
 async def _run(args: argparse.Namespace, config: Config, action: str, enabled: bool | None,

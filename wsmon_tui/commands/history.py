@@ -61,9 +61,40 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status_from_engine(args: argparse.Namespace) -> int | None:
+    """The running engine's own view (its latest Snapshot), or None when no engine runs here."""
+    from wsmon_tui.attach.client import NO_ENGINE, engine_call
+    from wsmon_tui.config import find_and_load
+
+    try:
+        config = find_and_load(getattr(args, "config", None))
+        got = engine_call(resolve_state_dir(args, config), "status")
+    except WsmonError:
+        return None  # the store still answers
+    if got is NO_ENGINE:
+        return None
+    session = got["session"]
+    status_word = session.get("status") or "unknown"
+    code = NAGIOS.get(status_word, 3)
+    score = session.get("health_score")
+    text = (f"{session.get('deployment') or config.deployment.name} {session.get('version') or ''}"
+            f" {status_word} health={num(score, 0)} (running, session {session['id']}, "
+            f"engine pid {got.get('pid')})")
+    firing = [a for a in got.get("alerts", []) if a.get("state") == "firing"]
+    if firing:
+        text += "; firing: " + ", ".join(f"{a['rule']}/{a['target']}" for a in firing)
+    session["summary"] = {"status": status_word, "alerts": got.get("alerts", [])}
+    perf = f"health={score if score is not None else 'U'};;;0;100"
+    return _emit(args, code, text + f" | {perf}", session)
+
+
 def status(args: argparse.Namespace) -> int:
-    """Nagios-style: the running or most recent session; exit 0/1/2/3."""
+    """Nagios-style: the running engine's view, else the most recent session; exit 0/1/2/3."""
     from wsmon_tui.store import process_gone
+
+    via_engine = _status_from_engine(args)
+    if via_engine is not None:
+        return via_engine
 
     try:
         config, store = _open_existing(args)

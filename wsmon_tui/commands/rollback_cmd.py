@@ -5,6 +5,10 @@
 refuses (exit 2, nothing run) when stdin is not one. After the steps it runs a real
 Monitor for up to ``verify_window`` and exits 0 when the rollback is verified, 1 when it
 failed (a step failed, or health did not recover).
+
+When an engine runs on the state dir, the rollback is the engine's (through its socket,
+``wsmon_tui.attach``): it runs the steps, records who and when, and verifies on its own
+probes, which this command follows until the outcome is known.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"  {i}. {describe_step(step, config.secrets)}")
     if dry_run:
         _say("Dry run: nothing was run.")
-        return asyncio.run(_run(args, config, dry_run=True))
+        return _through_engine(args, config, dry_run=True) or asyncio.run(_run(args, config, dry_run=True))
     if not getattr(args, "yes", False):
         if not sys.stdin.isatty():
             print("wsmon-tui: refusing to roll back without confirmation: stdin is not a terminal "
@@ -67,7 +71,68 @@ def run(args: argparse.Namespace) -> int:
         if typed.strip() != name:
             _say("Not confirmed: nothing was run.")
             return 1
+    through_engine = _through_engine(args, config, dry_run=False)
+    if through_engine is not None:
+        return through_engine
     return asyncio.run(_run(args, config, dry_run=False))
+
+
+def _through_engine(args: argparse.Namespace, config: Config, *, dry_run: bool) -> int | None:
+    """The rollback run by the engine running on the state dir (exit code), or None without one."""
+    from wsmon_tui.attach.client import find_engine, run_sync
+    from wsmon_tui.attach.protocol import socket_path
+    from wsmon_tui.runtime import resolve_state_dir
+
+    state_dir = resolve_state_dir(args, config)
+    if not socket_path(state_dir).exists():
+        return None
+
+    async def go() -> int | None:
+        conn = await find_engine(state_dir, user=_user(), face="cli")
+        if conn is None:
+            return None
+        try:
+            return await _engine_rollback(conn, args, config, dry_run=dry_run)
+        finally:
+            await conn.close()
+
+    return run_sync(go)
+
+
+async def _engine_rollback(conn: Any, args: argparse.Namespace, config: Config, *, dry_run: bool) -> int:
+    from wsmon_tui.model import Snapshot
+
+    pid = conn.info.get("pid")
+    snapshots: asyncio.Queue[Snapshot] = asyncio.Queue()
+    conn.on_snapshot = snapshots.put_nowait
+    reason = getattr(args, "reason", None) or "manual rollback"
+    result = await conn.request("rollback", reason=reason, user=_user(), dry_run=dry_run)
+    if dry_run:
+        _say(f"Recorded as rollback #{result['id']} (dry_run) by the running engine (pid {pid}).")
+        return 0
+    for i, step in enumerate(result["steps"], start=1):
+        mark = "ok" if step["ok"] else "FAILED" if step["ok"] is False else "not run"
+        _say(f"  step {i} {step['name']}: {mark} ({step['duration_ms']:.0f} ms) {step['detail']}")
+    if result["state"] != "verifying":
+        _say(f"Rollback #{result['id']} failed: {result['detail']}")
+        return 1
+    window = config.rollback.verify_window
+    _say(f"Steps done; the running engine (pid {pid}) verifies: {config.rollback.verify_successes} "
+         f"healthy evaluations within {window:g}s...")
+    await conn.request("subscribe")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + window + max(2 * float(conn.info.get("interval") or 1.0), 2.0) + 5.0
+    while loop.time() < deadline:
+        try:
+            snap = await asyncio.wait_for(snapshots.get(), max(0.1, deadline - loop.time()))
+        except TimeoutError:
+            break
+        view = snap.rollback
+        if view is not None and view.id == result["id"] and view.state not in ("running", "verifying"):
+            _say(f"Rollback #{view.id} {view.state}: {view.reason}")
+            return 0 if view.state == "verified" else 1
+    _say(f"Rollback #{result['id']}: no outcome yet; the engine goes on verifying (wsmon-tui status)")
+    return 1
 
 
 async def _run(args: argparse.Namespace, config: Config, *, dry_run: bool) -> int:

@@ -147,6 +147,11 @@ class WsmonApp(EngineActions, SessionEnd):
     # -- lifecycle -----------------------------------------------------------------
 
     @property
+    def attached_to(self) -> str:
+        """The engine this face is attached to ("pid N · session S"); empty when it runs its own."""
+        return str(getattr(self.engine, "attached_to", "") or "")
+
+    @property
     def deployment_name(self) -> str:
         return str(self.engine.config.deployment.name)
 
@@ -194,7 +199,7 @@ class WsmonApp(EngineActions, SessionEnd):
             self.notify(f"{what}: {safe(worker.error, 300)}", title="Error", severity="error",
                         timeout=30, markup=False)
         elif event.state == WorkerState.SUCCESS and worker.group == "monitor" and not self._quitting:
-            self.notify(f"The monitor ended ({safe(worker.result, 60)}); press q to quit.",
+            self.notify(f"The monitor ended ({safe(worker.result, 200)}); press q to quit.",
                         severity="warning", timeout=30, markup=False)
 
     # -- snapshots and painting -------------------------------------------------------

@@ -75,7 +75,7 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         snapshot = app.latest
         self.query_one(WsmonHeader).show(header_content(
             snapshot, now=app.clock(), paused=app.paused, read_only=app.read_only,
-            deployment=app.deployment_name))
+            deployment=app.deployment_name, attached=app.attached_to))
         if snapshot is None:
             return
         self.query_one(ViewTabs).show(active_alerts(snapshot))

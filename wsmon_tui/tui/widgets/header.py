@@ -13,8 +13,9 @@ BADGE = {"healthy": "bold $text-success", "degraded": "bold $text-warning",
 
 
 def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
-                   read_only: bool = False, deployment: str = "") -> Content:
-    """The header line; every server-supplied string goes in as plain text."""
+                   read_only: bool = False, deployment: str = "", attached: str = "") -> Content:
+    """The header line; every server-supplied string goes in as plain text. ``attached``: the
+    engine this face is attached to ("pid N · session S"), when it runs in another process."""
     parts: list[str | tuple[str, str] | Content] = [("wsmon ", "bold $primary")]
     if snapshot is None:
         parts.append((safe(deployment or "starting"), "bold"))
@@ -30,6 +31,8 @@ def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
                       BADGE.get(status, BADGE["unknown"]) + " reverse"))
         age = max(0.0, now - snapshot.taken_at)
         parts.append(f"  updated {duration(age)} ago")
+    if attached:
+        parts.append((f"  attached to {safe(attached, 60)}", "bold $accent"))
     if read_only:
         parts.append(("  READ-ONLY", "bold $text-warning"))
     if paused:
@@ -38,7 +41,8 @@ def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
         # least important last: a narrow terminal cuts these first
         if snapshot.deployment.previous_version:
             parts.append((f"  prev {safe(snapshot.deployment.previous_version, 24)}", "$text-muted"))
-        parts.append((f"  session {safe(snapshot.session_id, 40)}", "$text-muted"))
+        if not attached:  # the attachment names the session already
+            parts.append((f"  session {safe(snapshot.session_id, 40)}", "$text-muted"))
     return Content.assemble(*parts)
 
 
