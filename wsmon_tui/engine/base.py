@@ -85,6 +85,7 @@ class MonitorBase:
         self.acting = True
         """False when another engine holds the lease (this one watches) or this one lost it."""
         self._lease_lost = ""
+        self._lease_task: asyncio.Task[None] | None = None
         """Set when a renewal found another holder: the tick says so, then the session ends."""
         self.alert_engine: Any | None = None
         """The alert lifecycle stage, when alerting is configured for this run."""
@@ -159,8 +160,8 @@ class MonitorBase:
         """Stop after the current tick (``Monitor``)."""
         raise NotImplementedError
 
-    async def _renew_lease(self) -> None:
-        """Renew the engine lease; stop acting when another process holds it (``Monitor``)."""
+    def _kick_lease(self) -> None:
+        """Renew the engine lease in the background, never delaying the tick (``Monitor``)."""
         raise NotImplementedError
 
     def _persist(self, snap: Snapshot) -> None:

@@ -94,7 +94,7 @@ class Evaluation(MonitorBase):
         self._record(record)
         snapshot = record
         if self.lease is not None:
-            await self._renew_lease()
+            self._kick_lease()  # a locked database must not delay the tick
         if self._lease_lost:
             if self._lease_lost not in snapshot.notes:
                 snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, self._lease_lost))

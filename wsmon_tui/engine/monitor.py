@@ -292,7 +292,11 @@ class Monitor(Collectors, Evaluation, Recorder):
         assert lease is not None
         while not self._stop.is_set() and not self._lease_lost:
             await asyncio.sleep(lease.ttl / 3)
-            await self._renew_lease()
+            self._kick_lease()
+
+    def _kick_lease(self) -> None:
+        if self._lease_task is None or self._lease_task.done():
+            self._lease_task = asyncio.ensure_future(self._renew_lease())
 
     async def _renew_lease(self) -> None:
         lease = self.lease
@@ -336,6 +340,9 @@ class Monitor(Collectors, Evaluation, Recorder):
                     await asyncio.wait_for(closer.aclose(), 2)
         if self.stages is not None:
             await self.stages.close()
+        if self._lease_task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._lease_task, 2)
         if self.lease is not None:
             await asyncio.to_thread(self.lease.release)
             self.lease.close()

@@ -109,8 +109,10 @@ class EngineLease:
     """The lease of one process run on one state dir (see the module docstring)."""
 
     def __init__(self, db_path: Path, *, ttl: float, holder: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, timeout: float = 1.0) -> None:
         self.db_path = Path(db_path)
+        self.timeout = timeout
+        """Seconds to wait on a locked database (short: a renewal runs every third of the TTL)."""
         self.ttl = float(ttl)
         self.holder = holder or new_holder_id()
         self.clock = clock
@@ -120,7 +122,7 @@ class EngineLease:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = connect(self.db_path, check_same_thread=False)
+            conn = connect(self.db_path, check_same_thread=False, timeout=self.timeout)
             try:
                 with immediate(conn):
                     ensure_tables(conn)
