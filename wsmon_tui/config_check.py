@@ -68,6 +68,22 @@ def inline_secrets(raw: Mapping[str, Any], path: str = "") -> list[str]:
     return found
 
 
+def argv_secrets(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(key path, argument)`` of each command step argument that takes a ``${NAME}`` secret
+    (``$${X}`` is a literal, not a secret): the expanded value is visible in ``ps``."""
+    found: list[tuple[str, str]] = []
+    for section in ("rollback", "throttle"):
+        steps = (raw.get(section) or {}).get("steps") if isinstance(raw.get(section), Mapping) else None
+        for i, step in enumerate(steps if isinstance(steps, list) else []):
+            if not isinstance(step, Mapping) or step.get("type") != "command":
+                continue
+            argv = step.get("argv")
+            for j, arg in enumerate(argv if isinstance(argv, list) else []):
+                if isinstance(arg, str) and _is_ref(arg.replace("$${", "")):
+                    found.append((f"{section}.steps[{i}].argv[{j}]", arg))
+    return found
+
+
 def resolve_state_dir(config: Config, cli_state_dir: str | None) -> Path:
     """--state-dir, else [monitor] state_dir, else the XDG default."""
     if cli_state_dir:
@@ -188,11 +204,15 @@ def _thresholds(config: Config) -> list[CheckItem]:
 def _secrets(raw: Mapping[str, Any] | None) -> list[CheckItem]:
     if raw is None:
         return [CheckItem("PASS", "no secrets in the config (built-in defaults)")]
+    in_argv = [CheckItem("WARN", f"secret in a command's argv at {where} ({arg}): every user on the host "
+                                 "sees it in `ps` while the step runs; pass it in the step's `env` table "
+                                 "instead (env = { NAME = \"${NAME}\" }) and read it from the environment")
+               for where, arg in argv_secrets(raw)]
     inline = inline_secrets(raw)
     if inline:
         return [CheckItem("FAIL", f"secret written inline at {where}: use \"${{NAME}}\" and set it in the "
-                                  "environment") for where in inline]
-    return [CheckItem("PASS", "no secret written inline (secrets come from ${...})")]
+                                  "environment") for where in inline] + in_argv
+    return [CheckItem("PASS", "no secret written inline (secrets come from ${...})"), *in_argv]
 
 
 def _state_dir(config: Config, cli_state_dir: str | None) -> list[CheckItem]:

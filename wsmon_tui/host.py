@@ -6,6 +6,13 @@ slow terminal) was added to the latency of each probe in flight. On its own loop
 engine's timing is the engine's alone (``tests/test_engine_thread.py`` stalls the UI
 for 300 ms every second and checks that p50 handshake and round trip do not move).
 
+Before the Monitor is built, ``run`` waits for the engine lease of the state dir
+(``store/lease.py``): while another engine acts for it, this one stands by (says so once,
+probes nothing, looks at the lease every ``min(interval / 4, 1 s)``) and takes over when the
+holder releases the lease, its lease expires, or its process on this host is gone. An engine
+that loses the lease later ends its session (``lease_lost``) and stands by again. SIGTERM
+while standing by ends the wait at once.
+
 The Monitor is built on the engine's thread when ``run`` starts, so importing the
 engine (websockets, httpx, psutil, the alert and rollback engines) never delays a
 face's first frame. Commands are coroutines run on the engine's loop; the caller's
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -29,6 +38,7 @@ from wsmon_tui.seam import Points, RangeRequest, RuleInfo
 if TYPE_CHECKING:
     from wsmon_tui.config import Config
     from wsmon_tui.engine.monitor import Monitor
+    from wsmon_tui.store.lease import EngineLease, LeaseInfo
 
 T = TypeVar("T")
 
@@ -42,8 +52,17 @@ class EngineHost:
     (on the engine's thread). Implements ``wsmon_tui.seam.EngineLink``."""
 
     def __init__(self, factory: Callable[[], Monitor], *, config: Config, state_dir: Path | None = None,
-                 store: Any = None, serve_faces: bool = True) -> None:
+                 store: Any = None, serve_faces: bool = True, standby: bool = True,
+                 say: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self.standby = standby
+        """Wait for the engine lease before starting (False: start at once; a Monitor that finds
+        the lease held then only watches)."""
+        self._say = say
+        """Where the standby's one-line messages go (called on the engine's thread)."""
+        self.standing_by: LeaseInfo | None = None
+        """The engine this one waits for, while it stands by."""
+        self._standby_wake: asyncio.Event | None = None
         self.state_dir = state_dir
         self.store = store
         self._factory = factory
@@ -143,16 +162,70 @@ class EngineHost:
                     self._loop = None
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, duration: float | None) -> str:
-        monitor = self._factory()
         with self._lock:
-            monitor.read_only = monitor.read_only or self._read_only
-            monitor.subscribe(self._keep_latest)
-            for callback in self._subscribers:
-                monitor.subscribe(callback)
-            self._monitor = monitor
             self._loop = loop
-            if self._stop_reason is not None:
-                monitor.request_stop(self._stop_reason)
+            self._standby_wake = asyncio.Event()
+        while True:
+            lease = await self._wait_for_lease()
+            if self._stop_reason is not None and lease is None and self.standing_by is not None:
+                return self._stop_reason  # stopped while standing by: no session was opened
+            self.standing_by = None
+            monitor = self._factory()
+            monitor.lease = lease
+            with self._lock:
+                monitor.read_only = monitor.read_only or self._read_only
+                monitor.subscribe(self._keep_latest)
+                for callback in self._subscribers:
+                    monitor.subscribe(callback)
+                self._monitor = monitor
+                if self._stop_reason is not None:
+                    monitor.request_stop(self._stop_reason)
+            ended = await self._run_serving_faces(monitor, duration)
+            if ended != "lease_lost" or self._stop_reason is not None:
+                return ended
+            self._tell(f"session {monitor.session_id} ended: another engine took the lease; standing by")
+            with self._lock:
+                self._monitor = None
+
+    def _tell(self, line: str) -> None:
+        if self._say is not None:
+            try:
+                self._say(line)
+            except Exception:  # a closed stdout must not stop the engine
+                pass
+
+    async def _wait_for_lease(self) -> EngineLease | None:
+        """Stand by until this process holds the engine lease (None: no lease applies here, or a
+        stop was asked for while waiting)."""
+        path = getattr(self.store, "path", None)
+        if not self.standby or path is None or self.read_only:
+            return None
+        from wsmon_tui.store.lease import EngineLease, lease_ttl, standby_poll
+
+        lease = EngineLease(path, ttl=lease_ttl(self.interval))
+        wake = self._standby_wake
+        assert wake is not None
+        while self._stop_reason is None:
+            try:
+                holder = await asyncio.to_thread(lease.try_acquire)
+            except sqlite3.Error:  # the Monitor takes it (or notes why not) itself
+                lease.close()
+                return None
+            if holder is None:
+                if self.standing_by is not None:
+                    self._tell(f"the engine of {self.standing_by.describe()} is gone: taking over")
+                return lease
+            if self.standing_by is None or self.standing_by.holder != holder.holder:
+                self._tell(f"standing by: the engine of {holder.describe()} acts for this state dir; "
+                           "this one probes nothing and takes over when it stops")
+            self.standing_by = holder
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), standby_poll(self.interval))
+        lease.close()
+        return None
+
+    async def _run_serving_faces(self, monitor: Monitor, duration: float | None) -> str:
+        """Run ``monitor``'s session, serving ``engine.sock`` to faces while it runs."""
         run = asyncio.ensure_future(monitor.run(duration))
         try:
             if self.serve_faces:
@@ -163,6 +236,7 @@ class EngineHost:
                 run.cancel()
             if self.faces is not None:
                 await self.faces.close()  # the socket goes with the engine: attached faces see it end
+                self.faces = None
 
     async def _serve_faces(self, monitor: Monitor, run: asyncio.Future[Any]) -> None:
         """Once the session exists, serve ``engine.sock`` on this loop (faces attach to it)."""
@@ -189,8 +263,12 @@ class EngineHost:
 
     def request_stop(self, reason: str = "user") -> None:
         with self._lock:
+            self._stop_reason = self._stop_reason or reason  # also ends a standby after a lost lease
             if self._monitor is None or self._loop is None:
-                self._stop_reason = self._stop_reason or reason
+                loop, wake = self._loop, self._standby_wake
+                if loop is not None and wake is not None:  # standing by: stop waiting now
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(wake.set)
                 return
             try:
                 self._loop.call_soon_threadsafe(self._monitor.request_stop, reason)

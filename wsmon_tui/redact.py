@@ -72,6 +72,32 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def redact_argv(argv: Iterable[object], secrets: Iterable[str] = ()) -> list[str]:
+    """A command's arguments for display: every known secret (``config.secrets``, from
+    ``${NAME}``) masked, the value of a secret-named option (``--token=X``, ``--password X``)
+    masked, and credentials in URLs masked."""
+    known = list(secrets)
+    out: list[str] = []
+    hide_next = False
+    for raw in argv:
+        arg = str(raw)
+        if hide_next:
+            hide_next = False
+            out.append(MASK)
+            continue
+        if arg.startswith("-") and "=" in arg:
+            key, _, value = arg.partition("=")
+            if value and is_secret_name(key.lstrip("-")):
+                out.append(f"{key}={MASK}")
+                continue
+        elif arg.startswith("-") and len(arg) > 2 and is_secret_name(arg.lstrip("-")):
+            hide_next = True
+        if "://" in arg:
+            arg = redact_url(arg)
+        out.append(redact_text(arg, known))
+    return out
+
+
 def _split_path(host: str, path: str, *, heuristic: bool = True) -> list[tuple[str, bool]]:
     """Path segments, each with whether it is secret (by shape too, unless ``heuristic`` is off)."""
     segments = path.split("/")

@@ -3,9 +3,12 @@
 Tables (all prefixed ``alert_``, created if missing, never touching the store's schema
 version):
 
-* ``alert_alerts``: one row per occurrence of an alert (pending -> firing -> resolved). The
-  user-facing id is the fingerprint of (deployment, rule, target); the row id tells
-  occurrences apart. A pending alert that never fired is deleted.
+* ``alert_alerts``: one row per occurrence (episode) of an alert (pending -> firing ->
+  resolved). The user-facing id is the fingerprint of (deployment, rule, target); the row
+  id tells occurrences apart. A pending alert that never fired is deleted. At most one row
+  per fingerprint is active (a unique partial index, ``alert_alerts_one_active``): an engine
+  that starts an occurrence another process already stored continues that row (an upsert),
+  so ``alerts list`` never shows one id twice and an ack always reaches the one row.
 * ``alert_history``: every transition and action (firing, escalated, acknowledged, ...).
 * ``alert_acks``: acknowledgements of one occurrence; open while ``cleared_at`` is NULL.
 * ``alert_silences``: matchers (rule and target as shell patterns, severity) with an expiry.
@@ -104,6 +107,11 @@ CREATE INDEX IF NOT EXISTS alert_silences_expiry ON alert_silences(expires_at);
 """
 
 ACTIVE_STATES = ("pending", "firing")
+ACTIVE_WHERE = "state IN ('pending', 'firing')"
+ONE_ACTIVE = "alert_alerts_one_active"
+KEEP_ON_MERGE = frozenset({"fingerprint", "started_at", "firing_at", "acknowledged_by", "acknowledged_at",
+                           "ack_comment", "first_notified_at", "seq"})
+"""What an upsert keeps from the stored row: when the episode began, its ack, its first page."""
 LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "all")
 
 ALERT_COLUMNS = (
@@ -171,12 +179,17 @@ class AlertDB:
         return have >= self.TABLES
 
     def _create_schema(self) -> None:
-        if self._has_tables():
-            return
-        with self.transaction():
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    self._conn.execute(stmt)
+        if not self._has_tables():
+            with self.transaction():
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        self._conn.execute(stmt)
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                              (ONE_ACTIVE,)).fetchone() is None:
+            with self.transaction() as conn:
+                _merge_duplicate_active(conn)
+                conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {ONE_ACTIVE} ON alert_alerts(fingerprint)"
+                             f" WHERE {ACTIVE_WHERE}")
 
     def close(self) -> None:
         self._conn.close()
@@ -194,10 +207,21 @@ class AlertDB:
     # -- rows ----------------------------------------------------------------------
 
     def save_alert(self, conn: sqlite3.Connection, row_id: int | None, values: dict[str, Any]) -> int:
-        """Insert (``row_id`` None) or update one occurrence; returns its row id."""
+        """Insert (``row_id`` None) or update one occurrence; returns its row id.
+
+        An insert of an active occurrence whose fingerprint already has an active row (stored
+        by another process, e.g. the engine this one took over from) updates that row: one
+        row per fingerprint and episode, never a second one and never an error."""
         cols = ALERT_COLUMNS
         params = [values.get(c) for c in cols]
         if row_id is None:
+            if values.get("state") in ACTIVE_STATES:
+                row = conn.execute(
+                    f"INSERT INTO alert_alerts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                    f" ON CONFLICT (fingerprint) WHERE {ACTIVE_WHERE} DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in cols if c not in KEEP_ON_MERGE)
+                    + ", seq = MAX(seq, excluded.seq) RETURNING id", params).fetchone()
+                return int(row[0])
             cur = conn.execute(f"INSERT INTO alert_alerts ({', '.join(cols)}) "
                                f"VALUES ({', '.join('?' * len(cols))})", params)
             return int(cur.lastrowid or 0)
@@ -218,8 +242,18 @@ class AlertDB:
             "SELECT * FROM alert_alerts WHERE state IN ('pending', 'firing') ORDER BY id").fetchall()
 
     def max_seqs(self) -> dict[str, int]:
-        return {r[0]: int(r[1]) for r in self._conn.execute(
+        """The highest notification seq of each fingerprint, in the alert rows and in the outbox
+        (a notification stored by a process that died before its alert row was saved counts)."""
+        seqs = {r[0]: int(r[1]) for r in self._conn.execute(
             "SELECT fingerprint, MAX(seq) FROM alert_alerts GROUP BY fingerprint")}
+        try:
+            rows = self._conn.execute(
+                "SELECT fingerprint, MAX(seq) FROM outbox_notifications GROUP BY fingerprint").fetchall()
+        except sqlite3.OperationalError:  # no outbox table yet
+            rows = []
+        for fp, seq in rows:
+            seqs[fp] = max(seqs.get(fp, 0), int(seq))
+        return seqs
 
     def open_acks(self) -> dict[int, tuple[str, float, str]]:
         """Open acks by occurrence row id: (user, at, comment)."""
@@ -340,6 +374,22 @@ class AlertDB:
 
     def stats(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
         return stats_of(self.occurrences(since, until))
+
+
+def _merge_duplicate_active(conn: sqlite3.Connection) -> None:
+    """Before the one-active-row index exists: a fingerprint with several active rows (two
+    processes each kept their own) keeps its newest; the others are resolved as merged."""
+    dups = conn.execute(f"SELECT fingerprint, MAX(id) FROM alert_alerts WHERE {ACTIVE_WHERE}"
+                        " GROUP BY fingerprint HAVING COUNT(*) > 1").fetchall()
+    for fp, keep in dups:
+        conn.execute("INSERT INTO alert_history (alert_id, fingerprint, at, event, detail)"
+                     " SELECT id, fingerprint, COALESCE(last_true_at, started_at), 'resolved', ?"
+                     " FROM alert_alerts"
+                     f" WHERE fingerprint = ? AND id != ? AND {ACTIVE_WHERE}",
+                     (f"merged into row {keep}: one active row per alert", fp, keep))
+        conn.execute("UPDATE alert_alerts SET state = 'resolved',"
+                     " resolved_at = COALESCE(last_true_at, started_at)"
+                     f" WHERE fingerprint = ? AND id != ? AND {ACTIVE_WHERE}", (fp, keep))
 
 
 def stats_of(rows: list[sqlite3.Row]) -> dict[str, Any]:

@@ -15,6 +15,16 @@ Ordering: within one (channel, alert) deliveries go out in order; a failing ``fi
 holds back the ``resolved`` that follows it, so a receiver never sees them swapped.
 Channels send concurrently and independently: one dead receiver delays no other.
 
+Claims: a delivery is claimed (``claim_owner`` = this outbox's owner, the engine lease's
+holder id; ``claim_until``) in one ``BEGIN IMMEDIATE`` transaction before it is sent, and
+only deliveries unclaimed, with an expired claim, or claimed by this owner are taken, and
+none while another live engine holds the lease (``store/lease.py``). So two processes on
+one state dir never send the same delivery, and after a takeover the new holder sends
+what the old one had not recorded as sent once its claims expire (the claim outlives the
+sends of one pass: the channel's timeout per round of ``PARALLEL`` alerts, plus 5 s). What
+can still repeat (at least once): a receiver that accepted a message when its sender died
+before recording ``sent``; the next holder sends it again, under the same idempotency key.
+
 Tables live in the state database (``<state_dir>/wsmon.db``) next to the store's and the
 alert tables, prefixed ``outbox_``; own connection, WAL, busy_timeout 5000 ms. Secrets
 never reach the database: errors are redacted before they are stored.
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import sqlite3
@@ -41,6 +52,7 @@ import httpx
 from wsmon_tui.alerts.channels import DeliveryError, Sender, accepts, alertmanager_alert, channel_name
 from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.alerts.outbox_db import (
+    CLAIMABLE,
     OPEN,
     OutboxDB,
     Row,
@@ -53,6 +65,7 @@ from wsmon_tui.alerts.ratelimit import SlidingWindow, parse_rate_limit
 from wsmon_tui.backoff import backoff_delay
 from wsmon_tui.config import ChannelConfig
 from wsmon_tui.model import AlertView
+from wsmon_tui.store.lease import new_holder_id, others_act
 
 __all__ = ["PARALLEL", "Outbox", "delivery_counts", "report_deliveries"]
 
@@ -70,8 +83,12 @@ class Outbox(OutboxDB):
     def __init__(self, db_path: Path | None, channels: list[ChannelConfig], *, deployment: str,
                  clock: Callable[[], float] = time.time, secrets: Iterable[str] = (),
                  client: httpx.AsyncClient | None = None, backoff_base: float = 1.0,
-                 backoff_max: float = 300.0, refresh_interval: float = 60.0) -> None:
+                 backoff_max: float = 300.0, refresh_interval: float = 60.0, owner: str = "") -> None:
         super().__init__(db_path)
+        self.owner = owner or new_holder_id()
+        """Who claims deliveries: the engine lease's holder id (else one of this process run)."""
+        self.halted = False
+        """Set when the engine lost its lease: nothing more is claimed or sent from here."""
         self.channels = {channel_name(ch): ch for ch in channels}
         self.deployment = deployment
         self._clock = clock
@@ -113,24 +130,27 @@ class Outbox(OutboxDB):
     def enqueue(self, notifications: Iterable[Notification]) -> list[int]:
         """Store each notification and a delivery per accepting channel; committed on return.
 
-        Returns the new delivery ids. A notification already stored (same fingerprint and
-        seq: the idempotency key) is not stored twice.
+        Returns the new delivery ids. A notification already stored (same fingerprint, seq,
+        kind and time: the same one handed over twice) is not stored twice; a *different* one
+        that collides on (fingerprint, seq) (a process that numbered from a stale seq) is
+        stored under the next free seq, never dropped.
         """
         now = self._clock()
         notifications = list(notifications)
 
         def body(c: sqlite3.Connection) -> list[int]:
             ids: list[int] = []
-            for n in notifications:
-                wanted = [name for name, ch in self.channels.items() if accepts(ch, n)]
+            for given in notifications:
+                wanted = [name for name, ch in self.channels.items() if accepts(ch, given)]
                 if not wanted:
                     continue
+                n = _unique_seq(c, given)
+                if n is None:
+                    continue
                 cur = c.execute(
-                    "INSERT OR IGNORE INTO outbox_notifications"
+                    "INSERT INTO outbox_notifications"
                     " (fingerprint, seq, kind, created_at, deployment, body) VALUES (?,?,?,?,?,?)",
                     (n.fingerprint, n.seq, n.kind, n.created_at, n.deployment or self.deployment, _encode(n)))
-                if not cur.rowcount:
-                    continue
                 nid = cur.lastrowid
                 for name in wanted:
                     cur = c.execute(
@@ -243,24 +263,47 @@ class Outbox(OutboxDB):
             f" WHERE channel = ? AND {OPEN} AND created_at < ?",
             (f"not delivered within max_age {ch.max_age:g}s", name, now - ch.max_age)))
 
-    def _due(self, name: str, now: float) -> list[Row]:
+    def halt(self) -> None:
+        """Claim and send nothing more (the engine lost its lease)."""
+        self.halted = True
+
+    def _claim(self, sql: str, params: tuple[Any, ...], ch: ChannelConfig, now: float) -> list[Row]:
+        """Select deliveries with ``sql`` (its last two parameters: ``CLAIMABLE``'s) and claim
+        them for this owner, in one transaction; none while another live engine holds the lease."""
+        if self.halted:
+            return []
+
+        def body(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            if others_act(c, self.owner, time.time()):
+                return []
+            rows = c.execute(sql, (*params, now, self.owner)).fetchall()
+            if rows:
+                rounds = -(-len({r[3] for r in rows}) // PARALLEL)
+                until = now + (ch.timeout or 10.0) * rounds + 5.0
+                c.executemany("UPDATE outbox_deliveries SET claim_owner = ?, claim_until = ? WHERE id = ?",
+                              [(self.owner, until, r[0]) for r in rows])
+            return rows
+
+        rows = self._write(body)
+        return [(i, a, h, _decode(text)) for i, a, h, text in rows]
+
+    def _due(self, name: str, ch: ChannelConfig, now: float) -> list[Row]:
         """Due deliveries (id, attempts, held, notification), oldest first, none behind an open
-        earlier delivery of the same alert (held ones do not block: they go in the summary)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT d.id, d.attempts, d.held, n.body FROM outbox_deliveries d"
-                " JOIN outbox_notifications n ON n.id = d.notification_id"
-                f" WHERE d.channel = ? AND d.{OPEN} AND d.next_at <= ?"
-                " AND NOT EXISTS (SELECT 1 FROM outbox_deliveries e WHERE e.channel = d.channel"
-                f" AND e.fingerprint = d.fingerprint AND e.id < d.id AND e.{OPEN} AND e.held = 0)"
-                " ORDER BY d.id LIMIT ?", (name, now, BATCH)).fetchall()
-        return [(i, a, h, _decode(body)) for i, a, h, body in rows]
+        earlier delivery of the same alert (held ones do not block: they go in the summary),
+        claimed for this owner."""
+        return self._claim(
+            "SELECT d.id, d.attempts, d.held, n.body FROM outbox_deliveries d"
+            " JOIN outbox_notifications n ON n.id = d.notification_id"
+            f" WHERE d.channel = ? AND d.{OPEN} AND d.next_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox_deliveries e WHERE e.channel = d.channel"
+            f" AND e.fingerprint = d.fingerprint AND e.id < d.id AND e.{OPEN} AND e.held = 0)"
+            f" AND {CLAIMABLE} ORDER BY d.id LIMIT {BATCH}", (name, now), ch, now)
 
     async def _channel_pass(self, name: str, ch: ChannelConfig) -> int:
         now = self._clock()
         self._expire(name, ch, now)
         attempted = await self._refresh_pass(name, ch, now)
-        rows = self._due(name, now)
+        rows = self._due(name, ch, now)
         limit = self._limits.get(name)
         if limit is not None and ch.type == "pagerduty":
             # Resolves and acks page nobody: never held back, never summarised.
@@ -292,7 +335,8 @@ class Outbox(OutboxDB):
         if not ids:
             return
         self._write(lambda c: c.executemany(
-            "UPDATE outbox_deliveries SET held = 1, next_at = MAX(next_at, ?) WHERE id = ?",
+            "UPDATE outbox_deliveries SET held = 1, next_at = MAX(next_at, ?), claim_owner = NULL"
+            " WHERE id = ?",
             [(until, i) for i in ids]))
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
@@ -313,6 +357,8 @@ class Outbox(OutboxDB):
         async def one_alert(group: list[Row]) -> None:
             async with gate:
                 for did, attempts, _held, n in group:
+                    if self.halted:
+                        return  # the lease went elsewhere: its holder sends the rest
                     error = await self._attempt(ch, [n], key=n.idempotency_key)
                     when = self._clock()
                     if error is None:
@@ -337,9 +383,10 @@ class Outbox(OutboxDB):
 
         def body(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
-                          " sent_at = ?, via = ?, held = 0, last_error = '' WHERE id = ?", sent)
+                          " sent_at = ?, via = ?, held = 0, last_error = '', claim_owner = NULL"
+                          " WHERE id = ?", sent)
             c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
-                          " last_error = ?, next_at = ? WHERE id = ?", failed)
+                          " last_error = ?, next_at = ?, claim_owner = NULL WHERE id = ?", failed)
             c.executemany("INSERT INTO outbox_messages (channel, at) VALUES (?, ?)",
                           [(name, s[0]) for s in sent])
 
@@ -348,15 +395,16 @@ class Outbox(OutboxDB):
     async def _send_summary(self, name: str, ch: ChannelConfig, rows: list[Row],
                             limit: SlidingWindow) -> int:
         """One message for everything held (and due) on a rate-limited channel."""
-        with self._lock:
-            held = self._conn.execute(
-                "SELECT d.id, d.attempts, d.held, n.body FROM outbox_deliveries d JOIN outbox_notifications n"
-                f" ON n.id = d.notification_id WHERE d.channel = ? AND d.{OPEN} AND d.held = 1 ORDER BY d.id",
-                (name,)).fetchall()
-        chosen = {r[0]: (r[0], r[1], r[2], _decode(r[3])) for r in held}
+        held = self._claim(
+            "SELECT d.id, d.attempts, d.held, n.body FROM outbox_deliveries d JOIN outbox_notifications n"
+            f" ON n.id = d.notification_id WHERE d.channel = ? AND d.{OPEN} AND d.held = 1"
+            f" AND {CLAIMABLE} ORDER BY d.id", (name,), ch, self._clock())
+        chosen = {r[0]: r for r in held}
         for r in rows:
             chosen.setdefault(r[0], r)
         items = [chosen[k] for k in sorted(chosen)]
+        if not items:
+            return 0
         ids = [r[0] for r in items]
         notes = [r[3] for r in items]
         key = f"summary:{ids[0]}-{ids[-1]}:{len(ids)}"
@@ -370,14 +418,14 @@ class Outbox(OutboxDB):
                 cur = c.execute("INSERT INTO outbox_messages (channel, at, deliveries) VALUES (?,?,?)",
                                 (name, when, len(ids)))
                 c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
-                              " sent_at = ?, via = 'summary', summary_id = ?, held = 0, last_error = ''"
-                              " WHERE id = ?", [(when, cur.lastrowid, i) for i in ids])
+                              " sent_at = ?, via = 'summary', summary_id = ?, held = 0, last_error = '',"
+                              " claim_owner = NULL WHERE id = ?", [(when, cur.lastrowid, i) for i in ids])
             else:
                 message, retry_after = error
                 worst = max(r[1] for r in items) + 1
                 next_at = when + self._backoff(worst, retry_after)
                 c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
-                              " held = 1, last_error = ?, next_at = ? WHERE id = ?",
+                              " held = 1, last_error = ?, next_at = ?, claim_owner = NULL WHERE id = ?",
                               [(message, next_at, i) for i in ids])
 
         self._write(body)
@@ -428,3 +476,20 @@ class Outbox(OutboxDB):
             return gone
 
         return self._write(body)
+
+
+def _unique_seq(c: sqlite3.Connection, n: Notification) -> Notification | None:
+    """``n`` with a seq free for its fingerprint (inside the enqueue's transaction); None when
+    this very notification is already stored."""
+    row = c.execute("SELECT kind, created_at FROM outbox_notifications WHERE fingerprint = ? AND seq = ?",
+                    (n.fingerprint, n.seq)).fetchone()
+    if row is None:
+        return n
+    if row[0] == n.kind and float(row[1]) == float(n.created_at):
+        return None
+    top = c.execute("SELECT MAX(seq) FROM outbox_notifications WHERE fingerprint = ?",
+                    (n.fingerprint,)).fetchone()
+    seq = int(top[0] or 0) + 1
+    log.warning("notification %s:%s (%s) collided with a stored %s; stored as seq %d",
+                n.fingerprint, n.seq, n.kind, row[0], seq)
+    return dataclasses.replace(n, seq=seq)

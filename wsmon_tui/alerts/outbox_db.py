@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS outbox_deliveries (
     held INTEGER NOT NULL DEFAULT 0,
     via TEXT NOT NULL DEFAULT '',
     summary_id INTEGER,
+    claim_owner TEXT,
+    claim_until REAL,
     UNIQUE (notification_id, channel)
 );
 CREATE INDEX IF NOT EXISTS outbox_deliveries_open ON outbox_deliveries(channel, next_at)
@@ -99,11 +101,26 @@ def _in_tx(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], _T]) -
         return body(conn)
 
 
+CLAIM_COLUMNS = (("claim_owner", "TEXT"), ("claim_until", "REAL"))
+"""Added after the first release: who is sending a delivery, and until when the claim holds."""
+
+CLAIMABLE = "(d.claim_owner IS NULL OR d.claim_until < ? OR d.claim_owner = ?)"
+"""A delivery no other process is sending: unclaimed, its claim expired, or ours."""
+
+
 def _connect(db_path: Path | None) -> sqlite3.Connection:
     if db_path is not None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(db_path, check_same_thread=False)  # WAL, synchronous=NORMAL, busy_timeout 5 s
     conn.executescript(SCHEMA)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(outbox_deliveries)")}
+    missing = [(name, kind) for name, kind in CLAIM_COLUMNS if name not in have]
+    if missing:
+        with immediate(conn):
+            have = {r[1] for r in conn.execute("PRAGMA table_info(outbox_deliveries)")}  # another process?
+            for name, kind in missing:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE outbox_deliveries ADD COLUMN {name} {kind}")
     return conn
 
 

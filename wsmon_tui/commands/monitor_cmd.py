@@ -66,7 +66,10 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
 
             return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir, metrics_port=port)
 
-        engine = EngineHost(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store)
+        # a second `monitor` on the state dir stands by (the engine lease); the bare --export is a
+        # bounded run: it starts at once and, while another engine acts, only watches
+        engine = EngineHost(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store,
+                            standby=not default_duration, say=_say)
         engine.read_only = bool(getattr(args, "read_only", False))
         if duration is None and default_duration:
             duration = max(3 * engine.interval, 30.0)
@@ -80,9 +83,11 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
 
         engine.subscribe(hand_over)
         run_task = asyncio.ensure_future(engine.run(duration))
-        # the session id exists once the run has started
+        # the session id exists once the run has started (after a standby, if another engine acts)
+        waited = 0
         while not engine.session_id and not run_task.done():
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01 if waited < 100 else 0.25)
+            waited += 1
         started = not run_task.done() or bool(engine.session_id)
         if started:
             printer.start(engine, engine.metrics_port)
@@ -100,8 +105,16 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
         _tell_what_was_not_stored(ctx, engine)
         if export is not None:
             await _write_export(engine, export)
-        print(f"session {engine.session_id} ended ({ended_by})", file=sys.stderr)
+        if engine.session_id:
+            print(f"session {engine.session_id} ended ({ended_by})", file=sys.stderr)
+        else:
+            print(f"stopped while standing by ({ended_by}); no session was opened", file=sys.stderr)
         return 0
+
+
+def _say(line: str) -> None:
+    """The standby's lines, on stdout (called on the engine's thread)."""
+    print(f"wsmon-tui: {line}", flush=True)
 
 
 def _tell_what_was_not_stored(ctx: RunContext, engine: object) -> None:

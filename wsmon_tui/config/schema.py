@@ -205,7 +205,7 @@ class RollbackConfig:
     health_below: float | None = doc("overall health score that triggers a rollback", None)
     for_: float = doc("how long health must stay below health_below", 60.0, key="for",
                       kind="duration")
-    max_auto: int = doc("automatic rollbacks per session", 1)
+    max_auto: int = doc("automatic rollbacks per deployment version (across processes and restarts)", 1)
     cooldown: float = doc("least time between rollbacks", 600.0, kind="duration")
     verify_window: float = doc("time allowed for health to recover", 300.0, kind="duration")
     verify_successes: int = doc("consecutive healthy evaluations that verify it", 3)

@@ -78,6 +78,15 @@ class MonitorBase:
         """The running ``/metrics`` server (its ``port`` is the bound one)."""
         self.hooks: list[SnapshotHook] = []
         self.read_only = False
+        self.lease: Any | None = None
+        """The engine lease (``store/lease.py``) when this engine may act for the state dir: given
+        by the host that waited for it, else taken at session start. Only its holder evaluates
+        alerts, notifies, rolls back and throttles."""
+        self.acting = True
+        """False when another engine holds the lease (this one watches) or this one lost it."""
+        self._lease_lost = ""
+        self._lease_task: asyncio.Task[None] | None = None
+        """Set when a renewal found another holder: the tick says so, then the session ends."""
         self.alert_engine: Any | None = None
         """The alert lifecycle stage, when alerting is configured for this run."""
         self.rollback_controller: Any | None = None
@@ -145,6 +154,14 @@ class MonitorBase:
 
     def _record(self, record: Snapshot) -> None:
         """Append the record's values to the history (``Recorder``)."""
+        raise NotImplementedError
+
+    def request_stop(self, reason: str = "user") -> None:
+        """Stop after the current tick (``Monitor``)."""
+        raise NotImplementedError
+
+    def _kick_lease(self) -> None:
+        """Renew the engine lease in the background, never delaying the tick (``Monitor``)."""
         raise NotImplementedError
 
     def _persist(self, snap: Snapshot) -> None:

@@ -7,6 +7,7 @@ and hands the one Snapshot to the store and every subscriber.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import partial
 from types import MappingProxyType
@@ -92,7 +93,13 @@ class Evaluation(MonitorBase):
         record = self.build_snapshot()
         self._record(record)
         snapshot = record
-        if self.stages is not None:
+        if self.lease is not None:
+            self._kick_lease()  # a locked database must not delay the tick
+        if self._lease_lost:
+            if self._lease_lost not in snapshot.notes:
+                snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, self._lease_lost))
+            self.request_stop("lease_lost")
+        elif self.stages is not None:
             snapshot = await self.stages.refine(record, self.windows)
         for hook in self.hooks:
             snapshot = await hook(snapshot)

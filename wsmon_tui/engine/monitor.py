@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -220,6 +221,7 @@ class Monitor(Collectors, Evaluation, Recorder):
                   interval=self.interval, targets=[n for n, _ in targets])
         self._seed_baseline()
         if self._with_stages:
+            self._take_lease()
             self.stages = Stages(self, getattr(self.store, "path", None))
             await self.stages.start()
             self.alert_engine = self.stages.alerts
@@ -257,6 +259,65 @@ class Monitor(Collectors, Evaluation, Recorder):
         if self.config.resources.port:  # walking the TCP table is not cheap: off the loop
             self._spawn(self._resource_loop(), "resources")
 
+    def _take_lease(self) -> None:
+        """Hold the engine lease for this session, or watch without acting (``store/lease.py``)."""
+        if self.read_only or self.store is None:
+            return
+        from wsmon_tui.store.lease import EngineLease, lease_ttl
+
+        try:
+            if self.lease is None:
+                self.lease = EngineLease(self.store.path, ttl=lease_ttl(self.interval))
+                holder = self.lease.try_acquire(self.session_id)
+                if holder is not None:
+                    self.acting = False
+                    self.read_only = True
+                    self._notes.append(f"another engine acts for this state dir ({holder.describe()}): "
+                                       "this one only watches (no alerts, notifications or rollback)")
+                    self.lease.close()
+                    self.lease = None
+                    return
+            elif not self.lease.renew(self.session_id):
+                raise WsmonError("the engine lease was taken by another process before the session began")
+        except sqlite3.Error as exc:  # no lease table can be written: act, as one process always did
+            self._notes.append(f"engine lease not held ({exc}): another engine may act too")
+            self.lease = None
+            return
+        self._spawn(self._lease_loop(), "lease")
+
+    async def _lease_loop(self) -> None:
+        """Renew the lease every third of its TTL (the tick renews it too): a slow tick never
+        loses it. A renewal that finds another holder stops this engine acting at once."""
+        lease = self.lease
+        assert lease is not None
+        while not self._stop.is_set() and not self._lease_lost:
+            await asyncio.sleep(lease.ttl / 3)
+            self._kick_lease()
+
+    def _kick_lease(self) -> None:
+        if self._lease_task is None or self._lease_task.done():
+            self._lease_task = asyncio.ensure_future(self._renew_lease())
+
+    async def _renew_lease(self) -> None:
+        lease = self.lease
+        if lease is None or self._lease_lost:
+            return
+        try:
+            ok = await asyncio.to_thread(lease.renew)
+        except sqlite3.Error as exc:  # locked or full: keep acting; a real takeover shows on the next renewal
+            log.warning("engine lease not renewed: %s", exc)
+            return
+        if ok:
+            return
+        current = await asyncio.to_thread(lease.current)
+        who = current.describe() if current is not None else "nobody (it was released)"
+        self._lease_lost = f"this engine lost the lease to {who}: it stopped acting (no alerts, " \
+                           "notifications, rollback or throttle from here); this session ends"
+        self.acting = False
+        log.warning("%s", self._lease_lost)
+        if self.stages is not None:
+            self.stages.halt()
+
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
         self._tasks[-1].set_name(name)
@@ -279,6 +340,12 @@ class Monitor(Collectors, Evaluation, Recorder):
                     await asyncio.wait_for(closer.aclose(), 2)
         if self.stages is not None:
             await self.stages.close()
+        if self._lease_task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._lease_task, 2)
+        if self.lease is not None:
+            await asyncio.to_thread(self.lease.release)
+            self.lease.close()
         now = self.clock()
         self._log("session_end", ended_by=self._stop_reason, ticks=self.tick)
         if self.store is not None:

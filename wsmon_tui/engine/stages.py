@@ -45,6 +45,8 @@ class Stages:
         self._worker: asyncio.Task[None] | None = None
         self._notes: list[str] = []
         """What the stages could not store (shown in every snapshot's notes)."""
+        self.halted = False
+        """The engine lost its lease: nothing more is evaluated, written, sent or run from here."""
 
     async def start(self) -> None:
         m = self.monitor
@@ -57,12 +59,13 @@ class Stages:
         # A read-only session watches: the session that acts is the one that notifies
         # (a second viewer would page everyone twice).
         outbox_db = None if m.read_only else self.db_path
+        owner = m.lease.holder if m.lease is not None else ""
         channels = [] if m.read_only else config.alerts.channels
         if m.read_only and config.alerts.channels:
             self._notes.append("read-only session: no notifications are sent from here")
         try:
             self.outbox = Outbox(outbox_db, channels, deployment=config.deployment.name,
-                                 clock=m.clock, secrets=config.secrets)
+                                 clock=m.clock, secrets=config.secrets, owner=owner)
         except sqlite3.Error as exc:
             self._notes.append(f"notifications kept in memory only (sent, not recorded): {exc}")
             self.outbox = Outbox(None, channels, deployment=config.deployment.name,
@@ -97,10 +100,25 @@ class Stages:
         """Delivery status of every notification of one alert (the TUI's why-it-fired)."""
         return self.outbox.deliveries(fingerprint=alert_id) if self.outbox is not None else []
 
+    def halt(self) -> None:
+        """Stop acting at once (the lease went to another engine): no alert row is written, no
+        delivery claimed, no step started from here; the new holder carries on from the database."""
+        self.halted = True
+        self._stop.set()
+        if self.outbox is not None:
+            self.outbox.halt()
+        if self.alerts is not None:
+            self.alerts.read_only = True
+        if self.rollback is not None:
+            self.rollback.halt()
+
     async def close(self) -> None:
         """Finish a rollback's audit, send what can be sent in a few seconds, close everything."""
         self._stop.set()
-        if self.rollback is not None and self.outbox is not None:
+        if self.rollback is not None and self.halted:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.rollback.aclose(), 3)
+        elif self.rollback is not None and self.outbox is not None:
             with contextlib.suppress(Exception):
                 self.rollback.conclude(self.monitor.latest)
                 self.outbox.enqueue(self.rollback.take_notifications())
@@ -109,7 +127,7 @@ class Stages:
         if self._worker is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._worker, 2)
-        if self.outbox is not None:
+        if self.outbox is not None and not self.halted:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.outbox.drain(2), 3)
             with contextlib.suppress(Exception):

@@ -181,6 +181,19 @@ class AuditDB:
             c.execute("INSERT INTO rollback_flag_changes (at, user, flag, before, after) VALUES (?,?,?,?,?)",
                       (at, user, flag, json.dumps(before), json.dumps(after)))
 
+    def auto_count(self, deployment: str, version: str) -> int:
+        """Automatic rollbacks of this deployment and version, by any process (``max_auto``)."""
+        row = self._conn.execute("SELECT COUNT(*) FROM rollback_actions WHERE kind = 'rollback'"
+                                 " AND automatic = 1 AND deployment = ? AND version = ?",
+                                 (deployment, version)).fetchone()
+        return int(row[0])
+
+    def last_rollback_at(self, deployment: str) -> float | None:
+        """When the latest rollback of this deployment started, by any process (``cooldown``)."""
+        row = self._conn.execute("SELECT MAX(started_at) FROM rollback_actions WHERE kind = 'rollback'"
+                                 " AND deployment = ?", (deployment,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
     def actions(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
         return _actions(self._conn, since, until, iso=False)
 

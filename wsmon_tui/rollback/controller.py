@@ -9,7 +9,8 @@ It runs as a Monitor hook (``on_snapshot``, once per tick) and takes manual comm
   is raised. A rollback is never reported done on the strength of its steps alone.
 * **Policy.** The trigger is the first rule of ``[rollback] on`` that is firing, or the
   overall health below ``health_below`` for ``for`` seconds. ``auto = true`` starts a
-  rollback (at most ``max_auto`` per session, ``cooldown`` apart); ``"ask"`` raises a
+  rollback (at most ``max_auto`` per deployment version, ``cooldown`` apart, both counted
+  from the audit, so across processes and restarts); ``"ask"`` raises a
   critical ``RollbackRecommended`` alert and sets ``RollbackView.recommended``; ``false``
   does nothing. ``read_only`` forbids every rollback and throttle.
 * **Throttle.** The first rule of ``[throttle] on`` that is firing runs the throttle
@@ -44,14 +45,9 @@ from wsmon_tui.rollback.controller_state import (
     _Action,
     _alert_value,
 )
+from wsmon_tui.rollback.lock import RollbackRefused
 from wsmon_tui.rollback.rollout import RolloutTracking
 from wsmon_tui.rollback.throttle import Throttling
-
-
-class RollbackRefused(WsmonError):
-    """A rollback that cannot start now (one is already running or verifying)."""
-
-    exit_code = 1
 
 
 def _read_only_error(what: str) -> WsmonError:
@@ -94,6 +90,7 @@ class RollbackController(Throttling, RolloutTracking):
         on what fires in ``alerts`` (this tick's), track the rollout. ``snapshot`` is the
         tick's record; the caller builds the published Snapshot from it and the outcome."""
         now = self.clock()
+        self._auto_count = None  # read again from the audit: another process may have rolled back
         firing = {a.rule for a in alerts if a.state == "firing"}
         raised_before = self._raised
         self._verify(snapshot, now)
@@ -172,14 +169,15 @@ class RollbackController(Throttling, RolloutTracking):
         cur = self._current
         if cur is not None and cur.state in ("running", "verifying"):
             raise RollbackRefused(f"rollback #{cur.id} is still {cur.state}; wait for its outcome")
+        # the cross-process lock, before anything is recorded or run (rollback/lock.py)
+        self.lock.acquire(user=user, deployment=self.deployment, lifetime=self._lock_lifetime())
         now = self.clock()
         action = _Action(kind="rollback", trigger=trigger, trigger_value=trigger_value, reason=reason,
                          user=user, automatic=automatic, dry_run=dry_run, started_at=now)
         self._begin(action)
+        self.lock.update(action_id=action.id)
         self._current = action
-        self._last_rollback_at = now
-        if automatic:
-            self.auto_count += 1
+        self._auto_count = None
         if self._recommended:
             self._recommended = False
             self._alert_resolve(ALERT_RECOMMENDED)
@@ -243,21 +241,30 @@ class RollbackController(Throttling, RolloutTracking):
             if not self._exhausted_logged:
                 self._exhausted_logged = True
                 self._log("rollback_suppressed", trigger=trigger[0], value=trigger[1],
-                          why=f"max_auto ({self.cfg.max_auto}) automatic rollbacks reached this session")
+                          why=f"max_auto ({self.cfg.max_auto}) automatic rollbacks of this deployment "
+                              "version reached")
             return
-        if self._last_rollback_at is not None and now - self._last_rollback_at < self.cfg.cooldown:
+        last = self._last_rollback_at()
+        if last is not None and now - last < self.cfg.cooldown:
             return
         rule, value = trigger
         reason = f"{rule} firing" if rule != HEALTH_TRIGGER else (
             f"health {value} below {self.cfg.health_below:g} for {self.cfg.for_:g}s")
-        action = self._start(reason=reason, user=AUTO_USER, trigger=rule, automatic=True,
-                             dry_run=self.cfg.dry_run, trigger_value=value)
+        try:
+            action = self._start(reason=reason, user=AUTO_USER, trigger=rule, automatic=True,
+                                 dry_run=self.cfg.dry_run, trigger_value=value)
+        except RollbackRefused as exc:  # another process is rolling back: its outcome decides
+            if str(exc) != self._refused_logged:
+                self._refused_logged = str(exc)
+                self._log("rollback_suppressed", trigger=rule, value=value, why=str(exc))
+            return
         self._task = asyncio.ensure_future(self._execute(action, self.cfg.steps))
 
     def _maybe_recommend(self, trigger: tuple[str, float | None], now: float) -> None:
-        if self._recommended or self.busy():
+        if self._recommended or self.busy() or self.lock.held_elsewhere() is not None:
             return
-        if self._last_rollback_at is not None and now - self._last_rollback_at < self.cfg.cooldown:
+        last = self._last_rollback_at()
+        if last is not None and now - last < self.cfg.cooldown:
             return
         self._recommended = True
         rule, value = trigger
@@ -266,6 +273,13 @@ class RollbackController(Throttling, RolloutTracking):
                           "auto = \"ask\": confirm in the TUI or run `wsmon-tui rollback`", value)
 
     # -- shutdown --------------------------------------------------------------------------
+
+    def halt(self) -> None:
+        """Start nothing more and stop the steps in flight (the engine lost its lease)."""
+        self.read_only = True
+        for task in (self._task, self._throttle_task, self._rollout_task):
+            if task is not None and not task.done():
+                task.cancel()
 
     def close(self) -> None:
         """Stop background work and settle the audit: an unverified rollback is recorded as
@@ -281,6 +295,7 @@ class RollbackController(Throttling, RolloutTracking):
             if action is not None and action.state == "running":
                 self._finish(action, "failed", "interrupted: the session ended while the steps ran",
                              quiet=True)
+        self.lock.close()
         self.audit.close()
 
     async def aclose(self) -> None:

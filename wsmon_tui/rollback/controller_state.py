@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from wsmon_tui.errors import StoreError
 from wsmon_tui.model import AlertView
 from wsmon_tui.rollback.audit import AuditDB
 from wsmon_tui.rollback.flags import FlagProvider
+from wsmon_tui.rollback.lock import MARGIN, RollbackLock
 
 log = logging.getLogger("wsmon_tui.rollback.controller")
 
@@ -107,18 +109,20 @@ class ControllerState:
                 if settled:
                     self._log("rollback_settled", ids=settled,
                                     why="left in progress by a session that ended without finishing it")
-        self.auto_count = 0
+        self.lock = self._open_lock(None if read_only else db_path)
+        """One rollback at a time across every process on the state dir (``rollback/lock.py``)."""
+        self._auto_count: int | None = None
         self._current: _Action | None = None
         self._throttle: _Action | None = None
         self._task: asyncio.Task[None] | None = None
         self._throttle_task: asyncio.Task[None] | None = None
         self._rollout_task: asyncio.Task[None] | None = None
-        self._last_rollback_at: float | None = None
         self._last_throttle_at: float | None = None
         self._below_since: float | None = None
         self._recommended = False
         self._throttled_alert = False
         self._exhausted_logged = False
+        self._refused_logged = ""
         self._pending: list[Any] = []
         self._rollout_percent: float | None = None
         self._last_rollout_read: float | None = None
@@ -126,6 +130,38 @@ class ControllerState:
         self._rollout_error = ""
         self._raised = 0
         """Alerts raised or resolved so far (a tick that changed it re-reads the alert views)."""
+
+    def _open_lock(self, db_path: Path | None) -> RollbackLock:
+        try:
+            return RollbackLock(db_path)
+        except sqlite3.Error as exc:
+            self.notes.append(f"rollback lock kept in this process only: {exc}")
+            return RollbackLock(None)
+
+    @property
+    def auto_count(self) -> int:
+        """Automatic rollbacks of this deployment and version, in every process and session (the
+        audit's count, so ``max_auto`` holds across restarts and processes)."""
+        if self._auto_count is None:
+            try:
+                self._auto_count = self.audit.auto_count(self.deployment, self.config.deployment.version)
+            except sqlite3.Error as exc:
+                self._audit_failed(exc)
+                self._auto_count = 0
+        return self._auto_count
+
+    def _last_rollback_at(self) -> float | None:
+        """When the latest rollback of this deployment started, in any process (for ``cooldown``)."""
+        try:
+            return self.audit.last_rollback_at(self.deployment)
+        except sqlite3.Error as exc:
+            self._audit_failed(exc)
+            return None
+
+    def _lock_lifetime(self) -> float:
+        """How long a held lock lasts if its holder dies: the steps' timeouts, the verify window
+        and a margin."""
+        return sum(s.timeout for s in self.cfg.steps) + self.cfg.verify_window + MARGIN
 
     def _audit_failed(self, exc: BaseException) -> None:
         note = f"rollback audit not written: {exc}"

@@ -12,6 +12,7 @@ import logging
 
 from wsmon_tui.config import StepConfig
 from wsmon_tui.rollback.controller_state import ALERT_FAILED, ALERT_IN_PROGRESS, ControllerState, _Action
+from wsmon_tui.rollback.lock import MARGIN
 from wsmon_tui.rollback.steps import StepResult, planned, run_steps
 
 log = logging.getLogger("wsmon_tui.rollback.controller")
@@ -77,6 +78,7 @@ class Execution(ControllerState):
                 action.streak = 0
                 action.detail = f"steps failed (continued): {', '.join(failed)}" if failed else ""
                 self._set_outcome(action, "verifying")
+                self.lock.update(state="verifying", lifetime=self.cfg.verify_window + MARGIN)
                 if self.on_steps_done is not None:
                     try:
                         self.on_steps_done(self.clock())
@@ -109,6 +111,8 @@ class Execution(ControllerState):
             action.detail = detail
         self._set_outcome(action, outcome, action.finished_at, action.detail)
         self._log(f"{action.kind}_finished", id=action.id, outcome=outcome, detail=action.detail)
+        if action.kind == "rollback":
+            self.lock.release()
         if action.kind != "rollback" or outcome == "dry_run" or quiet:
             return
         self._alert_resolve(ALERT_IN_PROGRESS)

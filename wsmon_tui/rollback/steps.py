@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from wsmon_tui.config import StepConfig
-from wsmon_tui.redact import redact_headers, redact_text, redact_url
+from wsmon_tui.redact import redact_argv, redact_headers, redact_text, redact_url
 from wsmon_tui.rollback.flags import FlagError, FlagProvider
 
 OUTPUT_CAP = 64 * 1024
@@ -77,7 +77,7 @@ def describe_step(step: StepConfig, secrets: Iterable[str] = ()) -> str:
             text += f" body={step.body[:80]!r}"
         text += f" expect={step.expect_status or '2xx'}"
     elif step.type == "command":
-        text = f"command {list(step.argv)!r}"
+        text = f"command {redact_argv(step.argv, secrets)!r}"
         if step.cwd:
             text += f" cwd={step.cwd!r}"
         if step.env:

@@ -3,6 +3,12 @@
 The store's tables carry ``PRAGMA user_version`` (``SCHEMA_VERSION``); the alert, outbox and
 rollback tables in the same file are created by their owners (``CREATE TABLE IF NOT
 EXISTS``) and never touch it.
+
+Schema 2 adds the coordination rows every process on one state dir agrees through:
+``engine_lease`` (the one acting engine, ``store/lease.py``) and ``rollback_lock`` (the one
+rollback at a time, ``rollback/lock.py``). Their owners also create them (``COORDINATION``,
+``IF NOT EXISTS``) so that a process that never opened the store (``wsmon-tui rollback
+--dry-run``) finds them.
 """
 
 from __future__ import annotations
@@ -14,8 +20,34 @@ from pathlib import Path
 
 from wsmon_tui.errors import StoreError
 
-SCHEMA_VERSION = 1
-ENDED_BY = frozenset({"duration", "sigint", "sigterm", "sighup", "user", "error", "crash"})
+SCHEMA_VERSION = 2
+ENDED_BY = frozenset({"duration", "sigint", "sigterm", "sighup", "user", "error", "crash", "lease_lost"})
+
+COORDINATION = """
+CREATE TABLE IF NOT EXISTS engine_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    session_id TEXT NOT NULL DEFAULT '',
+    since REAL NOT NULL,
+    renewed_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollback_lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    user TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    deployment TEXT NOT NULL DEFAULT '',
+    action_id INTEGER,
+    state TEXT NOT NULL,
+    since REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+"""One row each (``id = 1``): who acts for the state dir, and who is rolling back."""
 
 _SCHEMA = """
 CREATE TABLE sessions (
@@ -87,10 +119,10 @@ CREATE TABLE events (
 );
 CREATE INDEX events_at ON events(at);
 CREATE INDEX events_kind ON events(kind, at);
-"""
+""" + COORDINATION
 
 #: Migrations from version N to N+1, applied in order by ``Store.open``.
-_MIGRATIONS: dict[int, str] = {}
+_MIGRATIONS: dict[int, str] = {1: COORDINATION}
 
 SESSION_COLS = ("id", "deployment", "version", "level", "config_digest", "interval", "targets", "host",
                  "user", "pid", "started_at", "ended_at", "ended_by", "last_seen", "status",

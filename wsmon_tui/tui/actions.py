@@ -109,7 +109,7 @@ class EngineActions(App[int]):
         self.push_screen(ConfirmRollbackScreen(
             deployment=dep.name, version=dep.version, previous=dep.previous_version,
             steps=list(config.rollback.steps), trigger=trigger, reason=reason,
-            dry_run=bool(config.rollback.dry_run)), done)
+            dry_run=bool(config.rollback.dry_run), secrets=config.secrets), done)
 
     @work(group="commands", exit_on_error=False, description="wsmon command")
     async def run_command(self, what: str, command: Awaitable[Any]) -> None:

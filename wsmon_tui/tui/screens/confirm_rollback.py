@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on
@@ -13,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from wsmon_tui.model import RollbackView
+from wsmon_tui.redact import redact_argv, redact_text, redact_url
 from wsmon_tui.tui.fmt import duration, safe
 
 if TYPE_CHECKING:
@@ -22,14 +24,15 @@ Parts = list[str | tuple[str, str]]
 DONE_STATES = frozenset({"verified", "failed_verification", "failed", "dry_run", "idle"})
 
 
-def describe_step(step: Any) -> str:
-    """One line per configured step (secrets stay out: no headers or bodies)."""
+def describe_step(step: Any, secrets: Iterable[str] = ()) -> str:
+    """One line per configured step (secrets stay out: no headers or bodies; a command's
+    arguments redacted, since a remote viewer reads this screen too)."""
     kind = getattr(step, "type", "?")
     label = f"{step.name}: " if getattr(step, "name", "") and kind != "flag" else ""
     if kind == "http":
-        return f"{label}HTTP {step.method} {step.url}"
+        return f"{label}HTTP {step.method} {redact_text(redact_url(step.url or ''), secrets)}"
     if kind == "command":
-        return f"{label}run {' '.join(step.argv)}"
+        return f"{label}run {' '.join(redact_argv(step.argv, secrets))}"
     if kind == "flag":
         what = []
         if step.enabled is not None:
@@ -56,7 +59,7 @@ class ConfirmRollbackScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, *, deployment: str, version: str, previous: str, steps: list[Any],
-                 trigger: str, reason: str = "", dry_run: bool = False) -> None:
+                 trigger: str, reason: str = "", dry_run: bool = False, secrets: Iterable[str] = ()) -> None:
         super().__init__(classes="dialog-screen", id="confirm-rollback")
         self.deployment = deployment
         self.version = version
@@ -65,6 +68,7 @@ class ConfirmRollbackScreen(ModalScreen[bool]):
         self.trigger = trigger
         self.reason = reason
         self.dry_run = dry_run
+        self.secrets = tuple(secrets)
 
     def compose(self) -> ComposeResult:
         parts: Parts = [("Roll back ", "bold"), (safe(self.deployment, 60), "bold")]
@@ -81,7 +85,7 @@ class ConfirmRollbackScreen(ModalScreen[bool]):
         if not self.steps:
             parts.append(("\n  no steps configured", "$text-warning"))
         for i, step in enumerate(self.steps, 1):
-            parts.append(f"\n  {i}. {safe(describe_step(step), 100)}")
+            parts.append(f"\n  {i}. {safe(describe_step(step, self.secrets), 100)}")
         with Vertical(classes="dialog -danger") as box:
             box.border_title = "Confirm rollback"
             yield Static(Content.assemble(*parts), id="rollback-summary")

@@ -81,7 +81,7 @@ def rollout_content(snap: Snapshot) -> Content:
         if rb.reason:
             parts.append(("\n" + safe(rb.reason, 80), "$text-muted"))
         if rb.auto_count:
-            parts.append(f"\nautomatic rollbacks this session: {rb.auto_count}")
+            parts.append(f"\nautomatic rollbacks of this version: {rb.auto_count}")
         if rb.started_at is not None:
             end = rb.finished_at if rb.finished_at is not None else snap.taken_at
             parts.append(f"\ntook {duration(end - rb.started_at)}")
