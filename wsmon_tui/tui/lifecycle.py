@@ -1,4 +1,5 @@
-"""How the app ends: SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop it like ``q``;
+"""How the app ends: SIGTERM, SIGHUP (a dropped SSH session), SIGINT and an exit the driver
+asks for (a browser tab closing under ``serve``) stop it like ``q``;
 the engine closes its session with how it ended, then the app exits (or, when the terminal
 hung up, leaves with ``os._exit``).
 
@@ -16,6 +17,7 @@ import sys
 import termios
 from typing import TYPE_CHECKING
 
+from textual import messages
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
@@ -65,6 +67,14 @@ class SessionEnd(App[int]):
         if reason == "sighup" and not _terminal_alive():
             self._terminal_gone()
         self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
+
+    def on_exit_app(self, event: messages.ExitApp) -> None:
+        """An exit this app did not start stops like ``q`` too: textual-serve's driver posts
+        ExitApp when a browser tab closes, which would end the app with its engine session still
+        open (``status`` then says it crashed). The exit our own stop ends with passes through."""
+        if not self._quitting:
+            event.prevent_default()
+            self._signal_task = asyncio.ensure_future(self._stop_and_exit("user"))
 
     async def _stop_and_exit(self, reason: str) -> None:
         if self._quitting:
