@@ -17,6 +17,7 @@ import sys
 import termios
 from typing import TYPE_CHECKING
 
+from rich.console import RenderableType
 from textual import messages
 from textual.app import App
 from textual.worker import Worker, WorkerState
@@ -68,11 +69,19 @@ class SessionEnd(App[int]):
             self._terminal_gone()
         self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
 
+    _exit_called = False
+
+    def exit(self, result: int | None = None, return_code: int = 0,
+             message: RenderableType | None = None) -> None:
+        self._exit_called = True
+        super().exit(result, return_code, message)
+
     def on_exit_app(self, event: messages.ExitApp) -> None:
-        """An exit this app did not start stops like ``q`` too: textual-serve's driver posts
-        ExitApp when a browser tab closes, which would end the app with its engine session still
-        open (``status`` then says it crashed). The exit our own stop ends with passes through."""
-        if not self._quitting:
+        """An exit that did not come through ``exit()`` stops like ``q``: textual-serve's driver
+        posts ExitApp itself when a browser tab closes, which would end the app with its engine
+        session still open (``status`` then says it crashed). ``exit()`` -- our own stop's, or a
+        caller's with a result -- passes through untouched."""
+        if not (self._quitting or self._exit_called):
             event.prevent_default()
             self._signal_task = asyncio.ensure_future(self._stop_and_exit("user"))
 
