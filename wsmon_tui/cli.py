@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--allow-actions", action="store_true",
                     help="let browsers acknowledge, silence, roll back (default: every browser is read-only)")
     sv.add_argument("--allow-host", action="append", metavar="NAME",
-                    help="also answer to this Host name (a proxy's or a DNS alias); repeatable")
+                    help="also answer to this Host name (a DNS alias); repeatable")
     sv.add_argument("--token-file", metavar="F",
                     help="read the token from F (owner-only); default $WSMON_SERVE_TOKEN, else a random "
                     "one printed once in the URL")

@@ -36,7 +36,7 @@ SWITCHES: tuple[tuple[str, str], ...] = (
 
 PLAIN_HTTP_WARNING = (
     "wsmon-tui: warning: serving on {host} over plain HTTP: the token and the screen cross the "
-    "network unencrypted. Prefer an SSH tunnel to a loopback-bound serve, or a TLS proxy."
+    "network unencrypted. Prefer an SSH tunnel to a loopback-bound serve."
 )
 
 
