@@ -19,7 +19,8 @@ from pathlib import Path
 import wsmon_tui
 
 ROOT = Path(__file__).resolve().parent.parent
-FACES = ("wsmon_tui.tui", "wsmon_tui.live", "wsmon_tui.commands", "wsmon_tui.cli", "wsmon_tui.__main__")
+FACES = ("wsmon_tui.tui", "wsmon_tui.live", "wsmon_tui.serve_guard", "wsmon_tui.commands", "wsmon_tui.cli",
+         "wsmon_tui.__main__")
 UI_PACKAGES = ("textual", "textual_serve", "rich", "plotext")
 
 

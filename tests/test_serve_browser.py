@@ -27,7 +27,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import require_binary
 from tests.prom_server import free_port
-from wsmon_tui.commands.serve_cmd import app_argv, app_command, is_loopback
+from wsmon_tui.commands.serve_cmd import app_argv, app_command
+from wsmon_tui.serve_guard import is_loopback
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -106,14 +107,15 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeo
 
 
 async def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Until the server answers (anything: without the token that is a 403)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with httpx.AsyncClient(timeout=2) as client:
         while True:
             assert proc.poll() is None, f"wsmon-tui serve exited early with {proc.returncode}"
             try:
-                if (await client.get(url)).status_code == 200:
-                    return
+                await client.get(url)
+                return
             except httpx.TransportError:
                 pass
             assert loop.time() < deadline, f"{url} did not answer in {timeout}s"
@@ -152,7 +154,12 @@ def test_app_command_quotes_paths(tmp_path):
                         "--refresh", "2", "--level", "debug", "--demo", "--read-only"]
     import shlex
 
-    assert shlex.split(app_command(args, python="/opt/py thon/bin/python")) == argv
+    assert shlex.split(app_command(args, python="/opt/py thon/bin/python")) == ["exec", *argv]
+    # Without --allow-actions every browser's app is read-only; with it, only when asked.
+    args.read_only = False
+    assert app_argv(args)[-1] == "--read-only"
+    args.allow_actions = True
+    assert "--read-only" not in app_argv(args)
 
 
 @pytest.mark.parametrize(("host", "loop"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
@@ -176,7 +183,7 @@ def test_public_bind_warns_and_bad_flags_exit_2(tmp_path):
         code = _stop(proc, signal.SIGINT)
         err = proc.stderr.read().decode() if proc.stderr else ""
         assert code == 0, err
-        assert "no authentication" in err
+        assert "plain HTTP" in err
     finally:
         _stop(proc, signal.SIGKILL, timeout=5)
 
@@ -187,7 +194,7 @@ async def test_browser_shows_summary(tmp_path):
     state = tmp_path / "state"
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
-    env = {**os.environ, "WSMON_DEMO_FAULT_AFTER": "600"}
+    env = {**os.environ, "WSMON_DEMO_FAULT_AFTER": "600", "WSMON_SERVE_TOKEN": "t" * 24}
     server: subprocess.Popen[bytes] | None = None
     browser: subprocess.Popen[bytes] | None = None
     logs = tmp_path / "serve.log"
@@ -207,7 +214,7 @@ async def test_browser_shows_summary(tmp_path):
             cdp = Cdp(ws)
             await cdp.call("Page.enable")
             await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=CATCH_TERMINAL)
-            await cdp.call("Page.navigate", url=url)
+            await cdp.call("Page.navigate", url=url + "?token=" + "t" * 24)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 45
             screen = ""

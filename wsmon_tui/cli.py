@@ -155,9 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--fault-after", metavar="S", default=None,
                     help="seconds until the fault starts (default $WSMON_DEMO_FAULT_AFTER or 60)")
 
-    sv = sub.add_parser("serve", parents=[common], help="the same app in a browser (textual-serve)")
+    sv = sub.add_parser("serve", parents=[common],
+                        help="the same app in a browser (textual-serve), behind a token")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--allow-actions", action="store_true",
+                    help="let browsers acknowledge, silence, roll back (default: every browser is read-only)")
+    sv.add_argument("--allow-host", action="append", metavar="NAME",
+                    help="also answer to this Host name (a DNS alias); repeatable")
+    sv.add_argument("--token-file", metavar="F",
+                    help="read the token from F (owner-only); default $WSMON_SERVE_TOKEN, else a random "
+                    "one printed once in the URL")
     _ui_flags(sv, suppress=True)
     _run_flags(sv, suppress=True)
     return parser

@@ -1,18 +1,20 @@
 """``wsmon-tui serve``: the same Textual app in a browser, through textual-serve.
 
 textual-serve starts one app process per browser session by running a *shell command
-string*, so the command is this same interpreter's ``-m wsmon_tui dashboard`` with the
-pass-through flags joined by ``shlex.join`` (paths with spaces or quotes stay one word).
-The page has no authentication: binding anything but loopback says so.
+string*, so the command is ``exec`` plus this same interpreter's ``-m wsmon_tui dashboard``
+with the pass-through flags joined by ``shlex.join`` (paths with spaces or quotes stay one
+word; ``exec`` makes the shell become the app, so a signal reaches the app itself).
+
+Every request passes ``serve_guard``: a token (printed once as a URL, or from
+``--token-file`` / ``$WSMON_SERVE_TOKEN``), the Host header, and the WebSocket's Origin.
+Each browser's app is ``--read-only`` unless the server was started with ``--allow-actions``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import shlex
 import sys
-from typing import Any
 
 from wsmon_tui.errors import UsageError
 
@@ -29,22 +31,17 @@ PASS_THROUGH: tuple[tuple[str, str], ...] = (
 
 SWITCHES: tuple[tuple[str, str], ...] = (
     ("demo", "--demo"),
-    ("read_only", "--read-only"),
     ("disable_auto_rollback", "--disable-auto-rollback"),
 )
 
-SESSION_STOP_TIMEOUT_S = 20.0
-"""How long a browser session's app gets to close its monitoring session at shutdown."""
-
-NO_AUTH_WARNING = (
-    "wsmon-tui: warning: serving on {host}, not loopback: the browser UI has no authentication; "
-    "anyone who can reach this port can acknowledge alerts and roll back. Put it behind an "
-    "authenticating proxy or use --read-only."
+PLAIN_HTTP_WARNING = (
+    "wsmon-tui: warning: serving on {host} over plain HTTP: the token and the screen cross the "
+    "network unencrypted. Prefer an SSH tunnel to a loopback-bound serve."
 )
 
 
 def app_argv(args: argparse.Namespace, python: str | None = None) -> list[str]:
-    """The argv of the app process each browser session runs."""
+    """The argv of the app process each browser session runs (read-only unless --allow-actions)."""
     argv = [python or sys.executable, "-m", "wsmon_tui", "dashboard"]
     for attr, flag in PASS_THROUGH:
         value = getattr(args, attr, None)
@@ -53,21 +50,14 @@ def app_argv(args: argparse.Namespace, python: str | None = None) -> list[str]:
     for attr, flag in SWITCHES:
         if getattr(args, attr, False):
             argv.append(flag)
+    if getattr(args, "read_only", False) or not getattr(args, "allow_actions", False):
+        argv.append("--read-only")
     return argv
 
 
 def app_command(args: argparse.Namespace, python: str | None = None) -> str:
     """The command string textual-serve runs (it goes through a shell: quoted by shlex.join)."""
-    return shlex.join(app_argv(args, python))
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return "exec " + shlex.join(app_argv(args, python))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,53 +70,30 @@ def run(args: argparse.Namespace) -> int:
     port = int(getattr(args, "port", 8000))
     if not 0 < port < 65536:
         raise UsageError(f"--port: expected 1-65535, got {port}")
-    if not is_loopback(host):
-        print(NO_AUTH_WARNING.format(host=host), file=sys.stderr)
 
-    url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    server = _server_class()(app_command(args), host=host.strip("[]"), port=port, title="wsmon-tui",
-                             public_url=f"http://{url_host}:{port}")
-    # Server.serve installs SIGINT/SIGTERM handlers that stop aiohttp gracefully; our
-    # on_shutdown then asks every session's app process to quit and kills stragglers.
+    from wsmon_tui.serve_guard import GuardedServer, Served, is_loopback, resolve_token
+
+    token = resolve_token(getattr(args, "token_file", None))
+    served = Served.for_bind(host, port, getattr(args, "allow_host", None) or ())
+    actions = bool(getattr(args, "allow_actions", False)) and not getattr(args, "read_only", False)
+    if not is_loopback(host):
+        print(PLAIN_HTTP_WARNING.format(host=host), file=sys.stderr)
+
+    def banner() -> None:
+        first, *others = served.urls
+        if token.source == "generated":  # the one line that ever shows the token
+            print(f"wsmon-tui serve: open {first}/?token={token.value}", flush=True)
+        else:
+            print(f"wsmon-tui serve: open {first}/?token=<the token from {token.source}>", flush=True)
+        if others:
+            print("  also at " + ", ".join(f"{u}/" for u in others) + " (same token)", flush=True)
+        print("  " + ("actions allowed: acknowledge, silence, rollback, throttle and flag changes"
+                      if actions else "read-only (start with --allow-actions to acknowledge, silence or "
+                      "roll back from the browser)"), flush=True)
+
+    server = GuardedServer(app_command(args), served=served, token=token, title="wsmon-tui",
+                           banner=banner)
+    # Server.serve installs SIGINT/SIGTERM handlers that stop aiohttp gracefully; on_shutdown
+    # then asks every face's app to quit, and stops those that do not.
     server.serve()
     return 0
-
-
-def _server_class() -> type:
-    """textual-serve's Server, plus: app processes are stopped when the server stops.
-
-    Upstream leaves each session's process to its websocket handler, which aiohttp may
-    cancel at shutdown before the process has been told to quit.
-    """
-    import asyncio
-
-    from textual_serve.app_service import AppService
-    from textual_serve.server import Server
-
-    class WsmonServer(Server):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.sessions: set[AppService] = set()
-
-        async def _process_messages(self, websocket: Any, app_service: AppService) -> None:
-            self.sessions.add(app_service)
-            try:
-                await super()._process_messages(websocket, app_service)
-            finally:
-                self.sessions.discard(app_service)
-
-        async def on_shutdown(self, app: Any) -> None:
-            for service in list(self.sessions):
-                try:
-                    await asyncio.wait_for(service.stop(), SESSION_STOP_TIMEOUT_S)
-                except (Exception, asyncio.CancelledError):
-                    pass
-                process = getattr(service, "_process", None)
-                if process is not None and process.returncode is None:
-                    process.kill()
-                    try:
-                        await asyncio.wait_for(process.wait(), 5)
-                    except (Exception, asyncio.CancelledError):
-                        pass
-
-    return WsmonServer

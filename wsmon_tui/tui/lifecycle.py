@@ -1,4 +1,5 @@
-"""How the app ends: SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop it like ``q``;
+"""How the app ends: SIGTERM, SIGHUP (a dropped SSH session), SIGINT and an exit the driver
+asks for (a browser tab closing under ``serve``) stop it like ``q``;
 the engine closes its session with how it ended, then the app exits (or, when the terminal
 hung up, leaves with ``os._exit``).
 
@@ -16,6 +17,8 @@ import sys
 import termios
 from typing import TYPE_CHECKING
 
+from rich.console import RenderableType
+from textual import messages
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
@@ -65,6 +68,22 @@ class SessionEnd(App[int]):
         if reason == "sighup" and not _terminal_alive():
             self._terminal_gone()
         self._signal_task = asyncio.ensure_future(self._stop_and_exit(reason))
+
+    _exit_called = False
+
+    def exit(self, result: int | None = None, return_code: int = 0,
+             message: RenderableType | None = None) -> None:
+        self._exit_called = True
+        super().exit(result, return_code, message)
+
+    def on_exit_app(self, event: messages.ExitApp) -> None:
+        """An exit that did not come through ``exit()`` stops like ``q``: textual-serve's driver
+        posts ExitApp itself when a browser tab closes, which would end the app with its engine
+        session still open (``status`` then says it crashed). ``exit()`` -- our own stop's, or a
+        caller's with a result -- passes through untouched."""
+        if not (self._quitting or self._exit_called):
+            event.prevent_default()
+            self._signal_task = asyncio.ensure_future(self._stop_and_exit("user"))
 
     async def _stop_and_exit(self, reason: str) -> None:
         if self._quitting:
