@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shlex
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -85,9 +87,19 @@ class Serve:
         return [m for m in _session_members(self.proc.pid) if "wsmon_tui dashboard" in m]
 
     def assert_nothing_reached_an_app(self) -> None:
+        """No face was opened, and the engine ``serve`` runs recorded no command from anyone."""
         assert "face opened" not in self.text(), self.text()
         assert not self.faces()
-        assert not self.state.exists() or not any(self.state.iterdir()), list(self.state.iterdir())
+        commands = ("acknowledged", "unacknowledged", "silenced", "rollback_started", "flag_set")
+        for log in (self.state / "sessions").glob("*.jsonl"):
+            events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line.strip()]
+            assert not [e for e in events if e in commands], (log, events)
+        db = self.state / "wsmon.db"
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                for table in ("alert_acks", "rollback_actions"):
+                    with contextlib.suppress(sqlite3.OperationalError):  # not created yet
+                        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
 
     def stop(self) -> int | None:
         return _stop(self.proc, signal.SIGTERM, timeout=30)
@@ -159,7 +171,12 @@ async def test_printed_url_opens_a_read_only_dashboard_and_closing_the_tab_ends_
         screen = await _screen_until(cdp, ("session is read-only",), serve, timeout=10)  # the notice
         assert "Escape cancels" not in screen  # no rollback dialog
 
-        # Closing the tab ends the face, and the app closes its session with how it ended.
+        # The tab is a face of the one engine serve runs, not a prober of its own.
+        assert f"attached to pid {serve.proc.pid}" in screen, screen
+        session = re.search(r"session (\d{8}-\d{6}-\w+) started", serve.text())
+        assert session, serve.text()
+
+        # Closing the tab ends the face only: the engine keeps its session, serve keeps serving.
         await cdp.call("Page.navigate", url="about:blank")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 25
@@ -169,10 +186,15 @@ async def test_printed_url_opens_a_read_only_dashboard_and_closing_the_tab_ends_
         status = subprocess.run(
             [sys.executable, "-m", "wsmon_tui", "status", "--state-dir", str(serve.state)],
             capture_output=True, text=True, timeout=30)
-        assert "ended user" in status.stdout, status
+        assert f"session {session.group(1)}" in status.stdout and "running" in status.stdout, status
         assert "crashed" not in status.stdout
         assert serve.proc.poll() is None, "the server keeps serving"
         assert serve.stop() == 0
+        # serve stopping ends its engine's session, with how it ended
+        status = subprocess.run(
+            [sys.executable, "-m", "wsmon_tui", "status", "--state-dir", str(serve.state)],
+            capture_output=True, text=True, timeout=30)
+        assert "ended user" in status.stdout, status
 
 
 # -- (e, allowed) ---------------------------------------------------------------------------------

@@ -13,8 +13,11 @@ Each browser's app is ``--read-only`` unless the server was started with ``--all
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shlex
 import sys
+import threading
+from typing import Any
 
 from wsmon_tui.errors import UsageError
 
@@ -33,6 +36,11 @@ SWITCHES: tuple[tuple[str, str], ...] = (
     ("demo", "--demo"),
     ("disable_auto_rollback", "--disable-auto-rollback"),
 )
+
+STARTUP_TIMEOUT_S = 20.0
+"""How long ``serve`` waits for its engine to serve faces before it starts serving browsers."""
+SESSION_STOP_TIMEOUT_S = 20.0
+"""How long ``serve``'s own engine gets to close its session when ``serve`` stops."""
 
 PLAIN_HTTP_WARNING = (
     "wsmon-tui: warning: serving on {host} over plain HTTP: the token and the screen cross the "
@@ -93,7 +101,85 @@ def run(args: argparse.Namespace) -> int:
 
     server = GuardedServer(app_command(args), served=served, token=token, title="wsmon-tui",
                            banner=banner)
-    # Server.serve installs SIGINT/SIGTERM handlers that stop aiohttp gracefully; on_shutdown
-    # then asks every face's app to quit, and stops those that do not.
-    server.serve()
+    engine = ServedEngine(args)
+    engine.start()
+    try:
+        # Server.serve installs SIGINT/SIGTERM handlers that stop aiohttp gracefully; on_shutdown
+        # then asks every face's app to quit, and stops those that do not.
+        server.serve()
+    finally:
+        engine.stop()
     return 0
+
+
+class ServedEngine:
+    """The one engine every browser attaches to: the one already running on the state dir, or
+    one ``serve`` runs itself (on threads of its own) for as long as it serves.
+
+    Without it the first browser's dashboard would start an engine that ends with its tab,
+    and every tab opened meanwhile would attach to that one; with it, tabs come and go and
+    the engine, its session and its pages stay.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.host: Any = None
+        self.note = ""
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="wsmon-serve-engine",
+                                        daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            print(f"wsmon-tui serve: the engine did not start within {timeout:g} s; each browser "
+                  "starts its own", file=sys.stderr)
+        elif self.note:
+            print(f"wsmon-tui serve: {self.note}", flush=True)
+
+    async def _main(self) -> None:
+        from wsmon_tui.attach.client import find_engine
+        from wsmon_tui.host import EngineHost
+        from wsmon_tui.runtime import load_config_for, parse_run_duration, prepare, resolve_state_dir
+        from wsmon_tui.tui.app import current_user
+
+        try:
+            demo = bool(getattr(self.args, "demo", False))
+            state_dir = resolve_state_dir(self.args, load_config_for(self.args, demo=demo), demo=demo)
+            running = await find_engine(state_dir, user=current_user(), read_only=True, face="serve")
+            if running is not None:
+                self.note = (f"browsers attach to the engine already running on {state_dir} "
+                             f"(pid {running.info.get('pid')}, session {running.info.get('session_id')})")
+                await running.close()
+                return
+            async with prepare(self.args) as ctx:
+                def build_monitor() -> Any:
+                    from wsmon_tui.engine.monitor import Monitor
+
+                    return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
+
+                host = EngineHost(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store,
+                                  say=lambda line: print(f"wsmon-tui serve: {line}", flush=True))
+                host.read_only = bool(getattr(self.args, "read_only", False))
+                self.host = host
+                duration = parse_run_duration(getattr(self.args, "duration", None))
+                run = asyncio.ensure_future(host.run(duration))
+                while host.faces is None and host.standing_by is None and not run.done():
+                    await asyncio.sleep(0.05)
+                if host.faces is not None:
+                    self.note = (f"session {host.session_id} started on {ctx.state_dir}: every browser "
+                                 "attaches to this engine")
+                self._ready.set()
+                ended = await run
+                print(f"wsmon-tui serve: session {host.session_id} ended ({ended})", flush=True)
+        except Exception as exc:  # serving goes on: each browser then runs an engine of its own
+            self.note = f"no shared engine ({exc}); each browser starts its own"
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float = SESSION_STOP_TIMEOUT_S) -> None:
+        if self.host is not None:
+            self.host.request_stop("user")
+        if self._thread is not None:
+            self._thread.join(timeout)
