@@ -251,9 +251,11 @@ class EngineHost:
             serving = await server.start()
         except OSError as exc:
             self.faces_note = f"faces cannot attach: {self.state_dir}/engine.sock: {exc.strerror or exc}"
+            monitor.add_note(self.faces_note)
             return
         if not serving:
             self.faces_note = f"another engine serves {self.state_dir}; faces attach to it, not to this one"
+            monitor.add_note(self.faces_note)
             return
         monitor.subscribe(server.on_snapshot)
         self.faces = server

@@ -123,11 +123,17 @@ async def _engine_rollback(conn: Any, args: argparse.Namespace, config: Config, 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + window + max(2 * float(conn.info.get("interval") or 1.0), 2.0) + 5.0
     while loop.time() < deadline:
-        try:
-            snap = await asyncio.wait_for(snapshots.get(), max(0.1, deadline - loop.time()))
-        except TimeoutError:
+        getting = asyncio.ensure_future(snapshots.get())
+        done, _ = await asyncio.wait((getting, conn.closed), timeout=max(0.1, deadline - loop.time()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if getting not in done:
+            getting.cancel()
+            if conn.closed in done:  # the engine went away mid-verification: say so now
+                _say(f"Rollback #{result['id']}: the engine (pid {pid}) ended before the rollback was "
+                     "verified; `wsmon-tui status` shows how its session ended")
+                return 1
             break
-        view = snap.rollback
+        view = getting.result().rollback
         if view is not None and view.id == result["id"] and view.state not in ("running", "verifying"):
             _say(f"Rollback #{view.id} {view.state}: {view.reason}")
             return 0 if view.state == "verified" else 1

@@ -79,6 +79,11 @@ class Monitor(Collectors, Evaluation, Recorder):
                 resolve(self._wake)
             self._probes_idle.set()  # a tick waiting for its probes (_settle) stops waiting
 
+    def add_note(self, text: str) -> None:
+        """Something the user must know about this engine, shown in every Snapshot from now on."""
+        if text and text not in self._notes:
+            self._notes.append(text)
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()

@@ -168,7 +168,9 @@ class RollbackController(Throttling, RolloutTracking):
             raise _read_only_error("rollback")
         cur = self._current
         if cur is not None and cur.state in ("running", "verifying"):
-            raise RollbackRefused(f"rollback #{cur.id} is still {cur.state}; wait for its outcome")
+            held = self.lock.current()  # one message wherever the attempt comes from: who, since, state
+            raise RollbackRefused(held.refusal() if held is not None else
+                                  f"rollback #{cur.id} is still {cur.state}; wait for its outcome")
         # the cross-process lock, before anything is recorded or run (rollback/lock.py)
         self.lock.acquire(user=user, deployment=self.deployment, lifetime=self._lock_lifetime())
         now = self.clock()

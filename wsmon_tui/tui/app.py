@@ -82,7 +82,8 @@ class WsmonApp(EngineActions, SessionEnd):
         Binding("e", "export", "Export", id="export", tooltip="Write a Markdown report to the state dir"),
         Binding("t", "theme_picker", "Theme", id="theme", tooltip="Choose a colour theme"),
         Binding("question_mark", "help", "Keys", id="help", tooltip="Every binding"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the monitor, close the session, exit"),
+        Binding("q", "quit", "Quit", id="quit",
+                tooltip="Leave (an engine this dashboard runs closes its session first)"),
     ]
     keymap: Keymap = MappingProxyType({})
     """The keymap given to ``set_keymap`` (binding id -> keys); Textual keeps its own copy private."""
