@@ -327,3 +327,49 @@ async def test_a_face_that_never_reads_costs_the_engine_one_snapshot_not_a_queue
         host.request_stop()
         await asyncio.wait_for(run, 10)
     assert not (tmp_path / "engine.sock").exists()
+
+
+async def test_a_browser_through_serve_is_a_face_of_the_running_engine(tmp_path: Path) -> None:
+    """``serve`` beside a running ``monitor``: the browser's dashboard attaches to that engine
+    (its header names the monitor's pid), and the target still sees one prober."""
+    from tests.prom_server import free_port
+    from tests.test_serve_browser import _stop
+    from tests.test_serve_security import TOKEN, _screen_until, chromium
+
+    state = tmp_path / "state"
+    async with counting_echo_server() as (url, counter):
+        cfg = write_config(tmp_path, url)
+        engine = await start_monitor(cfg, state)
+        port = free_port()
+        log = tmp_path / "serve.log"
+        serve = None
+        try:
+            await asyncio.sleep(1.0)
+            t0 = time.monotonic()
+            await asyncio.sleep(3.0)
+            alone = counter.since(t0) / (time.monotonic() - t0)
+            with log.open("wb") as out:
+                serve = subprocess.Popen(
+                    [sys.executable, "-m", "wsmon_tui", "--config", str(cfg), "--state-dir", str(state),
+                     "serve", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True, env={**os.environ, "WSMON_SERVE_TOKEN": TOKEN})
+
+            class Served:  # what _screen_until reports on failure
+                def text(self) -> str:
+                    return log.read_text(errors="replace")
+
+            await until(lambda: "wsmon-tui serve: open" in Served().text(), "serve's banner", 20)
+            assert f"already running on {state}" in Served().text() and f"pid {engine.pid}" in Served().text()
+            async with chromium(tmp_path) as cdp:
+                await cdp.call("Page.navigate", url=f"http://127.0.0.1:{port}/?token={TOKEN}")
+                screen = await _screen_until(cdp, (f"attached to pid {engine.pid}", "AlwaysOn"), Served())
+                t1 = time.monotonic()
+                await asyncio.sleep(3.0)
+                attached = counter.since(t1) / (time.monotonic() - t1)
+                assert attached <= alone * 1.4 + 0.5, (alone, attached, screen)
+            code, out = await cli("--config", str(cfg), "--state-dir", str(state), "status")
+            assert code == 0 and f"engine pid {engine.pid}" in out, out
+        finally:
+            if serve is not None:
+                _stop(serve, timeout=20)
+            await stop(engine)
