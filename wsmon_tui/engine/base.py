@@ -123,7 +123,8 @@ class MonitorBase:
         self._waves = 1
         self._wake: asyncio.Future[None] | None = None
         """The tick's sleep (``request_stop`` ends it)."""
-        self._resources_due = 0.0
+        self._resources_next = 0
+        """Index on the interval grid of the next host sample taken on the tick."""
         self._unsaved_probes: list[ProbeResult] = []
         self.schedule_lag: deque[float] = deque(maxlen=4096)
         """Seconds each probe started after its slot, the last 4096 (for the benchmark's lag

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from functools import partial
@@ -135,8 +136,9 @@ class Collectors(MonitorBase):
         scraper = self._scraper
         assert scraper is not None
         url = target.metrics_url or ""
+        k = 0
         while True:
-            started = asyncio.get_running_loop().time()
+            k = await self._grid_instant(k)
             try:
                 result = await asyncio.wait_for(scraper.scrape(target, self.clock()), self.interval + 10)
             except TimeoutError:
@@ -154,12 +156,13 @@ class Collectors(MonitorBase):
                         state.last_scrape_error = result.error
             if not result.ok:
                 self._log("scrape_failed", url=url, error=result.error[:300])
-            await self._next_interval(started)
+            k += 1
 
     async def _prom_loop(self) -> None:
         assert self._prom_source is not None
+        k = 0
         while True:
-            started = asyncio.get_running_loop().time()
+            k = await self._grid_instant(k)
             try:
                 self._prom_result = await asyncio.wait_for(
                     self._prom_source.query_all(self.clock()), self.interval + 10
@@ -167,19 +170,30 @@ class Collectors(MonitorBase):
             except TimeoutError:
                 self._prom_result = ScrapeResult(ok=False, values={}, instances={},
                                                  error="Prometheus query timed out")
-            await self._next_interval(started)
+            k += 1
 
-    async def _next_interval(self, started: float) -> None:
-        """Sleep to the first grid instant at least one interval after ``started``."""
-        k = Grid.next_index(started + self.interval, self._grid.origin, self.interval)
+    async def _grid_instant(self, k: int) -> int:
+        """Sleep to the interval grid's instant ``k`` and return ``k``; when that instant has
+        already passed (the last run took longer than an interval), to the first one still to
+        come, and return its index.
+
+        A loop asks for ``k + 1`` after its run at ``k``: it runs once per interval on the
+        grid, whatever the run cost, as long as it took less than an interval. (Sleeping to
+        "one interval after the run started" rounded a wake-up a few ms late up to ``k + 2``:
+        scrapes and queries ran every second interval.)
+        """
+        loop = asyncio.get_running_loop()
+        k = max(k, Grid.next_index(loop.time(), self._grid.origin, self.interval))
         await sleep_until(self._grid.at(k, self.interval))
+        return k
 
     async def _resource_loop(self) -> None:
         """Resources with a port to count, in a thread (see ``_sample_resources`` for the rest)."""
+        k = 0
         while True:
-            started = asyncio.get_running_loop().time()
+            k = await self._grid_instant(k)
             self._resource_view = await asyncio.to_thread(self._resources.sample)
-            await self._next_interval(started)
+            k += 1
 
     def _sample_resources(self) -> None:
         """Host and process figures on the tick, once per interval: a few /proc reads, cheaper
@@ -187,8 +201,10 @@ class Collectors(MonitorBase):
         cfg = self.config.resources
         if cfg.port or not (cfg.host or cfg.process):
             return
-        now = time.monotonic()
-        if now + 0.05 * self.interval < self._resources_due:
+        # The interval grid's instant this tick is at or just after (ticks fall on the grid,
+        # late by a few ms, or a timer a hair early): one sample per interval instant.
+        k = math.floor((time.monotonic() - self._grid.origin) / self.interval + 0.01)
+        if k < self._resources_next:
             return
-        self._resources_due = now + self.interval
+        self._resources_next = k + 1
         self._resource_view = self._resources.sample()
