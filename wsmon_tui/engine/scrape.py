@@ -116,14 +116,18 @@ def _clean(value: float | None) -> float | None:
 
 
 def counter_increase(prev: Mapping[SeriesKey, float], cur: Mapping[SeriesKey, float]) -> float:
-    """The increase of a set of counters, series by series; a series that went down was reset."""
+    """The increase of a set of counters, series by series; a series that went down was reset.
+
+    As Prometheus's ``rate()``: across a drop the counter restarted from zero, so the new
+    value is the increase. Never negative (a negative sample is no counter: it adds nothing).
+    """
     total = 0.0
     for key, value in cur.items():
         if math.isnan(value):
             continue
         before = prev.get(key)
         if before is None or math.isnan(before) or value < before:
-            total += value  # new series, or reset: all of it happened since
+            total += max(value, 0.0)  # new series, or reset: all of it happened since
         else:
             total += value - before
     return total
@@ -384,11 +388,10 @@ class Scraper:
         out = _Extract()
         try:
             for key, expr in self._exprs.items():
-                value = expr.evaluate_json(doc)
                 if key in ("messages", "errors"):
-                    out.counters[key] = None if value is None else {frozenset(): value}
+                    out.counters[key] = _json_series(expr, doc)
                 else:
-                    out.gauges[key] = value
+                    out.gauges[key] = expr.evaluate_json(doc)
             if out.counters.get("errors", {}) is None:
                 out.counters["errors"] = {}
             conn = self._exprs.get("connections")
@@ -474,6 +477,20 @@ def _series(expr: Expression, families: Families) -> dict[SeriesKey, float] | No
         series = expr.series(families)
         return series or None
     value = expr.evaluate(families)
+    return None if value is None else {frozenset(): value}
+
+
+def _json_series(expr: Expression, doc: object) -> dict[SeriesKey, float] | None:
+    """A JSON counter as series: an object of numbers (per instance, say) or a list is one
+    series per key or index, so one instance restarting is a reset of its own series and not
+    of the sum; a single number is one series."""
+    if isinstance(expr, Selector):
+        raw = expr.resolve_json(doc)
+        if isinstance(raw, dict | list) and raw:
+            items = raw.items() if isinstance(raw, dict) else enumerate(raw)
+            series = {frozenset({("key", str(k))}): n for k, v in items if (n := json_number(v)) is not None}
+            return series or None
+    value = expr.evaluate_json(doc)
     return None if value is None else {frozenset(): value}
 
 

@@ -39,9 +39,9 @@ class WindowStats:
     first: float | None = None
     last: float | None = None
     rate: float | None = None
-    """Per-second slope ``(last - first) / (t_last - t_first)``; None with fewer than two
-    samples or no time between them. For counters this is the rate; see
-    ``Series.counter_rate`` for one that survives counter resets."""
+    """Per-second slope ``(last - first) / (t_last - t_first)`` of a gauge; None with fewer
+    than two samples or no time between them. Negative when the value fell: never the rate
+    of a counter (``Series.counter_rate`` counts a drop as a reset)."""
 
 
 EMPTY_STATS = WindowStats()
@@ -184,7 +184,7 @@ class Series:
         increase = 0.0
         prev = points[0][1]
         for _, v in points[1:]:
-            increase += v - prev if v >= prev else v
+            increase += v - prev if v >= prev else max(v, 0.0)
             prev = v
         return increase / dt
 
