@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -12,9 +13,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as text_parse
 
 from tests.conftest import require_binary
+from tests.hostile import echo_server
 from tests.prom_server import Prometheus, free_port, running_prometheus
-from wsmon_tui.config import MetricsConfig, PrometheusConfig, TargetConfig
+from wsmon_tui.config import Config, MetricsConfig, MonitorConfig, PrometheusConfig, TargetConfig
 from wsmon_tui.engine import promtext
+from wsmon_tui.engine.monitor import Monitor
 from wsmon_tui.engine.promapi import PrometheusSource
 from wsmon_tui.engine.scrape import Scraper, make_client
 
@@ -124,3 +127,34 @@ async def test_scraper_on_prometheus_own_page(prom, client) -> None:
     assert second.ok, second.error
     assert second.values["messages_per_s"] is not None and second.values["messages_per_s"] > 0
     assert second.values["server_error_rate"] == 0.0
+
+
+async def test_instance_label_names_the_instances_of_a_query(prom, client) -> None:
+    """``[metrics] instance_label`` holds for the PromQL source as for scrapes: here ``job``."""
+    p, _ = prom
+    queries = {"connections": "sum by (job) (up) * 30 + 10"}  # prometheus: 40, extra: 10
+    by_job = await PrometheusSource(PrometheusConfig(url=p.url, queries=queries), client,
+                                    instance_label="job").query_all(time.time())
+    assert by_job.ok, by_job.error
+    assert by_job.instances == {"prometheus": 40.0, "extra": 10.0}
+    assert by_job.values["imbalance"] == pytest.approx(40 / 25)
+    # The default label is not in a vector summed by job: no instances, no imbalance.
+    default = await PrometheusSource(PrometheusConfig(url=p.url, queries=queries),
+                                     client).query_all(time.time())
+    assert default.instances == {} and default.values["imbalance"] is None
+
+
+async def test_monitor_reads_imbalance_by_instance_label_from_prometheus(prom) -> None:
+    p, _ = prom
+    async with echo_server() as ws_url:
+        config = Config(
+            monitor=MonitorConfig(level="debug", interval=0.5),
+            targets=[TargetConfig(name="a", url=ws_url, timeout=1.0)],
+            metrics=MetricsConfig(instance_label="job"),
+            prometheus=PrometheusConfig(url=p.url, queries={"connections": "sum by (job) (up) * 30 + 10"}),
+        )
+        monitor = Monitor(config, None)
+        assert await asyncio.wait_for(monitor.run(1.2), 15) == "duration"
+    overall = monitor.build_snapshot().overall
+    assert overall["connections"] == 50.0
+    assert overall["imbalance"] == pytest.approx(40 / 25)

@@ -240,7 +240,8 @@ class Monitor(Collectors, Evaluation, Recorder):
             assert client is not None
             if not self.config.prometheus.verify_tls:
                 client = make_client(verify=False, timeout=self.config.prometheus.timeout)
-            self._prom_source = PrometheusSource(self.config.prometheus, client)
+            self._prom_source = PrometheusSource(self.config.prometheus, client,
+                                                 instance_label=self.config.metrics.instance_label)
         await asyncio.to_thread(self._resources.sample)  # primes psutil's cpu_percent
         loop_targets = list(self.config.targets)
         self._grid = Grid(asyncio.get_running_loop().time())

@@ -2,8 +2,9 @@
 
 Each entry ``name = "PromQL"`` runs as ``GET /api/v1/query?query=...&time=...``; the
 result (a vector, summed, or a scalar) becomes the value of the canonical metric
-``name``. The per-instance connections come from the query named ``connections``, by
-its ``instance`` label, when the query keeps it (``sum by (instance) (...)``).
+``name``. The per-instance connections (and so ``imbalance``) come from the query named
+``connections``, by ``[metrics] instance_label`` (``instance`` unless set), when the
+query keeps that label (``sum by (pod) (...)`` with ``instance_label = "pod"``).
 An empty vector gives None. Errors never raise: the result says ``ok=False`` and
 carries Prometheus's own message (plain text, untrusted).
 """
@@ -32,9 +33,12 @@ class QueryResult:
 class PrometheusSource:
     """Runs the configured PromQL queries against one Prometheus server."""
 
-    def __init__(self, cfg: PrometheusConfig, client: httpx.AsyncClient) -> None:
-        """With ``verify_tls = false`` a client of its own is made (``aclose()`` closes it)."""
+    def __init__(self, cfg: PrometheusConfig, client: httpx.AsyncClient, *,
+                 instance_label: str = "instance") -> None:
+        """With ``verify_tls = false`` a client of its own is made (``aclose()`` closes it).
+        ``instance_label`` names a server instance in a vector's labels (``[metrics]``)."""
         self.cfg = cfg
+        self.instance_label = instance_label
         self._own: httpx.AsyncClient | None = None
         if not cfg.verify_tls and (cfg.url or "").startswith("https:"):
             self._own = make_client(verify=False, timeout=cfg.timeout)
@@ -70,7 +74,7 @@ class PrometheusSource:
             kind = body.get("errorType") or f"HTTP {resp.status_code}"
             return QueryResult(None, {}, f"{kind}: {body.get('error') or 'query failed'}")
         try:
-            return _read(body.get("data") or {})
+            return _read(body.get("data") or {}, self.instance_label)
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             return QueryResult(None, {}, f"unreadable query result: {exc}")
 
@@ -98,7 +102,7 @@ def _number(text: object) -> float:
     return float(str(text))
 
 
-def _read(data: dict[str, Any]) -> QueryResult:
+def _read(data: dict[str, Any], instance_label: str = "instance") -> QueryResult:
     """Parsed JSON: a malformed shape raises TypeError/KeyError/IndexError, which ``query`` reports."""
     kind = data.get("resultType")
     result: Any = data.get("result")
@@ -113,7 +117,7 @@ def _read(data: dict[str, Any]) -> QueryResult:
             if math.isnan(value):
                 continue
             total = value if total is None else total + value
-            inst = (item.get("metric") or {}).get("instance")
+            inst = (item.get("metric") or {}).get(instance_label)
             if inst is not None:
                 instances[str(inst)] = instances.get(str(inst), 0.0) + value
         return QueryResult(total, instances)
