@@ -62,6 +62,8 @@ class RecordingServer:
     fail_body: bytes = b'{"error": "receiver failing on purpose"}'
     keep: bool = True
     """False: only count successful requests (benchmarks: memory stays flat)."""
+    delay: float = 0.0
+    """Seconds to wait after reading a request (it is recorded) before answering: a slow receiver."""
     count: int = 0
     _fail_count: int = 0
     _fail_status: int = 500
@@ -119,13 +121,16 @@ class RecordingServer:
                 body = self.rfile.read(length)
                 req = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 status, reply = outer._answer(req)
-                self.send_response(status)
-                if status >= 400 and outer.retry_after is not None:
-                    self.send_header("Retry-After", str(outer.retry_after))
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                if outer.delay:
+                    time.sleep(outer.delay)
+                with contextlib.suppress(OSError):  # a client that timed out has gone
+                    self.send_response(status)
+                    if status >= 400 and outer.retry_after is not None:
+                        self.send_header("Retry-After", str(outer.retry_after))
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -177,10 +182,14 @@ class _SmtpHandler:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.delay = 0.0
+        """Seconds between receiving a message (recorded) and answering 250: a slow server."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 OK"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ async def test_monitor_duration_writes_every_report_format(tmp_path: Path):
             assert proc.returncode == 0, stderr.decode()
             assert "session" in stdout.decode()
             assert out.exists()
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600  # reports carry alert text: owner only
     data = json.loads((tmp_path / "report.json").read_text())
     assert set(data) >= REPORT_KEYS
     assert data["deployment"]["name"] == "chat-svc"

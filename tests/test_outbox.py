@@ -191,7 +191,8 @@ async def test_enqueued_then_kill_9_is_sent_after_restart(tmp_path: Path) -> Non
         assert [(r["alert_id"], r["channel"], r["kind"], r["status"], r["attempts"]) for r in rows] == [
             ("fp-1", "webhook", "firing", "sent", 1)]
         assert isinstance(rows[0]["sent_at"], float) and rows[0]["last_error"] == ""
-        assert delivery_counts(db) == {"pending": 0, "sent": 1, "failed": 0, "dropped": 0}
+        assert delivery_counts(db) == {"pending": 0, "sent": 1, "failed": 0, "dropped": 0,
+                                    "failed_permanent": 0, "uncertain": 0}
 
 
 async def test_enqueue_is_idempotent_and_survives_reopen(tmp_path: Path) -> None:

@@ -3,11 +3,17 @@
 Every command and flag (README.md, "What users type") is registered here. Handlers live in
 ``wsmon_tui.commands``; this module only parses and dispatches, and turns
 ``WsmonError`` into one message and its exit code (never a traceback).
+
+A reader that closes the pipe early (``wsmon-tui config check F | head -1``) ends the
+command quietly with exit status 141 (128 + SIGPIPE, what a shell reports for ``yes | head
+-1`` under ``set -o pipefail``): whatever was cut off is not pretended to be success, and
+no ``BrokenPipeError`` traceback is printed, then or when Python flushes stdout at exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,6 +21,8 @@ from wsmon_tui import __version__
 from wsmon_tui.errors import UsageError, WsmonError
 
 MODES = ("summary", "detailed", "alerts", "metrics")
+EXIT_BROKEN_PIPE = 141
+"""Exit status when stdout's reader went away: 128 + SIGPIPE, as a shell reports it."""
 LEVEL_NAMES = ("basic", "standard", "comprehensive", "debug")
 
 
@@ -181,10 +189,23 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return _handler(args)(args)
+        return _main(argv)
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, --version, a usage error: flush while a closed pipe can be handled
+        sys.stdout.flush()
+        raise
+    try:
+        code = _handler(args)(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+        return code
     except WsmonError as exc:
         prefix = "wsmon-tui: "
         for line in str(exc).splitlines() or [type(exc).__name__]:
@@ -194,6 +215,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _broken_pipe() -> int:
+    """stdout's reader is gone: point stdout at /dev/null so the interpreter's final flush does
+    not fail again (as Python's documentation of SIGPIPE recommends), and say nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (a test's capture)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,8 @@ CheckStatus = Literal["PASS", "WARN", "FAIL"]
 
 _SECRET_KEYS = frozenset({"password", "routing_key"})
 _URL_KEYS = frozenset({"url", "metrics_url"})
+PLAIN_HTTP_TYPES = frozenset({"webhook", "slack", "alertmanager", "pagerduty"})
+"""Channel types that POST to a URL: ``config check`` warns when it is http://."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,10 @@ def _channels(config: Config) -> list[CheckItem]:
                                   "(add [[alerts.channels]])")]
     names = ", ".join(f"{c.name or c.type} ({c.type})" for c in channels)
     items = [CheckItem("PASS", f"alert channels configured: {names}")]
+    items += [CheckItem("WARN", f"channel {c.name or c.type} ({c.type}) posts to http:// (unencrypted): "
+                                "alert text and any token in its URL or headers travel in plain text; "
+                                "use https://")
+              for c in channels if c.type in PLAIN_HTTP_TYPES and (c.url or "").lower().startswith("http://")]
     if not config.alerts.rules and not config.alerts.default_rules:
         items.append(CheckItem("WARN", "no alert rules: default_rules = false and no [[alerts.rules]]"))
     return items

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from typing import Any
 
 from wsmon_tui.config import Config
 from wsmon_tui.fmt import MISSING, count, ms, num, pct, rate, timestamp
-from wsmon_tui.model import Snapshot
+from wsmon_tui.model import Snapshot, TargetView
 from wsmon_tui.report.sanitize import strip_control
 
 STATUS_STYLE = {"healthy": "green", "degraded": "yellow", "critical": "bold red", "unknown": "dim"}
@@ -25,20 +26,49 @@ def _ms(value: float | None) -> str:
     return shown if shown == MISSING else f"{shown}ms"
 
 
+LINE_TARGETS = 20
+"""Beyond this many targets the plain line gives counts by status and the worst few."""
+LINE_WORST = 5
+LINE_FIRING = 10
+"""Firing alerts named on the plain line; the rest are counted."""
+_WORST_FIRST = {"critical": 0, "degraded": 1, "unknown": 2, "healthy": 3}
+
+
+def _target_item(t: TargetView) -> str:
+    item = f"{strip_control(t.name)}: {t.status} ok={pct(t.success_rate)} hs_p95={_ms(t.handshake_ms.p95)}"
+    if t.rtt_ms.p95 is not None:
+        item += f" rtt_p95={_ms(t.rtt_ms.p95)}"
+    if t.last_probe is not None and not t.last_probe.ok:
+        item += f" last_error={t.last_probe.error_class}"
+    return item
+
+
+def _fleet_items(targets: tuple[TargetView, ...]) -> list[str]:
+    """``5000 targets: 4990 healthy, 8 degraded, 2 critical`` and the worst few, each as in a short line."""
+    by_status = Counter(t.status for t in targets)
+    order = sorted(by_status, key=lambda s: (-_WORST_FIRST.get(s, 2), s))
+    items = [f"{len(targets)} targets: " + ", ".join(f"{by_status[s]} {s}" for s in order)]
+    bad = [t for t in targets if t.status != "healthy"]
+    bad.sort(key=lambda t: (_WORST_FIRST.get(t.status, 2),
+                            t.health_score if t.health_score is not None else 101.0, t.name))
+    if bad:
+        items.append("worst: " + ", ".join(_target_item(t) for t in bad[:LINE_WORST]))
+    return items
+
+
 def status_line(snap: Snapshot) -> str:
-    """One plain line per interval for logs and pipes."""
+    """One plain line per interval for logs and pipes: each target, or beyond ``LINE_TARGETS``
+    the counts by status and the worst ``LINE_WORST`` (5000 targets made a 184 KB line)."""
     parts = [f"{timestamp(snap.taken_at)} {snap.status.upper()} health={num(snap.health_score, 0)}"]
-    for t in snap.targets:
-        item = (f"{strip_control(t.name)}: {t.status} ok={pct(t.success_rate)} "
-                f"hs_p95={_ms(t.handshake_ms.p95)}")
-        if t.rtt_ms.p95 is not None:
-            item += f" rtt_p95={_ms(t.rtt_ms.p95)}"
-        if t.last_probe is not None and not t.last_probe.ok:
-            item += f" last_error={t.last_probe.error_class}"
-        parts.append(item)
+    if len(snap.targets) <= LINE_TARGETS:
+        parts += [_target_item(t) for t in snap.targets]
+    else:
+        parts += _fleet_items(snap.targets)
     firing = [a for a in snap.alerts if a.state == "firing"]
     if firing:
-        parts.append("firing: " + ", ".join(strip_control(f"{a.rule}/{a.target}") for a in firing))
+        named = ", ".join(strip_control(f"{a.rule}/{a.target}") for a in firing[:LINE_FIRING])
+        more = len(firing) - LINE_FIRING
+        parts.append(f"firing: {named}" + (f" and {more} more" if more > 0 else ""))
     if snap.rollback is not None and snap.rollback.state not in ("idle", ""):
         parts.append(f"rollback: {snap.rollback.state}")
     return " | ".join(parts)

@@ -1,8 +1,9 @@
 """Notification channels: who accepts what, the payload of each type, and how it is sent.
 
 Payload builders are pure functions of (channel, notifications, deployment, now), so tests
-can check shapes without a network; ``Sender`` performs the I/O (httpx for webhook, Slack,
-Alertmanager and PagerDuty; smtplib in a thread for email; an append for file).
+can check shapes without a network; ``alerts/sender.py`` performs the I/O (httpx for webhook,
+Slack, Alertmanager and PagerDuty; smtplib in a thread for email; an append for file) and
+says what a failure means (retry, permanent, or maybe sent).
 
 Filter decisions (``accepts``):
 
@@ -24,25 +25,18 @@ stay literal.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import smtplib
-import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from pathlib import Path
 from typing import Any
-
-import httpx
 
 from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.config import ChannelConfig
 from wsmon_tui.model import SEVERITY_ORDER, AlertView
-from wsmon_tui.redact import header_secret_parts, redact_text, redact_url, url_secret_parts
+from wsmon_tui.redact import header_secret_parts, url_secret_parts
 
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -57,14 +51,6 @@ SUMMARY_LIST_MAX = 20
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LABEL_NAME_BAD = re.compile(r"[^A-Za-z0-9_]")
-
-
-class DeliveryError(Exception):
-    """A send failed; ``str()`` is safe to store once redacted. ``retry_after`` from the receiver."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -385,130 +371,3 @@ def pagerduty_summary_event(ch: ChannelConfig, notifications: Sequence[Notificat
                         "severity": worst if worst in SEVERITY_ORDER else "error",
                         "group": one_line(deployment, 255),
                         "custom_details": {"alerts": [n.idempotency_key for n in notifications[:500]]}}}
-
-
-# -- sending ----------------------------------------------------------------------------------
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
-
-
-class Sender:
-    """Sends one message (one notification, or a summary of several) to one channel."""
-
-    def __init__(self, client: httpx.AsyncClient | None = None, *, secrets: Iterable[str] = (),
-                 am_ttl: float = 180.0) -> None:
-        self._client = client
-        self._own: list[httpx.AsyncClient] = []
-        self._insecure: httpx.AsyncClient | None = None
-        self.secrets = set(secrets)
-        self.am_ttl = am_ttl
-
-    def _http(self, ch: ChannelConfig) -> httpx.AsyncClient:
-        if not ch.verify_tls:
-            if self._insecure is None:
-                self._insecure = httpx.AsyncClient(verify=False)
-                self._own.append(self._insecure)
-            return self._insecure
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-            self._own.append(self._client)
-        return self._client
-
-    async def aclose(self) -> None:
-        for client in self._own:
-            await client.aclose()
-        self._own.clear()
-        self._insecure = None
-
-    def safe(self, ch: ChannelConfig, text: str) -> str:
-        """``text`` with every secret of the config and of ``ch`` masked."""
-        return redact_text(clean(text), self.secrets | channel_secrets(ch))
-
-    async def post(self, ch: ChannelConfig, url: str, body: Any, *, key: str | None = None) -> None:
-        headers = {"Content-Type": "application/json", "User-Agent": "wsmon-tui"}
-        if key:
-            headers["Idempotency-Key"] = key
-        headers.update(ch.headers)
-        data = json.dumps(body, ensure_ascii=False).encode()
-        try:
-            response = await self._http(ch).post(url, content=data, headers=headers, timeout=ch.timeout)
-        except httpx.TimeoutException:
-            raise DeliveryError(f"timed out after {ch.timeout:g}s posting to {redact_url(url)}") from None
-        except httpx.HTTPError as exc:
-            reason = str(exc) or type(exc).__name__
-            raise DeliveryError(f"{type(exc).__name__}: {reason} ({redact_url(url)})") from None
-        if not 200 <= response.status_code < 300:
-            snippet = one_line(response.text, 200)
-            raise DeliveryError(f"HTTP {response.status_code} from {redact_url(url)}: {snippet}",
-                                _retry_after(response))
-
-    async def send(self, ch: ChannelConfig, notifications: Sequence[Notification], *, deployment: str,
-                   key: str, now: float, summary: bool = False) -> None:
-        """Deliver; raises ``DeliveryError`` (message not yet redacted) when it did not arrive."""
-        if ch.type == "webhook":
-            await self.post(ch, ch.url or "", webhook_payload(ch, notifications, deployment, summary=summary),
-                            key=key)
-        elif ch.type == "slack":
-            await self.post(ch, ch.url or "", slack_payload(notifications, summary=summary))
-        elif ch.type == "alertmanager":
-            await self.post_alertmanager(ch, alertmanager_body(notifications, deployment, now, self.am_ttl))
-        elif ch.type == "pagerduty":
-            body = (pagerduty_summary_event(ch, notifications, deployment) if summary
-                    else pagerduty_event(ch, notifications[0], deployment))
-            await self.post(ch, ch.url or PAGERDUTY_URL, body, key=key)
-        elif ch.type == "email":
-            await self._email(ch, email_message(ch, notifications, deployment, key, summary=summary))
-        elif ch.type == "file":
-            self._append(ch, file_record(ch, notifications, deployment, key, now, summary=summary))
-        else:
-            raise DeliveryError(f"unknown channel type {ch.type!r}")
-
-    async def post_alertmanager(self, ch: ChannelConfig, alerts: list[dict[str, Any]]) -> None:
-        base = (ch.url or "").rstrip("/")
-        url = base if base.endswith("/api/v2/alerts") else base + "/api/v2/alerts"
-        await self.post(ch, url, alerts)
-
-    @staticmethod
-    def _append(ch: ChannelConfig, record: dict[str, Any]) -> None:
-        path = Path(ch.path or "").expanduser()
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise DeliveryError(f"cannot append to {path}: {exc.strerror or exc}") from None
-
-    async def _email(self, ch: ChannelConfig, msg: EmailMessage) -> None:
-        host, _, port = (ch.smtp_server or "").rpartition(":")
-
-        def send() -> None:
-            with smtplib.SMTP(host, int(port), timeout=ch.timeout) as smtp:
-                smtp.ehlo()
-                if ch.starttls:
-                    context = ssl.create_default_context()
-                    if not ch.verify_tls:
-                        context.check_hostname = False
-                        context.verify_mode = ssl.CERT_NONE
-                    smtp.starttls(context=context)
-                    smtp.ehlo()
-                if ch.username:
-                    smtp.login(ch.username, ch.password or "")
-                smtp.send_message(msg, from_addr=ch.sender, to_addrs=list(ch.recipients))
-
-        try:
-            await asyncio.wait_for(asyncio.to_thread(send), ch.timeout + 1)
-        except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
-            raise DeliveryError(f"SMTP {host}:{port}: {type(exc).__name__}: {exc or 'timed out'}") from None
-        except smtplib.SMTPResponseException as exc:
-            raw = exc.smtp_error
-            detail = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-            raise DeliveryError(f"SMTP {host}:{port}: {exc.smtp_code} {one_line(str(detail), 200)}") from None
-        except (smtplib.SMTPException, OSError, ValueError) as exc:
-            raise DeliveryError(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from None

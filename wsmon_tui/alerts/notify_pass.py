@@ -9,12 +9,17 @@ about it.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import sqlite3
 
 from wsmon_tui.alerts.alert import _Alert
 from wsmon_tui.alerts.engine_state import EXTERNAL_COOLDOWN, AlertEngineState
 from wsmon_tui.alerts.notification import Notification, NotificationKind
 from wsmon_tui.alerts.rules import CompiledRule, render, step_up
+
+log = logging.getLogger(__name__)
+_told: set[str] = set()
+"""Template failures already logged (once per rule and reason, not once per tick)."""
 
 
 class NotifyPass(AlertEngineState):
@@ -135,6 +140,13 @@ class NotifyPass(AlertEngineState):
                   "rule": rule.name, "severity": alert.severity, "metric": rule.metric,
                   "deployment": self.deployment}
         default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}})"
-        alert.summary = render(rule.summary or default, fields)
-        alert.description = render(rule.description, fields)
-        alert.runbook = render(rule.runbook, fields)
+        errors: list[str] = []  # a template that fails is sent as written; the log and history say why
+        alert.summary = render(rule.summary or default, fields, errors)
+        alert.description = render(rule.description, fields, errors)
+        alert.runbook = render(rule.runbook, fields, errors)
+        if errors:
+            note = f"rule {rule.name}: template not filled, sent as written: {'; '.join(errors)}"
+            if note not in _told:
+                _told.add(note)
+                log.warning("%s", note)
+                self._event(alert, "template_error", self.clock(), detail=note[:500])

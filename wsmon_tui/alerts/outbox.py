@@ -7,7 +7,11 @@ jitter (1 s doubling to 5 min, honouring ``Retry-After``) across restarts, until
 channel's ``max_age``, when the delivery is ``dropped`` with the reason.
 
 Statuses: ``pending`` (not tried yet), ``sent``, ``failed`` (tried, will retry; see
-``last_error``), ``dropped`` (gave up; see ``last_error``). A delivery a rate limit held
+``last_error``), ``dropped`` (gave up at ``max_age``; see ``last_error``),
+``failed_permanent`` (the receiver refused it: a 4xx other than 408/429, SMTP 5xx; never
+retried) and ``uncertain`` (timed out after sending as often as the channel allows, see
+``sender.MAYBE_SENT_LIMIT``; it may have arrived, it is not sent again). ``uncertain`` on
+any delivery counts the attempts that timed out after sending. A delivery a rate limit held
 back is ``held`` and goes out later in one summary message; it is then ``sent`` with
 ``via = "summary"``.
 
@@ -49,7 +53,7 @@ from typing import Any
 
 import httpx
 
-from wsmon_tui.alerts.channels import DeliveryError, Sender, accepts, alertmanager_alert, channel_name
+from wsmon_tui.alerts.channels import accepts, alertmanager_alert, channel_name
 from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.alerts.outbox_db import (
     CLAIMABLE,
@@ -62,6 +66,14 @@ from wsmon_tui.alerts.outbox_db import (
     report_deliveries,
 )
 from wsmon_tui.alerts.ratelimit import SlidingWindow, parse_rate_limit
+from wsmon_tui.alerts.sender import (
+    UNCERTAIN_DELAY,
+    DeliveryError,
+    Outcome,
+    Sender,
+    deduplicates,
+    maybe_sent_limit,
+)
 from wsmon_tui.backoff import backoff_delay
 from wsmon_tui.config import ChannelConfig
 from wsmon_tui.model import AlertView
@@ -83,7 +95,8 @@ class Outbox(OutboxDB):
     def __init__(self, db_path: Path | None, channels: list[ChannelConfig], *, deployment: str,
                  clock: Callable[[], float] = time.time, secrets: Iterable[str] = (),
                  client: httpx.AsyncClient | None = None, backoff_base: float = 1.0,
-                 backoff_max: float = 300.0, refresh_interval: float = 60.0, owner: str = "") -> None:
+                 backoff_max: float = 300.0, refresh_interval: float = 60.0, owner: str = "",
+                 uncertain_delay: float = UNCERTAIN_DELAY) -> None:
         super().__init__(db_path)
         self.owner = owner or new_holder_id()
         """Who claims deliveries: the engine lease's holder id (else one of this process run)."""
@@ -96,6 +109,9 @@ class Outbox(OutboxDB):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.refresh_interval = refresh_interval
+        self.uncertain_delay = uncertain_delay
+        """Wait before the one retry of a channel that does not deduplicate (Slack, email) after a
+        timeout after sending."""
         self._random = random.Random()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -368,25 +384,38 @@ class Outbox(OutboxDB):
                         if ch.type == "alertmanager":
                             self._am_posted[(name, n.fingerprint)] = when
                     else:
-                        message, retry_after = error
-                        retry_at = when + self._backoff(attempts + 1, retry_after)
-                        updates.append(("failed", (message, retry_at, did)))
+                        updates.append(self._failure(ch, error, attempts + 1, when, did))
                         return  # the rest of this alert waits behind the failure
 
         await asyncio.gather(*(one_alert(g) for g in groups.values()))
         self._record(name, updates)
         return len(updates)
 
+    def _failure(self, ch: ChannelConfig, error: tuple[str, float | None, Outcome], attempt: int,
+                 when: float, did: int) -> tuple[str, Any]:
+        """The update for a failed attempt: (kind, parameters of ``_FAILED_SQL[kind]``)."""
+        message, retry_after, outcome = error
+        retry_at = when + self._backoff(attempt, retry_after)
+        if outcome == "permanent":
+            return "permanent", (message, did)
+        if outcome == "maybe_sent":
+            if not deduplicates(ch.type):
+                retry_at = max(retry_at, when + self.uncertain_delay)
+            limit = maybe_sent_limit(ch.type)
+            final = (f"{message}; not sent again: {limit} attempts may have arrived"
+                     + ("" if deduplicates(ch.type) else f" and {ch.type} does not deduplicate"))
+            return "maybe_sent", (limit, final[:500], message, retry_at, did)
+        return "failed", (message, retry_at, did)
+
     def _record(self, name: str, updates: list[tuple[str, Any]]) -> None:
         sent = [u[1] for u in updates if u[0] == "sent"]
-        failed = [u[1] for u in updates if u[0] == "failed"]
 
         def body(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE outbox_deliveries SET status = 'sent', attempts = attempts + 1,"
                           " sent_at = ?, via = ?, held = 0, last_error = '', claim_owner = NULL"
                           " WHERE id = ?", sent)
-            c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
-                          " last_error = ?, next_at = ?, claim_owner = NULL WHERE id = ?", failed)
+            for kind, sql in _FAILED_SQL.items():
+                c.executemany(sql, [u[1] for u in updates if u[0] == kind])
             c.executemany("INSERT INTO outbox_messages (channel, at) VALUES (?, ?)",
                           [(name, s[0]) for s in sent])
 
@@ -421,12 +450,11 @@ class Outbox(OutboxDB):
                               " sent_at = ?, via = 'summary', summary_id = ?, held = 0, last_error = '',"
                               " claim_owner = NULL WHERE id = ?", [(when, cur.lastrowid, i) for i in ids])
             else:
-                message, retry_after = error
                 worst = max(r[1] for r in items) + 1
-                next_at = when + self._backoff(worst, retry_after)
-                c.executemany("UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
-                              " held = 1, last_error = ?, next_at = ?, claim_owner = NULL WHERE id = ?",
-                              [(message, next_at, i) for i in ids])
+                kind, params = self._failure(ch, error, worst, when, 0)
+                c.execute("UPDATE outbox_deliveries SET held = 1 WHERE id IN"
+                          f" ({', '.join('?' * len(ids))})", ids)
+                c.executemany(_FAILED_SQL[kind], [(*params[:-1], i) for i in ids])
 
         self._write(body)
         if error is None and ch.type == "alertmanager":
@@ -435,15 +463,15 @@ class Outbox(OutboxDB):
         return 1
 
     async def _attempt(self, ch: ChannelConfig, notes: list[Notification], *, key: str,
-                       summary: bool = False) -> tuple[str, float | None] | None:
-        """None when delivered, else (redacted error, retry-after)."""
+                       summary: bool = False) -> tuple[str, float | None, Outcome] | None:
+        """None when delivered, else (redacted error, retry-after, what the failure means)."""
         try:
             await self._sender.send(ch, notes, deployment=self.deployment, key=key, now=self._clock(),
                                     summary=summary)
         except DeliveryError as exc:
-            return self._sender.safe(ch, str(exc))[:500], exc.retry_after
+            return self._sender.safe(ch, str(exc))[:500], exc.retry_after, exc.outcome
         except Exception as exc:  # a bug or an odd receiver must not stop the worker
-            return self._sender.safe(ch, f"{type(exc).__name__}: {exc}")[:500], None
+            return self._sender.safe(ch, f"{type(exc).__name__}: {exc}")[:500], None, "retry"
         return None
 
     async def _refresh_pass(self, name: str, ch: ChannelConfig, now: float) -> int:
@@ -476,6 +504,21 @@ class Outbox(OutboxDB):
             return gone
 
         return self._write(body)
+
+
+_FAILED_SQL = {
+    "failed": "UPDATE outbox_deliveries SET status = 'failed', attempts = attempts + 1,"
+              " last_error = ?, next_at = ?, claim_owner = NULL WHERE id = ?",
+    "permanent": "UPDATE outbox_deliveries SET status = 'failed_permanent', attempts = attempts + 1,"
+                 " held = 0, last_error = ?, claim_owner = NULL WHERE id = ?",
+    # uncertain + 1 reaching the channel's limit closes it (SQLite reads the old values on the right).
+    "maybe_sent": "UPDATE outbox_deliveries SET uncertain = uncertain + 1, attempts = attempts + 1,"
+                  " status = CASE WHEN uncertain + 1 >= ?1 THEN 'uncertain' ELSE 'failed' END,"
+                  " held = CASE WHEN uncertain + 1 >= ?1 THEN 0 ELSE held END,"
+                  " last_error = CASE WHEN uncertain + 1 >= ?1 THEN ?2 ELSE ?3 END,"
+                  " next_at = ?4, claim_owner = NULL WHERE id = ?5",
+}
+"""How each kind of failed attempt is recorded (see ``Outbox._failure`` for the parameters)."""
 
 
 def _unique_seq(c: sqlite3.Connection, n: Notification) -> Notification | None:

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS outbox_deliveries (
     summary_id INTEGER,
     claim_owner TEXT,
     claim_until REAL,
+    uncertain INTEGER NOT NULL DEFAULT 0,
     UNIQUE (notification_id, channel)
 );
 CREATE INDEX IF NOT EXISTS outbox_deliveries_open ON outbox_deliveries(channel, next_at)
@@ -101,8 +102,10 @@ def _in_tx(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], _T]) -
         return body(conn)
 
 
-CLAIM_COLUMNS = (("claim_owner", "TEXT"), ("claim_until", "REAL"))
-"""Added after the first release: who is sending a delivery, and until when the claim holds."""
+CLAIM_COLUMNS = (("claim_owner", "TEXT"), ("claim_until", "REAL"),
+                 ("uncertain", "INTEGER NOT NULL DEFAULT 0"))
+"""Added after the first release: who is sending a delivery, and until when the claim holds;
+how many attempts timed out after sending (they may have arrived)."""
 
 CLAIMABLE = "(d.claim_owner IS NULL OR d.claim_until < ? OR d.claim_owner = ?)"
 """A delivery no other process is sending: unclaimed, its claim expired, or ours."""
@@ -185,20 +188,23 @@ class OutboxDB:
 
 
 _COLUMNS = ("id", "alert_id", "seq", "kind", "channel", "status", "attempts", "last_error", "next_at",
-            "sent_at", "created_at", "via", "summary_id")
+            "sent_at", "created_at", "via", "summary_id", "uncertain")
 
 
 def _rows(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> list[dict]:
+    have = {r[1] for r in conn.execute("PRAGMA table_info(outbox_deliveries)")}
+    uncertain = "d.uncertain" if "uncertain" in have else "0"  # a database no engine has opened since
     rows = conn.execute(
         "SELECT d.id, d.fingerprint, n.seq, n.kind, d.channel, d.status, d.attempts, d.last_error, d.next_at,"
-        " d.sent_at, d.created_at, d.via, d.summary_id FROM outbox_deliveries d"
+        f" d.sent_at, d.created_at, d.via, d.summary_id, {uncertain} FROM outbox_deliveries d"
         f" JOIN outbox_notifications n ON n.id = d.notification_id {where} ORDER BY d.id", tuple(params))
     return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
 
 
 def report_deliveries(db_path: Path, since: float, until: float) -> list[dict]:
     """Deliveries created in [since, until] for reports: ``{alert_id, channel, kind, status, attempts,
-    last_error, sent_at (epoch), created_at}`` (plus id, seq, via). Empty when there are none."""
+    last_error, sent_at (epoch), created_at}`` (plus id, seq, via, uncertain: attempts that timed out
+    after sending). Empty when there are none."""
     if not Path(db_path).exists():
         return []
     conn = connect(db_path, read_only=True)
@@ -214,8 +220,9 @@ def report_deliveries(db_path: Path, since: float, until: float) -> list[dict]:
 
 
 def delivery_counts(db_path: Path, since: float | None = None) -> dict[str, int]:
-    """Deliveries by status (pending, sent, failed, dropped), e.g. for ``alerts stats``."""
-    counts = {"pending": 0, "sent": 0, "failed": 0, "dropped": 0}
+    """Deliveries by status (pending, sent, failed, dropped, failed_permanent, uncertain), e.g. for
+    ``alerts stats``."""
+    counts = {"pending": 0, "sent": 0, "failed": 0, "dropped": 0, "failed_permanent": 0, "uncertain": 0}
     if not Path(db_path).exists():
         return counts
     conn = connect(db_path, read_only=True)

@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from wsmon_tui.config import RuleConfig
+from wsmon_tui.config.templates import TEMPLATE_FIELDS, cut, spec_limit_problem
 from wsmon_tui.metrics import CANONICAL_METRICS, FLEET_METRICS, OVERALL
 from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView, Windows
 from wsmon_tui.stats import AGGREGATES, percentile, reduce
@@ -37,7 +38,6 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq, "!=": operator.ne,
 }
 SEVERITIES = ("info", "warning", "critical")
-TEMPLATE_FIELDS = frozenset({"target", "value", "threshold", "rule", "severity", "metric", "deployment"})
 
 
 def step_up(severity: str) -> str:
@@ -135,16 +135,18 @@ def compile_rule(cfg: RuleConfig) -> CompiledRule:
 _FORMATTER = string.Formatter()
 
 
-def render(template: str, fields: Mapping[str, Any]) -> str:
+def render(template: str, fields: Mapping[str, Any], errors: list[str] | None = None) -> str:
     """Fill ``{target}``, ``{value}``, ``{threshold}`` (and rule, severity, metric, deployment).
 
     Only those plain names are filled, with an optional format spec (``{value:.1%}``); any
     other field (``{0}``, ``{target.__class__}``, ``{nope}``) stays as written. Filled values
     are not parsed again, so a target name holding braces cannot inject fields. A template
-    that cannot be parsed, or a spec that does not fit the value, gives the raw template.
+    that cannot be parsed, a spec over the limits of ``config/templates.py`` or one that does
+    not fit the value gives the raw template, and the reason is appended to ``errors``; it
+    never raises. The result is at most ``MAX_RENDERED`` characters.
     """
     if "{" not in template and "}" not in template:
-        return template
+        return cut(template)
     try:
         out: list[str] = []
         for literal, name, spec, conv in _FORMATTER.parse(template):
@@ -156,6 +158,9 @@ def render(template: str, fields: Mapping[str, Any]) -> str:
                 if value is None:
                     out.append("n/a")
                 elif spec:
+                    problem = spec_limit_problem(spec)
+                    if problem:
+                        raise ValueError(f"{{{name}:{spec}}}: {problem}")
                     out.append(format(value, spec))
                 elif isinstance(value, float):
                     out.append(_plain_number(value))
@@ -163,9 +168,11 @@ def render(template: str, fields: Mapping[str, Any]) -> str:
                     out.append(str(value))
             else:
                 out.append("{" + name + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}")
-        return "".join(out)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return template
+        return cut("".join(out))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, MemoryError) as exc:
+        if errors is not None:
+            errors.append(str(exc) or type(exc).__name__)
+        return cut(template)
 
 
 def _plain_number(value: float) -> str:

@@ -27,6 +27,7 @@ from wsmon_tui.config.schema import (
     RuleConfig,
     StepConfig,
 )
+from wsmon_tui.config.templates import template_problem
 
 _RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|m|h)\s*$")
 #: Where the canonical metric names are described, for error messages.
@@ -138,6 +139,10 @@ def _check_rule(ld: Problems, path: str, rule: RuleConfig, targets: set[str], ch
     for i, name in enumerate(rule.channels):
         if name not in channels:
             ld.error(f"{path}.channels[{i}]", f"no channel named {_show(name)}")
+    for key in ("summary", "description", "runbook"):
+        problem = template_problem(getattr(rule, key))
+        if problem:
+            ld.error(f"{path}.{key}", f"invalid template {_show(getattr(rule, key))}: {problem}")
 
 
 def _close_metrics(name: str) -> list[str]:

@@ -61,14 +61,16 @@ def write(path: str | os.PathLike[str], data: Mapping[str, Any], fmt: str | None
 
 
 def write_text(path: str | os.PathLike[str], content: str) -> None:
-    """Write a rendered report atomically (temp file + rename, UTF-8)."""
+    """Write a rendered report atomically (temp file + rename, UTF-8), readable by its owner only
+    (0600: reports carry alert text, targets and errors). A symlink at ``path`` is replaced,
+    never followed."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(content)
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, 0o600)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -76,12 +78,6 @@ def write_text(path: str | os.PathLike[str], content: str) -> None:
         except OSError:
             pass
         raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 __all__ = ["FORMATS", "format_for_path", "render", "write", "write_text"]

@@ -53,10 +53,11 @@ p.note { border-left: 3px solid var(--info); padding: 4px 10px; background: var(
 .status-healthy, .state-resolved, .outcome-verified, .outcome-ok, .outcome-succeeded, .delivery-sent,
 .delivery-delivered, .ok { color: var(--ok); background: var(--ok-bg); }
 .status-degraded, .sev-warning, .state-pending, .outcome-dry_run, .outcome-running,
-.outcome-verifying, .delivery-pending, .delivery-retrying, .delivery-suppressed
+.outcome-verifying, .delivery-pending, .delivery-retrying, .delivery-suppressed, .delivery-uncertain
 { color: var(--warn); background: var(--warn-bg); }
 .status-critical, .sev-critical, .state-firing, .outcome-failed, .outcome-failed_verification,
-.delivery-failed, .bad { color: var(--bad); background: var(--bad-bg); }
+.delivery-failed, .delivery-failed_permanent, .delivery-dropped, .bad
+{ color: var(--bad); background: var(--bad-bg); }
 .sev-info, .state-acknowledged, .state-silenced { color: var(--info); background: var(--info-bg); }
 .status-unknown { color: var(--muted); }
 td.sev-critical, td.sev-warning, td.sev-info, td.state-firing, td.ok, td.bad { font-weight: 600; }

@@ -82,10 +82,13 @@ def why_content(alert: AlertView, rule: RuleInfo | None, now: float,
     else:
         for d in deliveries[-12:]:
             status = safe(d.get("status", "?"), 20)
-            style = "$text-success" if status == "sent" else "$text-warning"
+            style = ("$text-success" if status == "sent" else "$text-error"
+                     if status in ("failed_permanent", "dropped") else "$text-warning")
             parts.append(f"  {safe(d.get('channel', '?'), 24):<24} {safe(d.get('kind', ''), 10):<10} ")
             parts.append((status, style))
             parts.append(f"  attempts {d.get('attempts', 0)}")
+            if d.get("uncertain"):
+                parts.append((f"  {d['uncertain']} may have arrived", "$text-warning"))
             if d.get("last_error"):
                 parts.append("  " + safe(d["last_error"], 120))
             parts.append("\n")
