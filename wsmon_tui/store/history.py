@@ -176,9 +176,9 @@ class History:
 
         ``close_codes`` and ``http_statuses`` count as the live figures do
         (``model.counts_close_code``, ``model.counts_http_status``); percentiles are the shared
-        ``stats.percentiles`` over every probe's latency. The counts come from one grouped
-        read, the last error from one, and the latencies are streamed as bare floats, so a
-        day of a hundred targets is read without holding its rows.
+        ``stats.percentiles`` over every probe's latency. The counts come from grouped reads,
+        the last error from one, and the latencies are streamed as bare floats, so a day of
+        a hundred targets is read without holding its rows.
         """
         cond = "ts >= ? AND ts <= ?"
         params: list[Any] = [since, math.inf if until is None else until]
@@ -186,19 +186,19 @@ class History:
             cond += " AND session_id = ?"
             params.append(session_id)
         out: dict[str, dict] = {}
-        for target, ok, eclass, code, status, n, first, last in self._read(
-                "SELECT target, ok, error_class, close_code, http_status, count(*), min(ts), max(ts)"
-                f" FROM probes WHERE {cond} GROUP BY 1, 2, 3, 4, 5", params):
-            s = out.get(target)
-            if s is None:
-                s = out[target] = {"probes": 0, "ok": 0, "errors": {}, "close_codes": {}, "http_statuses": {},
-                                   "first_ts": first, "last_ts": last, "last_error": None}
-            s["probes"] += n
-            s["first_ts"] = min(s["first_ts"], first)
-            s["last_ts"] = max(s["last_ts"], last)
-            if ok:
-                s["ok"] += n
-            else:
+        for target, n, ok, first, last in self._read(
+                f"SELECT target, count(*), sum(ok), min(ts), max(ts) FROM probes WHERE {cond}"
+                " GROUP BY target", params):
+            out[target] = {"probes": n, "ok": ok, "errors": {}, "close_codes": {}, "http_statuses": {},
+                           "first_ts": first, "last_ts": last, "last_error": None}
+        # the rows that may count under errors, close codes or statuses, grouped (a probe that
+        # succeeded, closed with 1000 or no code and without a status counts in none of them)
+        for target, ok, eclass, code, status, n in self._read(
+                "SELECT target, ok, error_class, close_code, http_status, count(*) FROM probes"
+                f" WHERE {cond} AND (NOT ok OR coalesce(close_code, 1000) != 1000 OR http_status IS NOT NULL)"
+                " GROUP BY 1, 2, 3, 4, 5", params):
+            s = out[target]
+            if not ok:
                 key = eclass or "unknown"
                 s["errors"][key] = s["errors"].get(key, 0) + n
             if counts_close_code(bool(ok), code):
