@@ -19,8 +19,8 @@ Two connections per process:
 Samples. The writer appends raw samples to a plain rowid table ``samples (ts, series_id,
 value)`` with an index on ``ts`` only, next to a small ``series(id, target, metric)`` table.
 Samples arrive in time order, so every commit touches only the right-hand edge of both
-B-trees: ~0.5 M samples/s through ``record_samples`` + ``flush`` (see
-benchmarks/bench_store.py). Every ``SETTLE_EVERY`` (5 min) of sample time the writer moves
+B-trees: ~0.37 M samples/s through ``record_samples`` + ``flush``, settling included
+(0.58 M before schema 3; see benchmarks/bench_store.py). Every ``SETTLE_EVERY`` (5 min) of sample time the writer moves
 what is older than a minute into ``series_samples``, ``WITHOUT ROWID`` keyed ``(series_id,
 ts)`` (schema 3, ``schema.settle``): one sorted bulk append per series. Readers read both,
 so a series' range or its last point is a range read of ``series_samples`` plus the last
