@@ -20,11 +20,12 @@ Samples. The writer appends raw samples to a plain rowid table ``samples (ts, se
 value)`` with an index on ``ts`` only, next to a small ``series(id, target, metric)`` table.
 Samples arrive in time order, so every commit touches only the right-hand edge of both
 B-trees: ~0.37 M samples/s through ``record_samples`` + ``flush``, settling included
-(0.58 M before schema 3; see benchmarks/bench_store.py). Every ``SETTLE_EVERY`` (5 min) of sample time the writer moves
-what is older than a minute into ``series_samples``, ``WITHOUT ROWID`` keyed ``(series_id,
-ts)`` (schema 3, ``schema.settle``): one sorted bulk append per series. Readers read both,
-so a series' range or its last point is a range read of ``series_samples`` plus the last
-few minutes of ``samples``, whatever the number of series.
+(0.58 M before schema 3; see benchmarks/bench_store.py). Every ``SETTLE_EVERY`` (5 min)
+of sample time the writer moves what is older than a minute into ``series_samples``,
+``WITHOUT ROWID`` keyed ``(series_id, ts)`` (schema 3, ``schema.settle``): one sorted bulk
+append per series. Readers read both, so a series' range or its last point is a range
+read of ``series_samples`` plus the last few minutes of ``samples``, whatever the number
+of series.
 
 Why not index ``samples`` by ``(series_id, ts)``, or write ``series_samples`` directly: a
 commit would then dirty one page per series, ~4 KB of WAL a sample; bench_store measured
