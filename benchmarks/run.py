@@ -24,6 +24,7 @@ SUITES = {
     "headless": ["bench_headless.py"],
     "series": ["bench_series.py", "--hours", "24"],
     "store": ["bench_store.py"],
+    "history": ["bench_history.py"],
     "alerts": ["bench_alerts.py"],
     "outbox": ["bench_outbox.py"],
     "tui": ["bench_tui.py"],

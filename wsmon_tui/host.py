@@ -45,6 +45,9 @@ T = TypeVar("T")
 MEMORY_SPAN = 600.0
 """Ranges starting at most this long ago are answered from the engine's memory; older ones
 from the store."""
+MINUTE_POINTS_AFTER = 3600.0
+"""Store ranges longer than this are read as one point a minute (a 24 h chart: 1440 points a
+series, the stored rollups and the same computed from raw samples)."""
 
 
 class EngineHost:
@@ -346,10 +349,12 @@ async def _from_memory(monitor: Monitor, wanted: Sequence[RangeRequest], since: 
 
 def _from_store(store: Any, wanted: Sequence[RangeRequest], since: float,
                 until: float) -> dict[RangeRequest, Points]:
+    # a range longer than MINUTE_POINTS_AFTER is read as 1-minute rollups, not raw points
+    read = store.minute_points if min(until, time.time()) - since > MINUTE_POINTS_AFTER else store.samples
     out: dict[RangeRequest, Points] = {}
     for w in wanted:
         try:
-            out[w] = list(store.samples(w.target, w.metric, since, until))
+            out[w] = list(read(w.target, w.metric, since, until))
         except Exception:  # a locked or damaged store: that chart is empty, the screen says why
             out[w] = []
     return out

@@ -58,12 +58,15 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
     for name, url in session.get("targets") or []:
         urls.setdefault(name, url)
     names = list(urls) + [n for n in summary if n not in urls]
+    # one read for every target's last server figures (each the last point of its series)
+    last = store.last_values([(n, m) for n in names for m in SERVER_METRICS], since, until) \
+        if store is not None else {}
     targets = []
     for name in names:
         row = summary.get(name, {})
         probes = int(row.get("probes") or 0)
         ok = int(row.get("ok") or 0)
-        metrics = {m: _finite(_last(store, name, m, since, until)) for m in SERVER_METRICS}
+        metrics = {m: _finite(last.get((name, m))) for m in SERVER_METRICS}
         if snapshot is not None:
             live = next((t for t in snapshot.targets if t.name == name), None)
             if live is not None:
@@ -120,13 +123,6 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         "sessions": [_session_fields(s) for s in sessions],
         "stats": stats,
     }
-
-
-def _last(store: Any | None, target: str, metric: str, since: float, until: float) -> float | None:
-    if store is None:
-        return None
-    points = store.samples(target, metric, since, until)
-    return points[-1][1] if points else None
 
 
 def _session_fields(s: dict[str, Any]) -> dict[str, Any]:

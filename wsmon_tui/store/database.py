@@ -16,16 +16,22 @@ Two connections per process:
   writes: sessions begin/end and ``record_event``, committed before returning because
   people act on them.
 
-Samples. Raw samples are appended to a plain rowid table ``(ts, series_id, value)`` with
-an index on ``ts`` only, next to a small ``series(id, target, metric)`` table. Samples
-arrive in time order, so every commit touches only the right-hand edge of both B-trees:
-~40 B a sample on disk and ~0.5 M samples/s through ``record_samples`` + ``flush`` (2x a
-bare executemany without any index; see benchmarks/bench_store.py). The alternative,
-clustering by series (``WITHOUT ROWID`` keyed ``(series_id, ts)``, 24 B a sample), makes
-a one-series query a range read but dirties one page per series on every commit: ~4 KB
-of WAL a sample and ~8x slower, I/O bound (``bench_store.py --compare``). The price of the choice:
-a one-series query reads every sample in its time window (~30 ms for 300 s of 1000
-series at 1 s), and reports mostly want every series of a window anyway.
+Samples. The writer appends raw samples to a plain rowid table ``samples (ts, series_id,
+value)`` with an index on ``ts`` only, next to a small ``series(id, target, metric)`` table.
+Samples arrive in time order, so every commit touches only the right-hand edge of both
+B-trees: ~0.37 M samples/s through ``record_samples`` + ``flush``, settling included
+(0.58 M before schema 3; see benchmarks/bench_store.py). Every ``SETTLE_EVERY`` (5 min)
+of sample time the writer moves what is older than a minute into ``series_samples``,
+``WITHOUT ROWID`` keyed ``(series_id, ts)`` (schema 3, ``schema.settle``): one sorted bulk
+append per series. Readers read both, so a series' range or its last point is a range
+read of ``series_samples`` plus the last few minutes of ``samples``, whatever the number
+of series.
+
+Why not index ``samples`` by ``(series_id, ts)``, or write ``series_samples`` directly: a
+commit would then dirty one page per series, ~4 KB of WAL a sample; bench_store measured
+the writer 14x slower with such an index (41k vs 580k samples/s) and 8x with the
+clustered table written per tick (``--compare``). Settling in bulk every 5 minutes costs
+each sample one more write and keeps the writer's speed.
 ``cleanup`` rolls raw samples older than ``retention_raw`` into 1-minute rollups and
 deletes old rollups and probe results (``retention.py``).
 
@@ -162,5 +168,17 @@ class Store(Writer, History, Retention):
                 raise StoreError(f"{self.path} is closed")
             try:
                 return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read {self.path}: {exc}") from exc
+
+    def _iterate(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows streamed in chunks (under the store's lock until the last one: do not read inside)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            try:
+                cur = self._conn.execute(sql, tuple(params))
+                while rows := cur.fetchmany(10_000):
+                    yield from rows
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read {self.path}: {exc}") from exc

@@ -2,6 +2,8 @@
 
 Reads go through the caller connection (``Store._read``, under the store's lock); raw
 samples where they are still kept, 1-minute rollups where ``cleanup`` has rolled them up.
+Each read asks for what it needs: one series' range (a range read by ``(series_id, ts)``),
+the last point of a series, counts grouped in SQL.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import json
 import math
 import os
 import socket
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +30,7 @@ def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
     return " WHERE " + " AND ".join(f"({sql})" for sql, _ in used), [value for _, value in used]
 
 
-def _percentiles(values: list[float]) -> dict[str, float | None]:
+def _percentiles(values: Iterable[float]) -> dict[str, float | None]:
     p50, p95, p99 = percentiles(values)
     return {"p50": p50, "p95": p95, "p99": p99}
 
@@ -52,6 +55,8 @@ class History:
         path: Path
 
         def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+        def _iterate(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple[Any, ...]]: ...
 
     # -- sessions ------------------------------------------------------------------
 
@@ -86,19 +91,74 @@ class History:
         """Every stored ``(target, metric)`` pair."""
         return [(t, m) for t, m in self._read("SELECT target, metric FROM series ORDER BY target, metric")]
 
+    def _series_ids(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The ids of the stored series among ``pairs`` (one read of the small ``series`` table)."""
+        wanted = set(pairs)
+        if not wanted:
+            return {}
+        return {(t, m): i for i, t, m in self._read("SELECT id, target, metric FROM series")
+                if (t, m) in wanted}
+
     def samples(self, target: str, metric: str, since: float,
                 until: float | None = None) -> list[tuple[float, float]]:
         """``(ts, value)`` oldest first: raw samples where kept, else 1-minute rollups.
 
-        A rollup contributes its average at the minute's start.
+        A rollup contributes its average at the minute's start. Every part is a range read
+        of the one series (``series_samples`` and ``rollups`` are keyed by series; the
+        unsettled ``samples`` hold the last minutes only).
         """
+        sid = self._series_ids([(target, metric)]).get((target, metric))
+        if sid is None:
+            return []
         hi = math.inf if until is None else until
         return [(ts, v) for ts, v in self._read(
-            "SELECT minute, avg FROM rollups WHERE series_id = (SELECT id FROM series WHERE target = ? AND"
-            " metric = ?) AND minute >= ? AND minute <= ?"
-            " UNION ALL SELECT ts, value FROM samples WHERE series_id = (SELECT id FROM series WHERE"
-            " target = ? AND metric = ?) AND ts >= ? AND ts <= ? ORDER BY 1",
-            (target, metric, since, hi, target, metric, since, hi))]
+            "SELECT minute, avg FROM rollups WHERE series_id = ?1 AND minute >= ?2 AND minute <= ?3"
+            " UNION ALL SELECT ts, value FROM series_samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
+            " UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
+            " ORDER BY 1", (sid, since, hi))]
+
+    def minute_points(self, target: str, metric: str, since: float,
+                      until: float | None = None) -> list[tuple[float, float]]:
+        """``(minute, avg)`` oldest first: the stored 1-minute rollups, and the same rollup computed
+        from the raw samples where ``cleanup`` has not made it yet (long chart ranges read these)."""
+        sid = self._series_ids([(target, metric)]).get((target, metric))
+        if sid is None:
+            return []
+        hi = math.inf if until is None else until
+        return [(ts, v) for ts, v in self._read(
+            "SELECT minute, avg FROM rollups WHERE series_id = ?1 AND minute >= ?2 AND minute <= ?3"
+            " UNION ALL SELECT CAST(ts / 60 AS INTEGER) * 60.0 AS m, avg(value) FROM"
+            " (SELECT ts, value FROM series_samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
+            " UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3)"
+            " GROUP BY m ORDER BY 1", (sid, since, hi))]
+
+    def last_values(self, pairs: Iterable[tuple[str, str]], since: float,
+                    until: float | None = None) -> dict[tuple[str, str], float]:
+        """The last value in ``[since, until]`` of each stored series among ``pairs`` (the last
+        point ``samples`` would return), asking for that point only."""
+        ids = self._series_ids(pairs)
+        if not ids:
+            return {}
+        hi = math.inf if until is None else until
+        best: dict[int, tuple[float, int, float]] = {}  # id -> (ts, raw first on a tie, value)
+        id_list = list(ids.values())
+        for i in range(0, len(id_list), 500):
+            chunk = id_list[i:i + 500]
+            # unsettled samples: the last minutes of every series, one grouped read
+            for sid, ts, value in self._read(
+                    f"SELECT series_id, max(ts), value FROM samples WHERE ts >= ? AND ts <= ?"
+                    f" AND series_id IN ({', '.join('?' * len(chunk))}) GROUP BY series_id",
+                    (since, hi, *chunk)):
+                best[sid] = (ts, 1, value)
+        for sid in id_list:
+            for ts, raw, value in self._read(
+                    "SELECT * FROM (SELECT ts, 1, value FROM series_samples WHERE series_id = ?1"
+                    " AND ts >= ?2 AND ts <= ?3 ORDER BY ts DESC LIMIT 1)"
+                    " UNION ALL SELECT * FROM (SELECT minute, 0, avg FROM rollups WHERE series_id = ?1"
+                    " AND minute >= ?2 AND minute <= ?3 ORDER BY minute DESC LIMIT 1)", (sid, since, hi)):
+                if sid not in best or (ts, raw) > best[sid][:2]:
+                    best[sid] = (ts, raw, value)
+        return {pair: best[sid][2] for pair, sid in ids.items() if sid in best}
 
     def rollups(self, target: str, metric: str, since: float,
                 until: float | None = None) -> list[tuple[float, float, float, float, int]]:
@@ -116,37 +176,47 @@ class History:
 
         ``close_codes`` and ``http_statuses`` count as the live figures do
         (``model.counts_close_code``, ``model.counts_http_status``); percentiles are the shared
-        ``stats.percentiles``.
+        ``stats.percentiles`` over every probe's latency. The counts come from grouped reads,
+        the last error from one, and the latencies are streamed as bare floats, so a day of
+        a hundred targets is read without holding its rows.
         """
-        where = ["ts >= ?", "ts <= ?"]
+        cond = "ts >= ? AND ts <= ?"
         params: list[Any] = [since, math.inf if until is None else until]
         if session_id is not None:
-            where.append("session_id = ?")
+            cond += " AND session_id = ?"
             params.append(session_id)
-        rows = self._read("SELECT target, ts, ok, error_class, detail, handshake_ms, rtt_ms, close_code,"
-                          " http_status FROM probes WHERE " + " AND ".join(where) + " ORDER BY ts, id",
-                          params)
         out: dict[str, dict] = {}
-        lat: dict[str, tuple[list[float], list[float]]] = {}
-        for target, ts, ok, eclass, detail, hs, rtt, code, status in rows:
-            s = out.get(target)
-            if s is None:
-                s = out[target] = {"probes": 0, "ok": 0, "errors": {}, "close_codes": {}, "http_statuses": {},
-                                   "first_ts": ts, "last_ts": ts, "last_error": None}
-                lat[target] = ([], [])
-            s["probes"] += 1
-            s["last_ts"] = ts
-            if ok:
-                s["ok"] += 1
-            else:
+        for target, n, ok, first, last in self._read(
+                f"SELECT target, count(*), sum(ok), min(ts), max(ts) FROM probes WHERE {cond}"
+                " GROUP BY target", params):
+            out[target] = {"probes": n, "ok": ok, "errors": {}, "close_codes": {}, "http_statuses": {},
+                           "first_ts": first, "last_ts": last, "last_error": None}
+        # the rows that may count under errors, close codes or statuses, grouped (a probe that
+        # succeeded, closed with 1000 or no code and without a status counts in none of them)
+        for target, ok, eclass, code, status, n in self._read(
+                "SELECT target, ok, error_class, close_code, http_status, count(*) FROM probes"
+                f" WHERE {cond} AND (NOT ok OR coalesce(close_code, 1000) != 1000 OR http_status IS NOT NULL)"
+                " GROUP BY 1, 2, 3, 4, 5", params):
+            s = out[target]
+            if not ok:
                 key = eclass or "unknown"
-                s["errors"][key] = s["errors"].get(key, 0) + 1
-                s["last_error"] = {"ts": ts, "error_class": eclass, "detail": detail,
-                                   "close_code": code, "http_status": status}
+                s["errors"][key] = s["errors"].get(key, 0) + n
             if counts_close_code(bool(ok), code):
-                s["close_codes"][str(code)] = s["close_codes"].get(str(code), 0) + 1
+                s["close_codes"][str(code)] = s["close_codes"].get(str(code), 0) + n
             if counts_http_status(bool(ok), status):
-                s["http_statuses"][str(status)] = s["http_statuses"].get(str(status), 0) + 1
+                s["http_statuses"][str(status)] = s["http_statuses"].get(str(status), 0) + n
+        if not out:
+            return out
+        for target, ts, eclass, detail, code, status in self._read(
+                "SELECT target, ts, error_class, detail, close_code, http_status FROM"
+                " (SELECT target, ts, error_class, detail, close_code, http_status, row_number() OVER"
+                f" (PARTITION BY target ORDER BY ts DESC, id DESC) AS rn FROM probes WHERE {cond} AND NOT ok)"
+                " WHERE rn = 1", params):
+            out[target]["last_error"] = {"ts": ts, "error_class": eclass, "detail": detail,
+                                         "close_code": code, "http_status": status}
+        lat = {target: (array("d"), array("d")) for target in out}
+        for target, hs, rtt in self._iterate(
+                f"SELECT target, handshake_ms, rtt_ms FROM probes WHERE {cond}", params):
             if hs is not None:
                 lat[target][0].append(hs)
             if rtt is not None:

@@ -1,10 +1,10 @@
 """Retention: raw samples rolled up into 1-minute rows, old rollups and probe results deleted.
 
-``cleanup`` rolls raw samples older than ``retention_raw`` into one row per series per
-minute (min, max, avg, count; keyed by series, so long-range reads are range reads) and
-deletes rollups and probe results older than ``retention``. The file uses
-``auto_vacuum=INCREMENTAL`` (``schema.prepare``) so the space a cleanup frees goes back
-to the file system.
+``cleanup`` rolls raw samples (``series_samples`` and the not yet settled ``samples``)
+older than ``retention_raw`` into one row per series per minute (min, max, avg, count;
+keyed by series, so long-range reads are range reads) and deletes rollups and probe
+results older than ``retention``. The file uses ``auto_vacuum=INCREMENTAL``
+(``schema.prepare``) so the space a cleanup frees goes back to the file system.
 """
 
 from __future__ import annotations
@@ -36,16 +36,22 @@ class Retention:
         raw_cut = math.floor((now - retention_raw) / 60.0) * 60.0
         roll_cut = now - retention
         with self._tx() as c:
+            # raw samples are in ``series_samples`` (read per series: ``series_id IN`` makes it
+            # a range read of each) and, not yet settled, in ``samples``
             c.execute(
                 "INSERT INTO rollups (series_id, minute, min, max, avg, count)"
                 " SELECT series_id, CAST(ts / 60 AS INTEGER) * 60.0 AS m, min(value), max(value), avg(value),"
-                " count(*) FROM samples WHERE ts < ?"
+                " count(*) FROM (SELECT series_id, ts, value FROM series_samples"
+                " WHERE series_id IN (SELECT id FROM series) AND ts < ?1"
+                " UNION ALL SELECT series_id, ts, value FROM samples WHERE ts < ?1)"
                 " GROUP BY series_id, m"
                 " ON CONFLICT (series_id, minute) DO UPDATE SET min = min(min, excluded.min),"
                 " max = max(max, excluded.max),"
                 " avg = (avg * count + excluded.avg * excluded.count) / (count + excluded.count),"
                 " count = count + excluded.count", (raw_cut,))
             c.execute("DELETE FROM samples WHERE ts < ?", (raw_cut,))
+            c.execute("DELETE FROM series_samples WHERE series_id IN (SELECT id FROM series) AND ts < ?",
+                      (raw_cut,))
             c.execute("DELETE FROM rollups WHERE series_id IN (SELECT id FROM series) AND minute < ?",
                       (roll_cut,))
             c.execute("DELETE FROM probes WHERE ts < ?", (roll_cut,))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from wsmon_tui.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ENDED_BY = frozenset({"duration", "sigint", "sigterm", "sighup", "user", "error", "crash", "lease_lost"})
 
 COORDINATION = """
@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS rollback_lock (
 );
 """
 """One row each (``id = 1``): who acts for the state dir, and who is rolling back."""
+
+SERIES_SAMPLES = """
+CREATE TABLE series_samples (
+    series_id INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+"""
+"""Raw samples by series (schema 3): a range read per series."""
 
 _SCHEMA = """
 CREATE TABLE sessions (
@@ -119,10 +129,31 @@ CREATE TABLE events (
 );
 CREATE INDEX events_at ON events(at);
 CREATE INDEX events_kind ON events(kind, at);
-""" + COORDINATION
+""" + SERIES_SAMPLES + COORDINATION
 
-#: Migrations from version N to N+1, applied in order by ``Store.open``.
-_MIGRATIONS: dict[int, str] = {1: COORDINATION}
+_SERIES_SAMPLES = SERIES_SAMPLES + """
+INSERT OR REPLACE INTO series_samples (series_id, ts, value)
+    SELECT series_id, ts, value FROM samples ORDER BY series_id, ts;
+DELETE FROM samples;
+"""
+
+#: Migrations from version N to N+1, applied in order by ``Store.open`` (one transaction).
+_MIGRATIONS: dict[int, str] = {1: COORDINATION, 2: _SERIES_SAMPLES}
+
+SETTLE_SQL = ("INSERT OR REPLACE INTO series_samples (series_id, ts, value)"
+              " SELECT series_id, ts, value FROM samples WHERE ts < ? ORDER BY series_id, ts",
+              "DELETE FROM samples WHERE ts < ?")
+"""``settle``: samples older than the cut move from ``samples`` (time order) to ``series_samples``."""
+
+
+def settle(conn: sqlite3.Connection, cut: float) -> None:
+    """Move the samples older than ``cut`` into ``series_samples`` (inside the caller's transaction).
+
+    A second sample of one series at the same instant replaces the first.
+    """
+    for sql in SETTLE_SQL:
+        conn.execute(sql, (cut,))
+
 
 SESSION_COLS = ("id", "deployment", "version", "level", "config_digest", "interval", "targets", "host",
                  "user", "pid", "started_at", "ended_at", "ended_by", "last_seen", "status",

@@ -8,6 +8,9 @@ synchronous writes (sessions, events).
   ``last_write_error``; the writer never raises into the caller and keeps going.
 * ``begin_session``, ``end_session``, ``mark_crashed_sessions`` and ``record_event`` are
   committed on the caller connection before they return, because people act on them.
+* Every ``SETTLE_EVERY`` seconds of sample time the writer moves the samples older than
+  ``SETTLE_LAG`` from ``samples`` to ``series_samples`` (``schema.settle``) in a transaction
+  of its own: one bulk append per series instead of one page per series on every commit.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsmon_tui.errors import StoreError
 from wsmon_tui.store.history import process_gone
-from wsmon_tui.store.schema import ENDED_BY
+from wsmon_tui.store.schema import ENDED_BY, settle
 
 if TYPE_CHECKING:  # only attributes are read; keeps the store importable on its own
     from wsmon_tui.model import ProbeResult
@@ -36,6 +39,10 @@ if TYPE_CHECKING:  # only attributes are read; keeps the store importable on its
 BATCH_ROWS = 1000
 QUEUE_MAX = 20_000
 """Queued items (one ``record_*`` call each) before new ones are dropped and counted."""
+SETTLE_EVERY = 300.0
+"""Seconds of sample time between two moves of samples into ``series_samples``."""
+SETTLE_LAG = 60.0
+"""Samples younger than this (behind the newest) stay in ``samples`` when the writer settles."""
 
 
 class _Flush:
@@ -66,6 +73,9 @@ class Writer:
         self.last_write_error: str = ""
         """The last error the writer met ("" when none); shown to the user with ``dropped_writes``."""
         self._series: dict[tuple[str, str], int] = {}
+        self._newest = 0.0
+        """The newest sample time written; ``_settled``: where the last settle cut."""
+        self._settled = 0.0
         self._batching = threading.local()
         self._writer = threading.Thread(target=self._writer_loop, name="wsmon-store-writer", daemon=True)
         self._writer.start()
@@ -267,6 +277,7 @@ class Writer:
                     if kind == "samples":
                         _, ts, batch = item
                         samples.extend((self._series_id(c, t, m), ts, v) for t, m, v in batch)
+                        self._newest = max(self._newest, ts)
                     elif kind == "probe":
                         _, sid, r = item
                         probes.append((sid, r.target, r.started_at, int(r.ok), r.error_class, r.detail,
@@ -293,6 +304,26 @@ class Writer:
                 raise
         except Exception as exc:  # the writer must survive anything and say why
             self._drop(rows, f"{type(exc).__name__}: {exc}")
+            return
+        if self._newest - self._settled >= SETTLE_EVERY:
+            self._settle(self._newest - SETTLE_LAG)
+
+    def _settle(self, cut: float) -> None:
+        """Move samples older than ``cut`` into ``series_samples``; a failure is retried next batch
+        (nothing is lost: until then the samples are read where they are)."""
+        c = self._wconn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                settle(c, cut)
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+        except sqlite3.Error:
+            return
+        self._settled = cut + SETTLE_LAG
 
     def _series_id(self, c: sqlite3.Connection, target: str, metric: str) -> int:
         key = (target, metric)
