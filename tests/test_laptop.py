@@ -200,3 +200,69 @@ def test_offline_hosts_counts_hosts_only_when_every_target_fails_at_the_network_
     assert offline_hosts([failing_view(u, "refused") for u in urls]) == expected
     assert offline_hosts([failing_view(u, "http_status") for u in urls]) == 0.0
     assert offline_hosts([]) is None
+
+
+def test_sleep_watch_sees_a_stop_on_the_monotonic_clock(monkeypatch):
+    from wsmon_tui.engine import wake
+
+    now = {"mono": 100.0}
+    monkeypatch.setattr(wake, "_boottime", lambda: None)
+    monkeypatch.setattr(wake.time, "monotonic", lambda: now["mono"])
+    monkeypatch.setattr(wake.time, "time", lambda: now["mono"])
+    watch = wake.SleepWatch(tick_period=1.0, interval=0.5, wall=lambda: 1000.0 + now["mono"])
+    assert watch.check() is None  # the first tick only sets the reference
+    for _ in range(3):
+        now["mono"] += 1.2  # a busy tick is not a sleep
+        assert watch.check() is None
+    now["mono"] += 31.0
+    gap = watch.check()
+    assert gap is not None and gap.asleep == pytest.approx(30.0)
+    assert gap.end - gap.start == pytest.approx(31.0)
+    assert gap.start < gap.cutoff < gap.end
+    now["mono"] += 1.0
+    assert watch.check() is None
+
+
+def test_windows_start_afresh_after_the_floor():
+    from wsmon_tui.engine.series import EngineWindows, SeriesBook
+
+    samples, history = SeriesBook(), SeriesBook()
+    for ts in (10.0, 20.0, 30.0):
+        history.add("chat", "probe_success_rate", ts, 0.0)
+        samples.add("chat", "rtt_ms", ts, 5.0)
+    windows = EngineWindows(samples, history)
+    windows.floor = 25.0
+    assert windows.values_since("chat", "probe_success_rate", 0.0) == [0.0]
+    assert windows.values_since("chat", "rtt_ms", 0.0) == [5.0]
+    windows.floor = 35.0
+    assert windows.last("chat", "probe_success_rate") is None
+    assert len(windows.points_since("chat", "probe_success_rate", 0.0)) == 3  # the charts keep every point
+    assert windows.first("chat", "probe_success_rate") == (10.0, 0.0)  # so does the baseline
+
+
+def test_resume_restarts_a_pending_for_and_holds_a_firing_alert():
+    from tests.test_alert_engine import Clock, World, err_rule, make_config
+    from wsmon_tui.alerts.engine import AlertEngine
+
+    clock = Clock()
+    engine = AlertEngine(make_config(err_rule(name="Slow", for_=30.0),
+                                     err_rule(name="Fast", keep_firing_for=10.0)), None, clock=clock)
+    world = World(clock)
+    try:
+        world.run(engine, error_rate=0.5)
+        clock.advance(20)
+        world.run(engine, error_rate=0.5)
+        states = {a.rule: a.state for a in engine.views()}
+        assert states == {"Slow": "pending", "Fast": "firing"}
+        clock.advance(60)  # asleep: nothing judged
+        engine.resume(clock())
+        assert {a.rule: a.state for a in engine.views() if a.state != "resolved"} == {"Fast": "firing"}
+        clock.advance(5)
+        world.run(engine, error_rate=0.0)  # not true, but held from the resume
+        world.run(engine, error_rate=0.5)
+        assert {a.rule: a.state for a in engine.views()} == {"Fast": "firing", "Slow": "pending"}
+        clock.advance(31)
+        world.run(engine, error_rate=0.5)
+        assert {a.rule: a.state for a in engine.views()} == {"Fast": "firing", "Slow": "firing"}
+    finally:
+        engine.close()
