@@ -30,15 +30,17 @@ RESOURCE_METRICS: tuple[str, ...] = (
 )
 #: Derived by scoring.
 DERIVED_METRICS: tuple[str, ...] = ("health_score", "baseline_degradation")
+#: Fleet-wide, about the monitor itself (its own network): ``engine/offline.py``.
+MONITOR_METRICS: tuple[str, ...] = ("offline_hosts",)
 
 OVERALL = "overall"
 """A rule's metric for the fleet's health score, and the target name of fleet-wide alerts."""
 
 CANONICAL_METRICS: frozenset[str] = frozenset(
-    PROBE_METRICS + SERVER_METRICS + RESOURCE_METRICS + DERIVED_METRICS)
+    PROBE_METRICS + SERVER_METRICS + RESOURCE_METRICS + DERIVED_METRICS + MONITOR_METRICS)
 """Every name a rule may judge (besides ``overall``)."""
 
-FLEET_METRICS: frozenset[str] = frozenset({OVERALL, *RESOURCE_METRICS})
+FLEET_METRICS: frozenset[str] = frozenset({OVERALL, *RESOURCE_METRICS, *MONITOR_METRICS})
 """Judged once for the whole fleet (target ``overall``); the rest per target."""
 
 RAW_SAMPLES: frozenset[str] = frozenset({"handshake_ms", "rtt_ms"})

@@ -6,7 +6,10 @@ replaces the default; ``[alerts] default_rules = false`` drops them all.
 
 Overlap is deliberate but quiet: when a target is down, TargetDown (critical) is the one
 alert people are told about; HighErrorRate and LowSuccessRate on that target are still
-evaluated and shown, but inhibited (not notified).
+evaluated and shown, but inhibited (not notified). When this machine looks offline
+(``MonitorOffline``, on the fleet figure ``offline_hosts``), it is the one alert: every
+per-target alert is held, "inhibited by MonitorOffline", while it is pending or firing
+(``alerts/notify_pass.py``), and pages again as soon as it resolves.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from wsmon_tui.levels import LEVELS, LevelProfile
 ABNORMAL_CLOSES = {"basic": 5.0, "standard": 3.0, "comprehensive": 1.0, "debug": 0.0}
 #: Consecutive failed scrapes before ScrapeFailing fires.
 SCRAPE_FAILURES = 3.0
+#: The alert about the monitor itself: its own network looks gone (``engine/offline.py``).
+MONITOR_OFFLINE = "MonitorOffline"
+#: Distinct hosts all failing at the network level before MonitorOffline fires.
+OFFLINE_HOSTS = 2.0
 #: Least time between notifications of one default alert, per level.
 COOLDOWN = {"basic": 900.0, "standard": 300.0, "comprehensive": 300.0, "debug": 60.0}
 
@@ -32,6 +39,15 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
                   for_=f / 2, keep_firing_for=f / 2, require_probes=True,
                   summary="{target}: every probe is failing",
                   description="No probe of {target} succeeded in the evaluation window.", **common),
+        make_rule(MONITOR_OFFLINE, "offline_hosts", ">=", [(OFFLINE_HOSTS, "critical")],
+                  for_=f / 2, keep_firing_for=0.0,
+                  summary="this machine looks offline: every target, on {value:.0f} hosts, "
+                          "fails at the network level",
+                  description="Every probed target (at least three) failed every probe in the window "
+                              "with a network-level error (refused, dns, timeout) and none connected: "
+                              "the monitor's own network (VPN, Wi-Fi) is the likely cause, or every "
+                              "target is down at once. Per-target alerts are held while this fires.",
+                  **common),
         make_rule("HighErrorRate", "error_rate", ">",
                   [(p.error_rate[0], "warning"), (p.error_rate[1], "critical")],
                   for_=f, keep_firing_for=f, inhibited_by=("TargetDown",),

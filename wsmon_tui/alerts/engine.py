@@ -193,6 +193,20 @@ class AlertEngine(NotifyPass):
             self._notify(alert, "resolved", now, out)
         self._resolved.append(alert)
 
+    @_locked
+    def resume(self, now: float) -> None:
+        """The monitor slept (``engine/wake.py``) and judged nothing meanwhile: a pending alert
+        starts its ``for`` again from the next judged tick, and a firing one is held
+        (``keep_firing_for`` counts from now), as no evidence either way was seen."""
+        for alert in list(self._active.values()):
+            if alert.external:
+                continue
+            if alert.state == "pending":
+                self._drop(alert)
+            else:
+                alert.last_true_at = now
+        self._flush()
+
     # -- what faces and the CLI call -------------------------------------------------------
 
     def _writable(self) -> None:

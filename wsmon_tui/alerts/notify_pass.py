@@ -13,9 +13,10 @@ import logging
 import sqlite3
 
 from wsmon_tui.alerts.alert import _Alert
+from wsmon_tui.alerts.defaults import MONITOR_OFFLINE
 from wsmon_tui.alerts.engine_state import EXTERNAL_COOLDOWN, AlertEngineState
 from wsmon_tui.alerts.notification import Notification, NotificationKind
-from wsmon_tui.alerts.rules import CompiledRule, render, step_up
+from wsmon_tui.alerts.rules import OVERALL, CompiledRule, render, step_up
 
 log = logging.getLogger(__name__)
 _told: set[str] = set()
@@ -77,6 +78,9 @@ class NotifyPass(AlertEngineState):
                 if other is not None and other.state == "firing":
                     inhibited = name
                     break
+        if not inhibited and alert.target != OVERALL and not alert.external \
+                and (MONITOR_OFFLINE, OVERALL) in self._active:  # pending too: its `for` is TargetDown's
+            inhibited = MONITOR_OFFLINE
         muted = in_maintenance or bool(inhibited) or self._matches_silence(alert)
         if muted != alert.silenced or inhibited != alert.inhibited_by:
             alert.silenced, alert.inhibited_by = muted, inhibited
@@ -88,6 +92,8 @@ class NotifyPass(AlertEngineState):
             return
         cfg = self.config.alerts
         if not alert.notified_firing:
+            if alert.last_true_at is not None and alert.last_true_at < now:
+                return  # held by keep_firing_for after a mute, no longer true: nothing to announce
             alert.notified_firing = True
             alert.first_notified_at = now
             alert.severity_rose = False

@@ -277,7 +277,7 @@ PERCENT_METRICS: frozenset[str] = frozenset({"cpu_percent", "memory_percent", "h
 DEFAULT_RULE_NAMES: frozenset[str] = frozenset({
     "HighErrorRate", "LowSuccessRate", "SlowHandshake", "SlowRoundTrip", "AbnormalCloses",
     "QueueBackpressure", "ConnectionUtilisation", "InstanceImbalance", "AdoptionDrop", "ScrapeFailing",
-    "HostCPU", "HostMemory", "BaselineDegradation", "TargetDown",
+    "HostCPU", "HostMemory", "BaselineDegradation", "TargetDown", "MonitorOffline",
 })
 
 #: Type hints of each schema class, resolved once (the loader and the tests use them).

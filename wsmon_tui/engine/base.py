@@ -29,6 +29,7 @@ from wsmon_tui.engine.scrape import Scraper, ScrapeResult
 from wsmon_tui.engine.series import EngineWindows, SeriesBook
 from wsmon_tui.engine.stages import Stages
 from wsmon_tui.engine.state import TargetState
+from wsmon_tui.engine.wake import SleepWatch
 from wsmon_tui.levels import LEVELS
 from wsmon_tui.model import ProbeResult, ResourceView, Snapshot
 
@@ -125,6 +126,14 @@ class MonitorBase:
         """The tick's sleep (``request_stop`` ends it)."""
         self._resources_next = 0
         """Index on the interval grid of the next host sample taken on the tick."""
+        self._sleep = SleepWatch(self.tick_period, self.interval, clock)
+        """Notices a tick that came far too late: the machine slept (``engine/wake.py``)."""
+        self._fresh_since = float("-inf")
+        """Wall time inside the last sleep: windows start after it, probes started before it are
+        dropped (they straddle the sleep)."""
+        self._judge_from = float("-inf")
+        """No rule is judged before this wall time: a probe interval of evidence after a sleep."""
+        self._gap_note = ""
         self._unsaved_probes: list[ProbeResult] = []
         self.schedule_lag: deque[float] = deque(maxlen=4096)
         """Seconds each probe started after its slot, the last 4096 (for the benchmark's lag
@@ -151,6 +160,10 @@ class MonitorBase:
 
     def _sample_resources(self) -> None:
         """Host and process figures on the tick, once per interval (``Collectors``)."""
+        raise NotImplementedError
+
+    def _wake_check(self) -> None:
+        """Notice a sleep since the last check, first thing after it (``Evaluation``)."""
         raise NotImplementedError
 
     def _record(self, record: Snapshot) -> None:

@@ -78,8 +78,9 @@ class Collectors(MonitorBase):
                 k += 1
                 behind = Grid.next_index(loop.time(), self._grid.origin + offset, self.interval) - k
                 if behind > 0:
-                    for target in targets:
-                        self._states[target.name].overruns += behind
+                    if behind * self.interval < self._sleep.threshold:  # longer: asleep, not overrun
+                        for target in targets:
+                            self._states[target.name].overruns += behind
                     k += behind
         finally:
             pending = [t for t in running.values() if not t.done()]
@@ -119,6 +120,11 @@ class Collectors(MonitorBase):
             await asyncio.wait_for(self._probes_idle.wait(), min(SETTLE_MAX, self.tick_period / 2))
 
     def _on_probe(self, state: TargetState, result: ProbeResult) -> None:
+        self._wake_check()
+        if result.started_at < self._fresh_since:  # it straddles a sleep (engine/wake.py): not evidence
+            self._log("probe_dropped", target=result.target, started_at=result.started_at,
+                      error_class=result.error_class, why="started before the monitor slept")
+            return
         state.observe(result)
         self.probe_metrics.observe(result)
         if result.handshake_ms is not None:

@@ -15,6 +15,8 @@ from types import MappingProxyType
 from wsmon_tui.engine.base import MonitorBase
 from wsmon_tui.engine.readmodel import TargetInputs, read_fleet, read_target
 from wsmon_tui.engine.scoring import overall
+from wsmon_tui.engine.wake import Gap
+from wsmon_tui.fmt import timestamp
 from wsmon_tui.model import DeploymentView, Snapshot, Status
 
 log = logging.getLogger("wsmon_tui.engine.monitor")
@@ -48,6 +50,7 @@ class Evaluation(MonitorBase):
         """The tick's record (before alerting and rollback): the read model over the collectors."""
         now = self.clock()
         limit = self.config.deployment.connection_limit
+        window = min(self.window, max(now - self._fresh_since, 0.0))  # afresh after a sleep
         views = []
         for state in self._states.values():
             name = state.config.name
@@ -58,14 +61,14 @@ class Evaluation(MonitorBase):
                              scrape=self._scrape_results.get(url) if url else None,
                              hold=hold.view() if hold else None,
                              baseline=partial(self._judge_baseline, name, now)),
-                now=now, window=self.window, level=self.level, connection_limit=limit)
+                now=now, window=window, level=self.level, connection_limit=limit)
             state.status = view.status
             views.append(view)
         score, status = overall([(v.health_score, v.status) for v in views])
         res = self._resource_view
         fleet = read_fleet(list(self._scrape_results.values()), self._prom_result, connection_limit=limit,
-                           health_score=score, resources=res)
-        notes = list(self._notes)
+                           health_score=score, resources=res, targets=views)
+        notes = [self._gap_note, *self._notes] if self._gap_note else list(self._notes)
         dropped: int = getattr(self.store, "dropped_writes", 0)  # a store may not count (a test's fake)
         if self.store is not None and dropped:
             notes.append(f"{dropped} samples not stored: "
@@ -80,6 +83,32 @@ class Evaluation(MonitorBase):
             status=status if views else Status.UNKNOWN, health_score=score, targets=tuple(views),
             resources=res, notes=tuple(notes), overall=MappingProxyType(fleet),
         )
+
+    def _wake_check(self) -> None:
+        """Called as each tick wakes and before each probe result is taken in: whichever runs
+        first after a sleep notices it, so a probe that straddled it is never evidence."""
+        gap = self._sleep.check()
+        if gap is not None:
+            self._resumed(gap)
+
+    def _resumed(self, gap: Gap) -> None:
+        """The monitor slept (``engine/wake.py``): the gap is marked, and nothing is judged over
+        it: windows start afresh, probes that straddle it are dropped, pending alerts start
+        their ``for`` again, and no rule is judged before a probe interval of new evidence."""
+        self._fresh_since = self.windows.floor = gap.cutoff
+        self._judge_from = gap.end + self.interval
+        self._gap_note = (f"resumed after {gap.asleep:.0f} s asleep ({timestamp(gap.start)} to "
+                          f"{timestamp(gap.end)}): no rule judged over the gap, windows start afresh")
+        log.warning("%s", self._gap_note)
+        data = {"start": gap.start, "end": gap.end, "asleep_s": round(gap.asleep, 1)}
+        self._log("gap", **data)
+        if self.store is not None:
+            try:
+                self.store.record_event(self.session_id, "gap", gap.end, data)
+            except Exception as exc:  # the session log has it; the note says what is not stored
+                log.warning("gap not stored: %s", exc)
+        if self.alert_engine is not None and self.acting:
+            self.alert_engine.resume(gap.end)
 
     def _judge_baseline(self, name: str, now: float, handshake_p95: float | None,
                         error_rate: float | None) -> bool:
@@ -100,7 +129,8 @@ class Evaluation(MonitorBase):
                 snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, self._lease_lost))
             self.request_stop("lease_lost")
         elif self.stages is not None:
-            snapshot = await self.stages.refine(record, self.windows)
+            judge = record.taken_at >= self._judge_from  # not just after a sleep (engine/wake.py)
+            snapshot = await self.stages.refine(record, self.windows, judge=judge)
         for hook in self.hooks:
             snapshot = await hook(snapshot)
         self.latest = snapshot

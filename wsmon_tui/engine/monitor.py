@@ -169,6 +169,7 @@ class Monitor(Collectors, Evaluation, Recorder):
                     self._wake = None
                 if self._stop.is_set():
                     break
+                self._wake_check()  # before the probes of this instant are waited for
                 await self._settle()
                 if self._stop.is_set():
                     break

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from wsmon_tui.engine.offline import offline_hosts
 from wsmon_tui.engine.scoring import TargetHealthInput, performance_score, score_target
 from wsmon_tui.engine.scrape import ScrapeResult
 from wsmon_tui.engine.series import SeriesBook
@@ -129,9 +130,10 @@ def _history(book: SeriesBook, name: str, values: Mapping[str, float | None],
 
 def read_fleet(scrapes: Sequence[ScrapeResult], prom: ScrapeResult | None, *,
                connection_limit: int | float | None, health_score: float | None,
-               resources: ResourceView | None) -> dict[str, float | None]:
+               resources: ResourceView | None, targets: Sequence[TargetView] = ()) -> dict[str, float | None]:
     """Fleet-wide figures: unique scrapes summed (or their worst), the Prometheus source's
-    answers winning over them; the host's resources; the fleet's ``health_score``."""
+    answers winning over them; the host's resources; the fleet's ``health_score``; whether this
+    machine looks offline (``offline_hosts``, from the tick's ``targets``)."""
     merged: dict[str, float | None] = {}
     results = [r for r in scrapes if r.ok]
     for name in SUMMED:
@@ -150,4 +152,5 @@ def read_fleet(scrapes: Sequence[ScrapeResult], prom: ScrapeResult | None, *,
     if resources is not None:
         merged.update(resources.values())
     merged["health_score"] = health_score
+    merged["offline_hosts"] = offline_hosts(targets)
     return merged

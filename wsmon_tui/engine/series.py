@@ -289,25 +289,31 @@ class SeriesBook:
 
 class EngineWindows:
     """The ``Windows`` the rules read: raw per-probe samples for ``RAW_SAMPLES``, the
-    read model's per-tick history for every other name."""
+    read model's per-tick history for every other name.
 
-    __slots__ = ("history", "samples")
+    ``floor``: no rule's window (``values_since``, ``last``) reaches back before it (set inside
+    a sleep, ``engine/wake.py``: rules judge what was seen after it). ``first`` and
+    ``points_since`` ignore it: the session's baseline and the charts keep every point."""
+
+    __slots__ = ("floor", "history", "samples")
 
     def __init__(self, samples: SeriesBook, history: SeriesBook) -> None:
         self.samples = samples
         self.history = history
+        self.floor = -math.inf
 
     def _book(self, metric: str) -> SeriesBook:
         return self.samples if metric in RAW_SAMPLES else self.history
 
     def values_since(self, target: str, metric: str, since: float) -> list[float]:
-        return self._book(metric).values_since(target, metric, since)
+        return self._book(metric).values_since(target, metric, max(since, self.floor))
 
     def points_since(self, target: str, metric: str, since: float) -> list[tuple[float, float]]:
         return self._book(metric).points_since(target, metric, since)
 
     def last(self, target: str, metric: str) -> tuple[float, float] | None:
-        return self._book(metric).last(target, metric)
+        point = self._book(metric).last(target, metric)
+        return point if point is not None and point[0] >= self.floor else None
 
     def first(self, target: str, metric: str) -> tuple[float, float] | None:
         return self._book(metric).first(target, metric)

@@ -79,11 +79,15 @@ class Stages:
         self._worker = asyncio.ensure_future(self.outbox.run(self._stop))
         self._worker.set_name("outbox")
 
-    async def refine(self, record: Snapshot, windows: Windows) -> Snapshot:
+    async def refine(self, record: Snapshot, windows: Windows, *, judge: bool = True) -> Snapshot:
         """Alerts, then the rollback policy, within the tick; the Snapshot is built once, so
-        it already holds every alert this tick raised (a rollback's included)."""
+        it already holds every alert this tick raised (a rollback's included). ``judge=False``
+        (just after a sleep, ``engine/wake.py``): no rule is judged, the alerts stay as they were."""
         assert self.alerts is not None and self.outbox is not None and self.rollback is not None
-        views, notifications = self.alerts.evaluate(record, windows)
+        if judge:
+            views, notifications = self.alerts.evaluate(record, windows)
+        else:
+            views, notifications = self.alerts.views(), []
         outcome = await self.rollback.judge(record, views)
         if outcome.alerts_changed:
             views = self.alerts.views()

@@ -95,6 +95,8 @@ class RollbackController(Throttling, RolloutTracking):
         raised_before = self._raised
         self._verify(snapshot, now)
         trigger = self._rollback_trigger(snapshot, alerts, firing, now)
+        if any(a.rule == "MonitorOffline" and a.state in ("pending", "firing") for a in alerts):
+            trigger = None  # every target failing because this machine is offline: not the release
         if trigger is not None and not self.read_only:
             if self.cfg.auto is True:
                 self._maybe_auto(trigger, now)
