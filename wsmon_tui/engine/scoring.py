@@ -10,8 +10,10 @@ piecewise-linear curve through its level thresholds::
     warning .. critical      ->  15 .. 50     (linear)
     critical .. 2 x critical ->  50 .. 100    (linear, capped at 100)
 
-``good`` is 0 for rates and counts (any error costs something) and half the warning
-threshold for latencies, queue depth and utilisation (being fast enough is not a fault).
+``good`` is 0 for rates and counts (any error costs something) and three quarters of the
+warning threshold for latencies, queue depth and utilisation (``GOOD_SHARE``): a target
+answering every probe well under its thresholds scores 100 (a 100 ms round trip against a
+150 ms warning is not a fault; with ``good`` at half the warning it read 95).
 The score is ``100 - (worst + 0.25 x sum of the other penalties)``, clamped to 0-100 and
 rounded to one decimal: the worst signal dominates, the rest still pull the number down,
 and the number moves smoothly well before the status flips. A target exactly at its
@@ -44,6 +46,8 @@ PENALTY_AT_WARNING = 15.0
 PENALTY_AT_CRITICAL = 50.0
 OTHERS_WEIGHT = 0.25
 SCRAPE_FAILURE_PENALTY = 15.0
+GOOD_SHARE = 0.75
+"""Latencies, queue depth and utilisation cost nothing up to this share of their warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +152,14 @@ def score_target(inp: TargetHealthInput, level: LevelProfile) -> tuple[float | N
         judge("abnormal closes", share, level.error_rate, _pct,
               shown=f"{inp.abnormal_closes} in {inp.probes} probes ({_pct(share)})")
     hw, hc = level.handshake_p95_ms
-    judge("handshake p95", inp.handshake_p95, (hw, hc), _ms, good=hw / 2)
+    judge("handshake p95", inp.handshake_p95, (hw, hc), _ms, good=hw * GOOD_SHARE)
     rw, rc = level.rtt_p95_ms
-    judge("rtt p95", inp.rtt_p95, (rw, rc), _ms, good=rw / 2)
+    judge("rtt p95", inp.rtt_p95, (rw, rc), _ms, good=rw * GOOD_SHARE)
     judge("server error rate", inp.server_error_rate, level.error_rate, _pct)
     qw, qc = level.queue_depth
-    judge("queue depth", inp.queue_depth, (qw, qc), _num, good=qw / 2)
+    judge("queue depth", inp.queue_depth, (qw, qc), _num, good=qw * GOOD_SHARE)
     uw, uc = level.connection_utilisation
-    judge("connection utilisation", inp.connection_utilisation, (uw, uc), _pct, good=uw / 2)
+    judge("connection utilisation", inp.connection_utilisation, (uw, uc), _pct, good=uw * GOOD_SHARE)
     if inp.scrape_ok is False:
         penalties.append(SCRAPE_FAILURE_PENALTY)
         reasons.append("metrics scrape failing")
@@ -168,13 +172,13 @@ def score_target(inp: TargetHealthInput, level: LevelProfile) -> tuple[float | N
 
 def performance_score(handshake_p95: float | None, rtt_p95: float | None,
                       level: LevelProfile) -> float | None:
-    """Latency-only score: 100 at/below half the warning threshold ("good"), 60 at warning,
+    """Latency-only score: 100 at/below ``GOOD_SHARE`` of the warning threshold, 60 at warning,
     0 at/above critical, linear in between; the worse of handshake and RTT. None without data."""
     parts: list[float] = []
     for value, (warn, crit) in ((handshake_p95, level.handshake_p95_ms), (rtt_p95, level.rtt_p95_ms)):
         if value is None:
             continue
-        good = warn / 2
+        good = warn * GOOD_SHARE
         if value <= good:
             parts.append(100.0)
         elif value <= warn:
