@@ -504,7 +504,9 @@ def test_target_down_inhibits_error_rate_alerts(clock, engines):
     assert ("TargetDown", "firing") in fired
     assert not any(rule == "HighErrorRate" for rule, _ in fired)
     high = next(v for v in views if v.rule == "HighErrorRate")
-    assert high.state == "firing" and high.silenced and high.labels["inhibited_by"] == "TargetDown"
+    # inhibited, not silenced: nobody muted it (it was shown as "silenced" before)
+    assert high.state == "firing" and not high.silenced and high.inhibited_by == "TargetDown"
+    assert high.labels["inhibited_by"] == "TargetDown"
 
 
 def test_fleet_rules_use_host_figures(clock, engines):

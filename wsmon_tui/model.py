@@ -213,7 +213,9 @@ class AlertView:
     target: str
     severity: str
     state: str
-    """pending | firing | resolved (acknowledged and silenced are flags, see below)."""
+    """pending | firing | resolved | stale (acknowledged, silenced and inhibited are flags, see
+    below). ``stale``: its session ended while it was active; it is no longer evaluated, which
+    says nothing about whether its cause was fixed."""
     value: float | None = None
     threshold: float | None = None
     summary: str = ""
@@ -226,8 +228,12 @@ class AlertView:
     acknowledged_at: float | None = None
     ack_comment: str = ""
     silenced: bool = False
+    """Muted by a matching silence or an open maintenance window (not notified)."""
     escalated: bool = False
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    inhibited_by: str = ""
+    """The rule whose alert on the same target holds this one back (e.g. ``TargetDown``): shown
+    as inhibited, never notified, no toast. Not a silence: nobody chose to mute it."""
 
 
 @dataclass(frozen=True, slots=True)

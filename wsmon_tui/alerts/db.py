@@ -64,7 +64,9 @@ CREATE TABLE IF NOT EXISTS alert_alerts (
     notified_firing INTEGER NOT NULL DEFAULT 0,
     first_notified_at REAL,
     last_notified_at REAL,
-    ack_renotified_at REAL
+    ack_renotified_at REAL,
+    inhibited_by TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alert_alerts_state ON alert_alerts(state);
 CREATE INDEX IF NOT EXISTS alert_alerts_fp ON alert_alerts(fingerprint, id);
@@ -112,14 +114,19 @@ ONE_ACTIVE = "alert_alerts_one_active"
 KEEP_ON_MERGE = frozenset({"fingerprint", "started_at", "firing_at", "acknowledged_by", "acknowledged_at",
                            "ack_comment", "first_notified_at", "seq"})
 """What an upsert keeps from the stored row: when the episode began, its ack, its first page."""
-LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "all")
+LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "inhibited", "stale",
+               "all")
 
 ALERT_COLUMNS = (
     "fingerprint", "rule", "target", "deployment", "severity", "base_severity", "state", "value",
     "threshold", "summary", "description", "runbook", "labels", "started_at", "firing_at", "resolved_at",
     "last_true_at", "acknowledged_by", "acknowledged_at", "ack_comment", "silenced", "escalated",
     "external", "seq", "notified_firing", "first_notified_at", "last_notified_at", "ack_renotified_at",
+    "inhibited_by", "session_id",
 )
+ADDED_COLUMNS = (("inhibited_by", "TEXT NOT NULL DEFAULT ''"), ("session_id", "TEXT NOT NULL DEFAULT ''"))
+"""Columns later versions added: an older state dir's table gets them when opened writable
+(read-only readers treat them as absent: ``column``)."""
 
 
 class UnknownAlert(WsmonError):
@@ -184,6 +191,12 @@ class AlertDB:
                 for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         self._conn.execute(stmt)
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(alert_alerts)")}
+        missing = [(name, decl) for name, decl in ADDED_COLUMNS if name not in have]
+        if missing:
+            with self.transaction() as conn:
+                for name, decl in missing:
+                    conn.execute(f"ALTER TABLE alert_alerts ADD COLUMN {name} {decl}")
         if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
                               (ONE_ACTIVE,)).fetchone() is None:
             with self.transaction() as conn:
@@ -358,10 +371,12 @@ class AlertDB:
             "firing": "state = 'firing'",
             "acknowledged": "state IN ('pending', 'firing') AND acknowledged_by IS NOT NULL",
             "silenced": "state IN ('pending', 'firing') AND silenced = 1",
+            "inhibited": "state IN ('pending', 'firing') AND inhibited_by != ''",
             "resolved": "state = 'resolved'",
+            "stale": "state = 'stale'",
             "all": "1",
         }[state]
-        order = "id DESC" if state in ("resolved", "all") else "id"
+        order = "id DESC" if state in ("resolved", "stale", "all") else "id"
         return self._conn.execute(f"SELECT * FROM alert_alerts WHERE {where} ORDER BY {order}").fetchall()
 
     def occurrences(self, since: float | None = None, until: float | None = None) -> list[sqlite3.Row]:
@@ -422,6 +437,11 @@ def stats_of(rows: list[sqlite3.Row]) -> dict[str, Any]:
     }
 
 
+def column(r: sqlite3.Row, name: str, default: Any = None) -> Any:
+    """A column an older table may lack (read-only readers of an old state dir)."""
+    return r[name] if name in r.keys() else default  # noqa: SIM118 (``in`` on a Row tests values)
+
+
 def display_state(r: sqlite3.Row | dict[str, Any]) -> str:
     return str(r["state"])
 
@@ -440,7 +460,7 @@ def row_to_view(r: sqlite3.Row) -> AlertView:
         resolved_at=r["resolved_at"], acknowledged_by=r["acknowledged_by"],
         acknowledged_at=r["acknowledged_at"], ack_comment=r["ack_comment"] or "",
         silenced=bool(r["silenced"]), escalated=bool(r["escalated"]),
-        labels={str(k): str(v) for k, v in labels.items()},
+        labels={str(k): str(v) for k, v in labels.items()}, inhibited_by=column(r, "inhibited_by") or "",
     )
 
 
@@ -452,6 +472,7 @@ def report_fields(r: sqlite3.Row) -> dict[str, Any]:
         "resolved_at": r["resolved_at"], "acknowledged_by": r["acknowledged_by"],
         "acknowledged_at": r["acknowledged_at"], "value": r["value"], "threshold": r["threshold"],
         "summary": r["summary"], "escalated": bool(r["escalated"]), "silenced": bool(r["silenced"]),
+        "inhibited_by": column(r, "inhibited_by") or "",
     }
 
 

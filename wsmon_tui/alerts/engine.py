@@ -17,10 +17,12 @@ Who is told what, per alert (one per (rule, target), id = fingerprint):
   ``extra["reason"] = "ack_timeout"``) every that long while it still fires.
 * ``resolved`` when it resolves (``send_resolved``), if ``firing`` was sent.
 
-Muted alerts (a matching silence, an open maintenance window, or inhibited by another
-firing alert on the same target) are evaluated and shown with ``silenced=True`` and are
-not notified at all. Acks and silences are re-read from the database every evaluation,
-so the command line in another process takes effect on the next tick.
+Muted alerts are evaluated and shown, and not notified at all: silenced (a matching
+silence or an open maintenance window: ``silenced=True``) or inhibited (another pending or
+firing alert on the same target holds it back, e.g. TargetDown over HighErrorRate:
+``inhibited_by="TargetDown"``; shown as inhibited, never as silenced). Acks and silences
+are re-read from the database every evaluation, so the command line in another process
+takes effect on the next tick.
 
 Here: the tick (each alert's state) and what faces and the CLI call. The parts it is built
 on: ``alerts/alert.py`` (one alert's record, its fingerprint), ``alerts/engine_state.py``
@@ -189,7 +191,7 @@ class AlertEngine(NotifyPass):
         self._event(alert, "resolved", now)
         if alert.row_id is not None and alert.ack_user is not None:
             self._ack_clears.append((alert.row_id, now))
-        if self.config.alerts.send_resolved and alert.notified_firing and not alert.silenced:
+        if self.config.alerts.send_resolved and alert.notified_firing and not alert.muted:
             self._notify(alert, "resolved", now, out)
         self._resolved.append(alert)
 
@@ -251,7 +253,7 @@ class AlertEngine(NotifyPass):
 
     @_locked
     def alerts(self, state: str = "active") -> list[AlertView]:
-        """active | pending | firing | acknowledged | resolved | silenced | all."""
+        """active | pending | firing | acknowledged | resolved | stale | silenced | inhibited | all."""
         live = sorted(self._active.values(), key=lambda a: a.started_at)
         if state in ("resolved", "all"):
             if self.read_only:
@@ -265,6 +267,7 @@ class AlertEngine(NotifyPass):
             "firing": lambda a: a.state == "firing",
             "acknowledged": lambda a: a.ack_user is not None,
             "silenced": lambda a: a.silenced,
+            "inhibited": lambda a: bool(a.inhibited_by),
         }
         if state not in pick:
             raise WsmonError(f"unknown alert state {state!r}")

@@ -46,7 +46,7 @@ class NotifyPass(AlertEngineState):
         alert.ack_user, alert.ack_at, alert.ack_comment = user, at, comment
         alert.ack_renotified_at = None
         alert.touch()
-        if alert.notified_firing and not alert.silenced:
+        if alert.notified_firing and not alert.muted:
             self._notify(alert, "acknowledged", at, out)
 
     def _matches_silence(self, alert: _Alert) -> bool:
@@ -65,21 +65,16 @@ class NotifyPass(AlertEngineState):
 
     def _notify_pass(self, alert: _Alert, now: float, in_maintenance: bool, out: list[Notification]) -> None:
         rule = self._rule_for(alert)
-        inhibited = ""
-        if rule is not None:
-            for name in rule.inhibited_by:
-                other = self._active.get((name, alert.target))
-                if other is not None and other.state == "firing":
-                    inhibited = name
-                    break
-        muted = in_maintenance or bool(inhibited) or self._matches_silence(alert)
-        if muted != alert.silenced or inhibited != alert.inhibited_by:
-            alert.silenced, alert.inhibited_by = muted, inhibited
+        inhibited = self._inhibitor(rule, alert)
+        silenced = in_maintenance or self._matches_silence(alert)
+        if silenced != alert.silenced or inhibited != alert.inhibited_by:
+            alert.silenced, alert.inhibited_by = silenced, inhibited
             alert.touch()
+            muted = silenced or bool(inhibited)
             self._event(alert, "muted" if muted else "unmuted", now,
                         detail=f"inhibited by {inhibited}" if inhibited else
                         ("maintenance" if in_maintenance else ""))
-        if alert.state != "firing" or muted:
+        if alert.state != "firing" or alert.muted:
             return
         cfg = self.config.alerts
         if not alert.notified_firing:
@@ -109,6 +104,19 @@ class NotifyPass(AlertEngineState):
         last = alert.last_notified_at if alert.last_notified_at is not None else now
         if cooldown > 0 and now - last >= cooldown:
             self._notify(alert, "reminder", now, out, extra={"reason": "cooldown"})
+
+    def _inhibitor(self, rule: CompiledRule | None, alert: _Alert) -> str:
+        """The rule whose alert on the same target holds this one back ("" when none).
+
+        A pending inhibitor counts too: a refused target's TargetDown is pending from its first
+        failed probe, and the error-rate rules it covers must not page in the meantime."""
+        if rule is None:
+            return ""
+        for name in rule.inhibited_by:
+            other = self._active.get((name, alert.target))
+            if other is not None and other.state in ("pending", "firing"):
+                return name
+        return ""
 
     def _render_if(self, alert: _Alert) -> None:
         rule = self._rules.get(alert.rule)

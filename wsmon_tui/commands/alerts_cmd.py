@@ -63,7 +63,7 @@ def _no_engine(value: Any) -> bool:
 
 _VIEW_FIELDS = ("id", "rule", "target", "severity", "state", "started_at", "firing_at", "resolved_at",
                 "acknowledged_by", "acknowledged_at", "value", "threshold", "summary", "escalated",
-                "silenced", "ack_comment")
+                "silenced", "inhibited_by", "ack_comment")
 
 
 def _open(path: Path, *, create: bool) -> AlertDB | None:
@@ -138,6 +138,8 @@ def _list(args: Any) -> int:
             flags.append(f"acked by {_safe(a['acknowledged_by'])}")
         if a["silenced"]:
             flags.append("silenced")
+        if a.get("inhibited_by"):
+            flags.append(f"inhibited by {_safe(a['inhibited_by'])}")
         if a["escalated"]:
             flags.append("escalated")
         extra = f" [{', '.join(flags)}]" if flags else ""
