@@ -64,6 +64,8 @@ class _Alert:
     cached: AlertView | None = None
     stale_value: bool = False
     saved_at: float = 0.0
+    evidence: tuple[int, float] | None = None
+    """(probes, seconds) a rate or success rule last judged it on (its summary quotes them)."""
     session_id: str = ""
     """The monitor session that evaluates it (its occurrence ends ``stale`` with that session)."""
 

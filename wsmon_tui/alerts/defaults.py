@@ -6,7 +6,12 @@ replaces the default; ``[alerts] default_rules = false`` drops them all.
 
 Overlap is deliberate but quiet: when a target is down, TargetDown (critical) is the one
 alert people are told about; HighErrorRate and LowSuccessRate on that target are still
-evaluated and shown, but inhibited (not notified).
+evaluated and shown, but inhibited (not notified) while TargetDown is pending or firing.
+
+Rate and success rules need evidence before they judge: at least ``levels.min_probes`` probes
+in their window (a third of those expected, never fewer than three), then their ``for``.
+TargetDown alone judges from the first probe (it is what holds the others back), and its
+``for`` (half the level's) keeps one refused probe from paging.
 """
 
 from __future__ import annotations
@@ -30,17 +35,18 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
     return [
         make_rule("TargetDown", "probe_success_rate", "<=", [(0.0, "critical")],
                   for_=f / 2, keep_firing_for=f / 2, require_probes=True,
-                  summary="{target}: every probe is failing",
+                  summary="{target}: every probe is failing ({probes} of {probes} in {span} s)",
                   description="No probe of {target} succeeded in the evaluation window.", **common),
         make_rule("HighErrorRate", "error_rate", ">",
                   [(p.error_rate[0], "warning"), (p.error_rate[1], "critical")],
                   for_=f, keep_firing_for=f, inhibited_by=("TargetDown",),
-                  summary=f"{{target}}: probe error rate {{value:{pct}}} above {{threshold:{pct}}}",
+                  summary=f"{{target}}: probe error rate {{value:{pct}}} over {{probes}} probes in "
+                          f"{{span}} s, above {{threshold:{pct}}}",
                   **common),
         make_rule("LowSuccessRate", "probe_success_rate", "<", [(1.0 - p.error_rate[0], "warning")],
-                  window=4 * p.window, aggregate="avg", keep_firing_for=f,
+                  window=4 * p.window, aggregate="avg", for_=f, keep_firing_for=f,
                   inhibited_by=("TargetDown", "HighErrorRate"),
-                  summary=f"{{target}}: probe success {{value:{pct}}} over {int(4 * p.window)}s, "
+                  summary=f"{{target}}: probe success {{value:{pct}}} over {{probes}} probes in {{span}} s, "
                           f"below {{threshold:{pct}}}",
                   description="A slow burn: the success rate has stayed low over a long window.",
                   **common),

@@ -41,6 +41,7 @@ from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.alerts.notify_pass import NotifyPass
 from wsmon_tui.alerts.rules import OVERALL, CompiledRule, MetricReader, Tier, make_rule, step_up
 from wsmon_tui.errors import ReadOnlyError, WsmonError
+from wsmon_tui.metrics import RATE_METRICS
 from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot, Windows
 
 __all__ = ["AlertEngine", "UnknownAlert", "build_rules", "fingerprint", "report_alerts"]
@@ -84,8 +85,9 @@ class AlertEngine(NotifyPass):
                 targets = [n for n in names if n in rule.targets]
             has = alerted.get(rule.name, ())
             metric, match = rule.metric, rule.match
+            rated = rule.metric in RATE_METRICS and not rule.fleet
             if not rule.window and rule.relative_baseline is None and not rule.fleet \
-                    and not rule.require_probes:
+                    and not rule.require_probes and not rated:
                 for target in targets:
                     value = tvalues[target].get(metric, missing)
                     if value is missing:
@@ -100,6 +102,8 @@ class AlertEngine(NotifyPass):
             col = columns.get(sig)
             if col is None:
                 col = columns[sig] = {}
+            needs_evidence = rule.needs_evidence
+            evidence: tuple[int, float] | None = None
             for target in targets:
                 if rule.require_probes and not views[target].probes:
                     value = None
@@ -107,10 +111,14 @@ class AlertEngine(NotifyPass):
                     value = col.get(target, missing)
                     if value is missing:
                         value = col[target] = reader.value(rule, target)
+                if rated:
+                    evidence = reader.evidence(rule, target)
+                    if needs_evidence and not reader.enough(*evidence):
+                        value = None  # too few probes to call it a rate: not judged yet
                 tier = match(value) if value is not None else None
                 if tier is None and target not in has:
                     continue
-                self._judge(rule, target, tier, value, now, out, seen)
+                self._judge(rule, target, tier, value, now, out, seen, evidence)
         for key, alert in list(active.items()):
             if key not in seen and not alert.external:
                 self._step(alert, self._rules.get(alert.rule), None, None, None, now, out)
@@ -121,7 +129,8 @@ class AlertEngine(NotifyPass):
         return self._views(now), out
 
     def _judge(self, rule: CompiledRule, target: str, tier: Tier | None, value: float | None, now: float,
-               out: list[Notification], seen: set[tuple[str, str]]) -> None:
+               out: list[Notification], seen: set[tuple[str, str]],
+               evidence: tuple[int, float] | None = None) -> None:
         key = (rule.name, target)
         alert = self._active.get(key)
         if alert is None:
@@ -130,7 +139,7 @@ class AlertEngine(NotifyPass):
             alert = self._start(rule, target, now)
         seen.add(key)
         self._step(alert, rule, tier.threshold if tier else None, tier.severity if tier else None, value,
-                   now, out)
+                   now, out, evidence)
 
     def _start(self, rule: CompiledRule, target: str, now: float) -> _Alert:
         fp = fingerprint(rule.name, target, self.deployment)
@@ -143,7 +152,8 @@ class AlertEngine(NotifyPass):
         return alert
 
     def _step(self, alert: _Alert, rule: CompiledRule | None, threshold: float | None, severity: str | None,
-              value: float | None, now: float, out: list[Notification]) -> None:
+              value: float | None, now: float, out: list[Notification],
+              evidence: tuple[int, float] | None = None) -> None:
         if severity is not None and rule is not None:
             alert.last_true_at = now
             structural = threshold != alert.threshold or not alert.summary
@@ -153,8 +163,8 @@ class AlertEngine(NotifyPass):
                 alert.base_severity = severity
                 alert.severity = step_up(severity) if alert.escalated else severity
                 structural = True
-            if structural or value != alert.value:
-                alert.value, alert.threshold = value, threshold
+            if structural or value != alert.value or evidence != alert.evidence:
+                alert.value, alert.threshold, alert.evidence = value, threshold, evidence
                 self._render(alert, rule)
                 if structural:
                     alert.touch()

@@ -139,10 +139,13 @@ class NotifyPass(AlertEngineState):
         self._event(alert, f"notify:{kind}", now)
 
     def _render(self, alert: _Alert, rule: CompiledRule) -> None:
+        probes, span = alert.evidence if alert.evidence is not None else (None, None)
         fields = {"target": alert.target, "value": alert.value, "threshold": alert.threshold,
                   "rule": rule.name, "severity": alert.severity, "metric": rule.metric,
-                  "deployment": self.deployment}
-        default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}})"
+                  "deployment": self.deployment, "probes": probes,
+                  "span": None if span is None else round(span)}
+        default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}}"
+        default += " over {probes} probes in {span} s)" if alert.evidence is not None else ")"
         alert.summary = render(rule.summary or default, fields)
         alert.description = render(rule.description, fields)
         alert.runbook = render(rule.runbook, fields)
