@@ -43,6 +43,15 @@ def counts_close_code(ok: bool, code: int | None) -> bool:
     return code is not None and not ok
 
 
+HOLD_DROPS_KEPT = 256
+
+
+def abnormal_hold_drop(code: str) -> bool:
+    """Whether a held connection's disconnect (its close code as a string, "1006" for a drop
+    without a close frame) is abnormal: any code but 1000, 1001 and 1012, as for probes."""
+    return not (code.isdigit() and int(code) in BENIGN_CLOSE_CODES)
+
+
 def counts_http_status(ok: bool, status: int | None) -> bool:
     """Whether a probe's HTTP status is counted under ``http_statuses`` (a rejected upgrade)."""
     return status is not None and not ok
@@ -111,6 +120,9 @@ class HoldView:
     max_gap_s: float | None = None
     """Longest gap between server messages seen on the held connection."""
     last_error: str = ""
+    drops: tuple[tuple[float, str], ...] = ()
+    """The latest disconnects (wall time, close code), oldest first, at most ``HOLD_DROPS_KEPT``:
+    what the read model counts in the evaluation window (``hold_drops``)."""
 
 
 @dataclass(frozen=True, slots=True)

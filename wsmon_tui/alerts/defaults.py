@@ -60,7 +60,8 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
                   summary="{target}: round-trip p95 {value:.0f} ms above {threshold:.0f} ms", **common),
         make_rule("AbnormalCloses", "abnormal_closes", ">", [(ABNORMAL_CLOSES.get(p.name, 3.0), "warning")],
                   for_=f, keep_firing_for=f,
-                  summary="{target}: {value:.0f} abnormal closes in the window (more than {threshold:.0f})",
+                  summary="{target}: {value:.0f} abnormal closes in the window, probes and held "
+                          "connection (more than {threshold:.0f})",
                   **common),
         make_rule("QueueBackpressure", "queue_depth", ">",
                   [(p.queue_depth[0], "warning"), (p.queue_depth[1], "critical")],

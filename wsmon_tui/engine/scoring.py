@@ -20,7 +20,8 @@ and the number moves smoothly well before the status flips. A target exactly at 
 warning threshold scores about 85, at its critical threshold about 50; every probe
 failing scores 0. A failing metrics scrape costs 15 (a warning).
 
-Signals: probe error rate (or 1 - success rate) and abnormal closes per probe against
+Signals: probe error rate (or 1 - success rate) and abnormal closes (probes' and the held
+connection's drops) per probe against
 ``error_rate``; handshake p95 against ``handshake_p95_ms``; RTT p95 against
 ``rtt_p95_ms``; server error rate against ``error_rate``; queue depth against
 ``queue_depth``; connection utilisation against ``connection_utilisation``.
@@ -65,6 +66,8 @@ class TargetHealthInput:
     handshake_p95: float | None
     rtt_p95: float | None
     abnormal_closes: int = 0
+    hold_drops: int = 0
+    """Abnormal drops of the held connection in the window: each counts as an abnormal close."""
     server_error_rate: float | None = None
     queue_depth: float | None = None
     connection_utilisation: float | None = None
@@ -147,10 +150,13 @@ def score_target(inp: TargetHealthInput, level: LevelProfile) -> tuple[float | N
         penalties.append(100.0)
     else:
         judge("error rate", error_rate, level.error_rate, _pct)
-    if inp.abnormal_closes > 0:
-        share = inp.abnormal_closes / inp.probes
+    closes = inp.abnormal_closes + inp.hold_drops
+    if closes > 0:
+        share = closes / inp.probes
+        held = f" + {inp.hold_drops} held-connection drop{'s' if inp.hold_drops != 1 else ''}" \
+            if inp.hold_drops else ""
         judge("abnormal closes", share, level.error_rate, _pct,
-              shown=f"{inp.abnormal_closes} in {inp.probes} probes ({_pct(share)})")
+              shown=f"{inp.abnormal_closes} in {inp.probes} probes{held} ({_pct(share)})")
     hw, hc = level.handshake_p95_ms
     judge("handshake p95", inp.handshake_p95, (hw, hc), _ms, good=hw * GOOD_SHARE)
     rw, rc = level.rtt_p95_ms

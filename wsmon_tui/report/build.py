@@ -59,6 +59,7 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         urls.setdefault(name, url)
     names = list(urls) + [n for n in summary if n not in urls]
     targets = []
+    holds = {t.name: t.hold for t in snapshot.targets} if snapshot is not None else {}
     for name in names:
         row = summary.get(name, {})
         probes = int(row.get("probes") or 0)
@@ -79,6 +80,7 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
             "errors": dict(row.get("errors") or {}),
             "close_codes": {str(k): v for k, v in (row.get("close_codes") or {}).items()},
             "http_statuses": {str(k): v for k, v in (row.get("http_statuses") or {}).items()},
+            "hold_drops": _hold_drops(holds.get(name)),
             "metrics": metrics,
             "last_error": row.get("last_error") or "",
         })
@@ -171,3 +173,11 @@ def _iso_times(item: dict[str, Any]) -> dict[str, Any]:
         if (key.endswith("_at") or key == "at") and isinstance(value, int | float):
             out[key] = iso(value)
     return out
+
+
+def _hold_drops(hold: Any) -> dict[str, int] | None:
+    """The held connection's disconnects by close code over the session (None: no held
+    connection, or no live engine to ask: a report from history alone)."""
+    if hold is None:
+        return None
+    return {str(code): int(n) for code, n in sorted(hold.disconnects.items())}
