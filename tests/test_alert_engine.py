@@ -653,3 +653,29 @@ def test_rate_rules_wait_for_evidence_and_their_for(clock, engines):
     views, notes = w.run(eng, error_rate=1.0, probes=4)
     assert kinds(notes) == ["firing"]
     assert views[0].summary == "Errors on edge-1: error_rate > 0.5 (now 1 over 4 probes in 100 s)"
+
+
+def test_a_new_session_ends_a_crashed_ones_alerts_stale_without_paging_again(clock, db_path, engines):
+    cfg = make_config(err_rule(cooldown=600.0))
+    eng = new(engines, cfg, db_path, clock)
+    assert eng.begin_session("s1") == 0
+    w = World(clock)
+    _, notes = w.run(eng, error_rate=0.5)
+    assert kinds(notes) == ["firing"]
+    clock.advance(30)  # s1 crashed (no end_session); the next engine starts s2
+    eng2 = new(engines, cfg, db_path, clock)
+    assert eng2.begin_session("s2") == 1
+    assert [(r["session_id"], r["state"]) for r in eng2._db.rows("all")] == [("s1", "stale")]
+    views, notes = w.run(eng2, error_rate=0.5)
+    assert views[0].state == "firing" and notes == []  # a new occurrence; the page already sent stands
+    clock.advance(600)
+    _, notes = w.run(eng2, error_rate=0.5)
+    assert kinds(notes) == ["reminder"]
+    eng2.end_session()  # ends stale too: no longer evaluated, nothing said about a fix
+    assert [(r["session_id"], r["state"]) for r in eng2._db.rows("all")] == [("s2", "stale"), ("s1", "stale")]
+    found = report_alerts(db_path, T0 - 1, clock() + 1, deployment="chat")
+    assert [a["state"] for a in found["alerts"]] == ["stale", "stale"]
+    assert found["stats"]["mttr_s"] is None  # stale is not resolved: no time to repair
+    assert report_alerts(db_path, T0 - 1, clock() + 1, deployment="other")["alerts"] == []
+    assert [a["state"] for a in report_alerts(db_path, T0 - 1, clock() + 1, session_id="s2")["alerts"]] \
+        == ["stale"]

@@ -254,6 +254,28 @@ class AlertDB:
         return self._conn.execute(
             "SELECT * FROM alert_alerts WHERE state IN ('pending', 'firing') ORDER BY id").fetchall()
 
+    def recent_stale(self, deployment: str) -> list[sqlite3.Row]:
+        """The latest occurrence of each of ``deployment``'s fingerprints, when it ended stale."""
+        return self._conn.execute(
+            "SELECT * FROM alert_alerts WHERE deployment = ? AND state = 'stale' AND id IN "
+            "(SELECT MAX(id) FROM alert_alerts WHERE deployment = ? GROUP BY fingerprint)",
+            (deployment, deployment)).fetchall()
+
+    def end_stale(self, session_id: str, at: float) -> int:
+        """Active occurrences of every session but ``session_id`` (any deployment) end ``stale``:
+        only the lease holder calls this, so those sessions are no longer running. Their end is
+        when they were last evaluated. Returns how many."""
+        with self.transaction() as conn:
+            rows = conn.execute(f"SELECT id, fingerprint, severity, value FROM alert_alerts "
+                                f"WHERE {ACTIVE_WHERE} AND session_id != ?", (session_id,)).fetchall()
+            for r in rows:
+                self.history(conn, r["id"], r["fingerprint"], at, "stale", severity=r["severity"],
+                             value=r["value"], detail="its session is no longer running")
+            conn.execute(f"UPDATE alert_alerts SET state = 'stale', resolved_at = "
+                         f"MAX(started_at, COALESCE(last_true_at, firing_at, started_at)) "
+                         f"WHERE {ACTIVE_WHERE} AND session_id != ?", (session_id,))
+        return len(rows)
+
     def max_seqs(self) -> dict[str, int]:
         """The highest notification seq of each fingerprint, in the alert rows and in the outbox
         (a notification stored by a process that died before its alert row was saved counts)."""
@@ -353,7 +375,8 @@ class AlertDB:
         acknowledgements, and silences that expired before it. Active alerts and their whole
         history stay, however old. Returns the number of alerts removed."""
         with self.transaction() as conn:
-            gone = conn.execute("DELETE FROM alert_alerts WHERE state = 'resolved' AND resolved_at < ?",
+            gone = conn.execute("DELETE FROM alert_alerts WHERE state IN ('resolved', 'stale') "
+                                "AND resolved_at < ?",
                                 (before,)).rowcount
             conn.execute("DELETE FROM alert_history WHERE at < ? AND (alert_id IS NULL OR alert_id NOT IN "
                          "(SELECT id FROM alert_alerts))", (before,))
@@ -361,8 +384,9 @@ class AlertDB:
             conn.execute("DELETE FROM alert_silences WHERE expires_at < ?", (before,))
         return gone
 
-    def rows(self, state: str = "active") -> list[sqlite3.Row]:
-        """Occurrences by the ``alerts list --state`` vocabulary (resolved/all: newest first)."""
+    def rows(self, state: str = "active", deployment: str | None = None) -> list[sqlite3.Row]:
+        """Occurrences by the ``alerts list --state`` vocabulary (resolved/all: newest first),
+        of one deployment when ``deployment`` is given."""
         if state not in LIST_STATES:
             raise ValueError(f"unknown state {state!r}; expected one of {', '.join(LIST_STATES)}")
         where = {
@@ -377,7 +401,10 @@ class AlertDB:
             "all": "1",
         }[state]
         order = "id DESC" if state in ("resolved", "stale", "all") else "id"
-        return self._conn.execute(f"SELECT * FROM alert_alerts WHERE {where} ORDER BY {order}").fetchall()
+        if deployment is None:
+            return self._conn.execute(f"SELECT * FROM alert_alerts WHERE {where} ORDER BY {order}").fetchall()
+        return self._conn.execute(f"SELECT * FROM alert_alerts WHERE ({where}) AND deployment = ? "
+                                  f"ORDER BY {order}", (deployment,)).fetchall()
 
     def occurrences(self, since: float | None = None, until: float | None = None) -> list[sqlite3.Row]:
         """Occurrences that overlap [since, until] (pending ones that never fired are not kept)."""
@@ -427,7 +454,7 @@ def stats_of(rows: list[sqlite3.Row]) -> dict[str, Any]:
             first_ack = r["first_ack_at"] if "first_ack_at" in columns else None
             if first_ack is not None:
                 tta.append(max(0.0, first_ack - began))
-        if r["resolved_at"] is not None and r["firing_at"] is not None:
+        if r["state"] == "resolved" and r["resolved_at"] is not None and r["firing_at"] is not None:
             ttr.append(max(0.0, r["resolved_at"] - r["firing_at"]))
     return {
         "total": len(rows),
@@ -496,8 +523,10 @@ def prune_alerts(db_path: Path, before: float) -> int:
         db.close()
 
 
-def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:
-    """The report's alerts and stats for [since, until], read without creating anything."""
+def report_alerts(db_path: Path, since: float, until: float, *, deployment: str | None = None,
+                  session_id: str | None = None) -> dict[str, Any]:
+    """The report's alerts and stats for [since, until], read without creating anything: of one
+    deployment (and one session) when given."""
     empty: dict[str, Any] = {"alerts": [], "stats": stats_of([])}
     if not Path(db_path).exists():
         return empty
@@ -511,10 +540,17 @@ def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:
                             ).fetchone()
         if have is None:
             return empty
+        where = ""
+        params: list[Any] = [until, since]
+        if deployment is not None:
+            where, params = where + " AND a.deployment = ?", [*params, deployment]
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(alert_alerts)")}
+        if session_id and "session_id" in columns:
+            where, params = where + " AND a.session_id = ?", [*params, session_id]
         rows = conn.execute(
             "SELECT a.*, (SELECT MIN(k.at) FROM alert_acks k WHERE k.alert_id = a.id) AS first_ack_at "
-            "FROM alert_alerts a WHERE a.started_at <= ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?) "
-            "ORDER BY a.started_at, a.id", (until, since)).fetchall()
+            "FROM alert_alerts a WHERE a.started_at <= ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?)"
+            f"{where} ORDER BY a.started_at, a.id", params).fetchall()
         alerts = []
         for r in rows:
             item = report_fields(r)

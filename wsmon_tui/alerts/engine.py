@@ -31,6 +31,7 @@ on: ``alerts/alert.py`` (one alert's record, its fingerprint), ``alerts/engine_s
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -146,10 +147,26 @@ class AlertEngine(NotifyPass):
         alert = _Alert(fingerprint=fp, rule=rule.name, target=target, deployment=self.deployment,
                        base_severity=rule.severity, severity=rule.severity, state="pending", started_at=now,
                        metric=rule.metric, runbook="", labels=dict(rule.labels),
-                       seq=self._seqs.get(fp, 0))
+                       seq=self._seqs.get(fp, 0), session_id=self.session_id)
+        self._continue(alert, rule, now)
         self._active[(rule.name, target)] = alert
         self._event(alert, "pending", now)
         return alert
+
+    def _continue(self, alert: _Alert, rule: CompiledRule, now: float) -> None:
+        """A new occurrence of an alert whose last one ended stale (its session stopped) within
+        the rule's cooldown continues its notifications: the page already sent stands, the next
+        is a reminder when the cooldown is up. A restarted monitor does not page again."""
+        prev = self._carry.pop(alert.fingerprint, None)
+        if prev is None or not prev.notified_firing:
+            return
+        last = prev.last_notified_at or prev.first_notified_at
+        window = rule.cooldown if rule.cooldown > 0 else EXTERNAL_COOLDOWN
+        if last is None or now - last >= window:
+            return
+        alert.notified_firing = True
+        alert.first_notified_at, alert.last_notified_at = prev.first_notified_at, prev.last_notified_at
+        alert.escalated = prev.escalated
 
     def _step(self, alert: _Alert, rule: CompiledRule | None, threshold: float | None, severity: str | None,
               value: float | None, now: float, out: list[Notification],
@@ -204,6 +221,53 @@ class AlertEngine(NotifyPass):
         if self.config.alerts.send_resolved and alert.notified_firing and not alert.muted:
             self._notify(alert, "resolved", now, out)
         self._resolved.append(alert)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @_locked
+    def begin_session(self, session_id: str) -> int:
+        """Evaluate for ``session_id`` from now on. Alerts left active by sessions that are no
+        longer running (ended or crashed; only the lease holder acts, so no other is) end
+        ``stale``: never resolved as if fixed, no longer firing. Returns how many ended."""
+        self.session_id = session_id
+        if self.read_only:
+            return 0
+        now = self.clock()
+        ended = 0
+        for alert in list(self._active.values()):
+            if alert.session_id != session_id:
+                self._end_stale(alert, alert.last_true_at or alert.firing_at or alert.started_at,
+                                "its session is no longer running")
+                ended += 1
+        self._flush()
+        try:
+            ended += self._db.end_stale(session_id, now)  # other deployments' too
+        except sqlite3.Error as exc:
+            self.last_error = f"alert database: {exc}"
+        return ended
+
+    @_locked
+    def end_session(self) -> None:
+        """The session ends: its active alerts end ``stale`` (no longer evaluated; nothing is
+        said about whether their cause was fixed, and nothing is notified)."""
+        if self.read_only:
+            return
+        now = self.clock()
+        for alert in list(self._active.values()):
+            self._end_stale(alert, now, "the session ended")
+        self._flush(force=True)
+
+    def _end_stale(self, alert: _Alert, at: float, why: str) -> None:
+        if alert.state == "pending":
+            self._drop(alert)  # never fired: not kept, as when its condition clears
+            return
+        del self._active[(alert.rule, alert.target)]
+        alert.state = "stale"
+        alert.resolved_at = max(at, alert.started_at)
+        alert.touch()
+        self._event(alert, "stale", alert.resolved_at, detail=why)
+        self._ended.append(alert)
+        self._carry[alert.fingerprint] = alert
 
     # -- what faces and the CLI call -------------------------------------------------------
 
@@ -265,12 +329,14 @@ class AlertEngine(NotifyPass):
     def alerts(self, state: str = "active") -> list[AlertView]:
         """active | pending | firing | acknowledged | resolved | stale | silenced | inhibited | all."""
         live = sorted(self._active.values(), key=lambda a: a.started_at)
-        if state in ("resolved", "all"):
+        if state in ("resolved", "stale", "all"):
             if self.read_only:
                 done = [a.view() for a in reversed(self._resolved)]
             else:
-                done = [row_to_view(r) for r in self._db.rows("resolved")]
-            return done if state == "resolved" else [a.view() for a in live] + done
+                done = [row_to_view(r) for r in self._db.rows("all" if state == "all" else state,
+                                                                deployment=self.deployment)
+                        if r["state"] not in ("pending", "firing")]
+            return [a.view() for a in live] + done if state == "all" else done
         pick: dict[str, Callable[[_Alert], bool]] = {
             "active": lambda a: True,
             "pending": lambda a: a.state == "pending",
@@ -311,7 +377,8 @@ class AlertEngine(NotifyPass):
             fp = fingerprint(rule, target, self.deployment)
             alert = _Alert(fingerprint=fp, rule=rule, target=target, deployment=self.deployment,
                            base_severity=severity, severity=severity, state="firing", started_at=now,
-                           firing_at=now, external=True, seq=self._seqs.get(fp, 0))
+                           firing_at=now, external=True, seq=self._seqs.get(fp, 0),
+                           session_id=self.session_id)
             self._active[key] = alert
             self._event(alert, "firing", now)
         elif SEVERITY_ORDER.get(severity, 0) > SEVERITY_ORDER.get(alert.base_severity, 0):

@@ -44,6 +44,14 @@ def _state_dir(args: Any) -> Path:
     return resolve_state_dir(args, config)
 
 
+def _deployment(args: Any) -> str | None:
+    """The deployment a config file names (None without one: every deployment on the state dir)."""
+    from wsmon_tui.config import find_and_load
+
+    config = find_and_load(getattr(args, "config", None))
+    return config.deployment.name if config.source is not None else None
+
+
 def _db_path(args: Any) -> Path:
     return db_path_for(_state_dir(args))
 
@@ -117,7 +125,7 @@ def _list(args: Any) -> int:
     else:
         db = _open(_db_path(args), create=False)
         try:
-            rows = db.rows(state) if db is not None else []
+            rows = db.rows(state, deployment=_deployment(args)) if db is not None else []
         except ValueError as exc:
             raise UsageError(f"--state: {exc}") from None
         finally:
