@@ -388,3 +388,29 @@ async def counting_echo_server() -> AsyncIterator[tuple[str, Counter]]:
 
     async with _ws_server(handler) as url:
         yield url, counter
+
+
+@asynccontextmanager
+async def drop_held_server(*, after: float = 1.0, drops: int = 1) -> AsyncIterator[str]:
+    """An echo server that drops the first ``drops`` connections still open after ``after``
+    seconds with no close frame (the TCP connection aborted): what an ``nginx -s reload`` does
+    to a held WebSocket. Short probes finish long before; later connections are kept."""
+    left = [drops]
+
+    async def handler(ws: ServerConnection) -> None:
+        async def echo() -> None:
+            async for message in ws:
+                await ws.send(message)
+
+        task = asyncio.create_task(echo())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=after)
+            if not done and left[0] > 0:
+                left[0] -= 1
+                ws.transport.abort()
+            await task
+        finally:
+            task.cancel()
+
+    async with _ws_server(handler) as url:
+        yield url

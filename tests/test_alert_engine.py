@@ -21,6 +21,7 @@ from wsmon_tui.config import (
     RuleConfig,
 )
 from wsmon_tui.engine.series import SeriesBook
+from wsmon_tui.metrics import PROBE_OUTCOME
 from wsmon_tui.model import DeploymentView, Percentiles, ResourceView, Snapshot, TargetView
 
 T0 = 1_750_000_000.0
@@ -80,6 +81,8 @@ class World:
                                   *((series_extra or {}).items())):
                 if value is not None:
                     self.book.add(name, metric, now, value)
+            if probes:  # one probe per tick (interval 10 s): the evidence rate rules count
+                self.book.add(name, PROBE_OUTCOME, now, 0.0 if err is not None and err >= 0.5 else 1.0)
             views.append(TargetView(name=name, url=f"ws://127.0.0.1:1/{name}", probes=probes,
                                     success_rate=success, error_rate=err,
                                     handshake_ms=Percentiles(None, handshake_p95, None),
@@ -504,7 +507,9 @@ def test_target_down_inhibits_error_rate_alerts(clock, engines):
     assert ("TargetDown", "firing") in fired
     assert not any(rule == "HighErrorRate" for rule, _ in fired)
     high = next(v for v in views if v.rule == "HighErrorRate")
-    assert high.state == "firing" and high.silenced and high.labels["inhibited_by"] == "TargetDown"
+    # inhibited, not silenced: nobody muted it (it was shown as "silenced" before)
+    assert high.state == "firing" and not high.silenced and high.inhibited_by == "TargetDown"
+    assert high.labels["inhibited_by"] == "TargetDown"
 
 
 def test_fleet_rules_use_host_figures(clock, engines):
@@ -611,3 +616,66 @@ def test_retention_prunes_old_resolved_alerts_and_expired_silences_but_never_act
     clock.advance(10 * 24 * 3600)
     assert prune_alerts(db_path, clock()) == 0  # active alerts stay, however old
     assert count("alert_alerts") == 1
+
+
+def test_a_refused_target_pages_once_from_the_first_tick(clock, engines):
+    """Every probe refused from the start: TargetDown is pending from the first probe and holds
+    HighErrorRate back as soon as that has the evidence to judge (4 of the 10 probes expected in
+    the 100 s window); only TargetDown is ever notified, and the summaries say what they rest on."""
+    eng = new(engines, make_config(default_rules=True), None, clock)
+    w = World(clock)
+    out: list[Notification] = []
+    for probes in range(1, 11):
+        views, notes = w.run(eng, error_rate=1.0, probes=probes, handshake_p95=None)
+        out += notes
+        by = {v.rule: v for v in views}
+        if probes < 4:
+            assert set(by) == {"TargetDown"}  # one failed probe is no rate: not judged yet
+        else:
+            assert by["HighErrorRate"].inhibited_by == "TargetDown" and not by["HighErrorRate"].silenced
+        clock.advance(10)
+    assert [(n.alert.rule, n.kind) for n in out] == [("TargetDown", "firing")]
+    assert by["TargetDown"].summary == "edge-1: every probe is failing (10 of 10 in 100 s)"
+    assert by["HighErrorRate"].state == "firing"
+    assert by["HighErrorRate"].summary == \
+        "edge-1: probe error rate 100.0% over 10 probes in 100 s, above 15.0%"
+
+
+def test_rate_rules_wait_for_evidence_and_their_for(clock, engines):
+    """A user's error-rate rule (no for) does not fire on one failed probe: it waits for
+    max(3, a third of the window's expected probes), and says what it judged."""
+    eng = new(engines, make_config(err_rule(threshold=0.5)), None, clock)
+    w = World(clock)
+    for probes in (1, 2, 3):
+        views, notes = w.run(eng, error_rate=1.0, probes=probes)
+        assert views == () and notes == []
+        clock.advance(10)
+    views, notes = w.run(eng, error_rate=1.0, probes=4)
+    assert kinds(notes) == ["firing"]
+    assert views[0].summary == "Errors on edge-1: error_rate > 0.5 (now 1 over 4 probes in 100 s)"
+
+
+def test_a_new_session_ends_a_crashed_ones_alerts_stale_without_paging_again(clock, db_path, engines):
+    cfg = make_config(err_rule(cooldown=600.0))
+    eng = new(engines, cfg, db_path, clock)
+    assert eng.begin_session("s1") == 0
+    w = World(clock)
+    _, notes = w.run(eng, error_rate=0.5)
+    assert kinds(notes) == ["firing"]
+    clock.advance(30)  # s1 crashed (no end_session); the next engine starts s2
+    eng2 = new(engines, cfg, db_path, clock)
+    assert eng2.begin_session("s2") == 1
+    assert [(r["session_id"], r["state"]) for r in eng2._db.rows("all")] == [("s1", "stale")]
+    views, notes = w.run(eng2, error_rate=0.5)
+    assert views[0].state == "firing" and notes == []  # a new occurrence; the page already sent stands
+    clock.advance(600)
+    _, notes = w.run(eng2, error_rate=0.5)
+    assert kinds(notes) == ["reminder"]
+    eng2.end_session()  # ends stale too: no longer evaluated, nothing said about a fix
+    assert [(r["session_id"], r["state"]) for r in eng2._db.rows("all")] == [("s2", "stale"), ("s1", "stale")]
+    found = report_alerts(db_path, T0 - 1, clock() + 1, deployment="chat")
+    assert [a["state"] for a in found["alerts"]] == ["stale", "stale"]
+    assert found["stats"]["mttr_s"] is None  # stale is not resolved: no time to repair
+    assert report_alerts(db_path, T0 - 1, clock() + 1, deployment="other")["alerts"] == []
+    assert [a["state"] for a in report_alerts(db_path, T0 - 1, clock() + 1, session_id="s2")["alerts"]] \
+        == ["stale"]

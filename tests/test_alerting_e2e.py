@@ -75,6 +75,27 @@ async def test_refused_target_pages_once_on_every_channel(tmp_path: Path):
         assert names == {"TargetDown"}
 
 
+async def test_a_refused_target_pages_exactly_once_at_every_severity(tmp_path: Path):
+    """No min_severity: every alert that notifies reaches the receiver. A refused target from the
+    first probe pages once (TargetDown); HighErrorRate, which would fire 10 s in on its own, is
+    inhibited from the start, and LowSuccessRate has not the evidence to judge."""
+    with recording_server() as hook:
+        channels = [ChannelConfig(type="webhook", name="hook", url=hook.url + "/hook")]
+        async with refused_url() as url:
+            monitor = await run_monitor(config_for(url, channels), tmp_path / "state", 13.0)
+        await asyncio.sleep(0.5)
+        got = firing_rules([r.json for r in hook.requests])
+    assert got == [("TargetDown", "firing")]
+    snap = monitor.latest
+    assert snap is not None
+    by = {a.rule: a for a in snap.alerts}
+    assert by["TargetDown"].summary.startswith("chat: every probe is failing (")
+    high = by["HighErrorRate"]
+    assert high.state == "firing" and high.inhibited_by == "TargetDown" and not high.silenced
+    assert "probes in 3 s" in high.summary
+    assert "LowSuccessRate" not in by
+
+
 async def test_a_receiver_down_when_it_fires_gets_it_after_a_restart(tmp_path: Path):
     state = tmp_path / "state"
     with recording_server() as hook:

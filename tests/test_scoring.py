@@ -77,9 +77,11 @@ def test_score_moves_smoothly_before_the_status_flips():
             assert score < prev
         prev = score
     assert prev == pytest.approx(85.0)
-    # latency too: 600 ms is under the 1000 ms warning but above "good" (500 ms)
-    score, status, _ = score_target(inp(handshake_p95=600.0), STD)
-    assert status == "healthy" and 95 < score < 100
+    # latency too: 850 ms is under the 1000 ms warning but above "good" (750 ms)
+    score, status, _ = score_target(inp(handshake_p95=850.0), STD)
+    assert status == "healthy" and score == pytest.approx(94.0)
+    # well under the warning (up to three quarters of it) costs nothing
+    assert score_target(inp(handshake_p95=700.0, rtt_p95=370.0), STD)[0] == 100.0
 
 
 @given(st.floats(min_value=0, max_value=1), st.floats(min_value=0, max_value=1))
@@ -129,6 +131,7 @@ def test_penalty_curve():
     assert penalty(0.30, 0.05, 0.15) == pytest.approx(100)
     assert penalty(5.0, 0.05, 0.15) == 100
     assert penalty(400, 1000, 3000, good=500) == 0
+    assert penalty(750, 1000, 3000, good=750) == 0
 
 
 def test_performance_score():
@@ -200,3 +203,25 @@ def test_seeded_baseline_wins():
     assert not b.ready("b")
     with pytest.raises(ValueError):
         Baseline(window=1.0, ratio=0.5)
+
+
+async def test_a_real_target_answering_well_under_its_thresholds_scores_100():
+    """A real server answering every probe in ~100 ms, two thirds of the debug level's 150 ms
+    round-trip warning: nothing is wrong, so the target (and the fleet) reads 100. With "good" at
+    half the warning it read 95."""
+    from tests.hostile import echo_server
+    from wsmon_tui.config import Config, MonitorConfig, TargetConfig
+    from wsmon_tui.engine.monitor import Monitor
+
+    async with echo_server(delay=0.1) as url:
+        config = Config(monitor=MonitorConfig(level="debug", interval=0.4),
+                        targets=[TargetConfig(name="steady", url=url, timeout=2.0, send="hi {nonce}")])
+        monitor = Monitor(config, None, stages=False)
+        await monitor.run(2.5)
+    snap = monitor.latest
+    assert snap is not None
+    [tv] = snap.targets
+    assert tv.probes >= 4 and tv.success_rate == 1.0
+    assert tv.rtt_ms.p95 is not None and 95 <= tv.rtt_ms.p95 < 0.75 * LEVELS["debug"].rtt_p95_ms[0]
+    assert (tv.health_score, tv.status, snap.health_score) == (100.0, "healthy", 100.0)
+    assert tv.performance_score == 100.0

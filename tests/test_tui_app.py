@@ -455,6 +455,32 @@ async def test_new_critical_alert_raises_a_toast():
         assert len([n for n in app._notifications if n.title == "CRITICAL alert"]) == 1
 
 
+async def test_an_inhibited_critical_alert_raises_no_toast_and_reads_inhibited():
+    """HighErrorRate held back by TargetDown: TargetDown's toast only; the alerts view's State
+    column says "inhibited" (not "silenced": nobody muted it), and Enter says by what."""
+    import dataclasses
+
+    from tests.tui_fixtures import alert, snapshot
+
+    down = alert("TargetDown", "api-us", "critical", "firing", summary="api-us: every probe is failing")
+    held = dataclasses.replace(alert("HighErrorRate", "api-us", "critical", "firing"),
+                               inhibited_by="TargetDown", labels={"inhibited_by": "TargetDown"})
+    app, mon = make_app(mode="alerts")
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(pilot, mon, [snapshot(1), snapshot(2, alerts=(held, down))])
+        toasts = [str(n.message) for n in app._notifications if n.title == "CRITICAL alert"]
+        assert len(toasts) == 1 and toasts[0].startswith("TargetDown on api-us")
+        table = app.screen.query_one("#alerts-table", DataTable)
+        assert str(table.get_cell("HighErrorRate:api-us", "state")) == "inhibited"
+        assert str(table.get_cell("TargetDown:api-us", "state")) == "firing"
+        table.focus()
+        table.move_cursor(row=table.get_row_index("HighErrorRate:api-us"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen))
+        body = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "inhibited by TargetDown" in body and "silenced" not in body
+
+
 async def test_no_toast_covers_the_rollback_dialog():
     app, mon = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = al_sub.add_parser("list", parents=[common], help="alerts (default: pending, firing, acked)")
     lst.add_argument("--state", default="active",
                      choices=("active", "pending", "firing", "acknowledged", "resolved", "silenced",
-                              "all"))
+                              "inhibited", "stale", "all"))
     lst.add_argument("--format", choices=("text", "json"), default="text")
     al_sub.add_parser("stats", parents=[common], help="counts, MTTA, MTTR, deliveries")
     ack = al_sub.add_parser("ack", parents=[common], help="acknowledge an alert")

@@ -5,6 +5,7 @@ The README carries this table for people; keep the two in step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -43,3 +44,16 @@ LEVELS: dict[str, LevelProfile] = {
     "debug": LevelProfile("debug", 5.0, (0.01, 0.05), (300, 1000), (150, 500), (75, 90), (75, 90),
                           (200, 1000), (0.70, 0.85), 1.2, 0.9, 60.0, 10.0),
 }
+
+
+def evaluation_window(level_window: float, interval: float) -> float:
+    """Seconds rates and percentiles are judged over: the last ten probe intervals, at most the
+    level's window, at least three intervals (the Monitor's ``window``; rules read it too)."""
+    return max(min(level_window, interval * 10), interval * 3)
+
+
+def min_probes(span: float, interval: float) -> int:
+    """The least evidence a rate or success rule needs over ``span`` seconds: a third of the
+    probes expected in it, and never fewer than three (one refused probe is no rate)."""
+    expected = span / interval if interval > 0 else 0.0
+    return max(3, math.ceil(expected / 3 - 1e-9))

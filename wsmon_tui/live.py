@@ -40,6 +40,11 @@ def _target_item(t: TargetView) -> str:
         item += f" rtt_p95={_ms(t.rtt_ms.p95)}"
     if t.last_probe is not None and not t.last_probe.ok:
         item += f" last_error={t.last_probe.error_class}"
+    if t.hold is not None:
+        item += f" hold={'up' if t.hold.connected else 'down'}"
+        if t.hold.disconnects:
+            item += " hold_drops=" + ",".join(f"{strip_control(c)}:{n}"
+                                              for c, n in sorted(t.hold.disconnects.items()))
     return item
 
 
@@ -145,6 +150,9 @@ class LivePrinter:
             last = ""
             if t.last_probe is not None and not t.last_probe.ok:
                 last = f"{t.last_probe.error_class}: {t.last_probe.detail}"[:60]
+            elif t.hold is not None and t.hold.disconnects:
+                drops = ", ".join(f"{c}×{n}" for c, n in sorted(t.hold.disconnects.items()))
+                last = f"held connection dropped: {drops}"[:60]
             table.add_row(
                 Text(strip_control(t.name)), Text(t.status, style=STATUS_STYLE.get(t.status, "")),
                 Text(num(t.health_score, 0)),

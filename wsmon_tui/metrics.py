@@ -16,7 +16,7 @@ PROBE_METRICS: tuple[str, ...] = (
     "probe_success_rate", "error_rate",
     "handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
     "rtt_ms", "rtt_p50", "rtt_p95", "rtt_p99",
-    *ERROR_CLASSES, "abnormal_closes",
+    *ERROR_CLASSES, "abnormal_closes", "hold_drops",
 )
 #: Per target, from the servers' own metrics (or fleet-wide, from PromQL).
 SERVER_METRICS: tuple[str, ...] = (
@@ -43,7 +43,14 @@ CANONICAL_METRICS: frozenset[str] = frozenset(
 FLEET_METRICS: frozenset[str] = frozenset({OVERALL, *RESOURCE_METRICS, *MONITOR_METRICS})
 """Judged once for the whole fleet (target ``overall``); the rest per target."""
 
-RAW_SAMPLES: frozenset[str] = frozenset({"handshake_ms", "rtt_ms"})
+PROBE_OUTCOME = "probe_ok"
+"""Per probe, 1 (succeeded) or 0 (failed): not a metric a rule names, but what a rate or
+success rule counts its evidence in (how many probes its window holds)."""
+
+RATE_METRICS: frozenset[str] = frozenset({"probe_success_rate", "error_rate"})
+"""Rates of probes: a rule on one needs evidence (``levels.min_probes``) before it judges."""
+
+RAW_SAMPLES: frozenset[str] = frozenset({"handshake_ms", "rtt_ms", PROBE_OUTCOME})
 """Kept per probe (not per tick): a rule's window over these reads every probe in it."""
 
 STORED_METRICS: tuple[str, ...] = (

@@ -43,6 +43,15 @@ def counts_close_code(ok: bool, code: int | None) -> bool:
     return code is not None and not ok
 
 
+HOLD_DROPS_KEPT = 256
+
+
+def abnormal_hold_drop(code: str) -> bool:
+    """Whether a held connection's disconnect (its close code as a string, "1006" for a drop
+    without a close frame) is abnormal: any code but 1000, 1001 and 1012, as for probes."""
+    return not (code.isdigit() and int(code) in BENIGN_CLOSE_CODES)
+
+
 def counts_http_status(ok: bool, status: int | None) -> bool:
     """Whether a probe's HTTP status is counted under ``http_statuses`` (a rejected upgrade)."""
     return status is not None and not ok
@@ -111,6 +120,9 @@ class HoldView:
     max_gap_s: float | None = None
     """Longest gap between server messages seen on the held connection."""
     last_error: str = ""
+    drops: tuple[tuple[float, str], ...] = ()
+    """The latest disconnects (wall time, close code), oldest first, at most ``HOLD_DROPS_KEPT``:
+    what the read model counts in the evaluation window (``hold_drops``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +225,9 @@ class AlertView:
     target: str
     severity: str
     state: str
-    """pending | firing | resolved (acknowledged and silenced are flags, see below)."""
+    """pending | firing | resolved | stale (acknowledged, silenced and inhibited are flags, see
+    below). ``stale``: its session ended while it was active; it is no longer evaluated, which
+    says nothing about whether its cause was fixed."""
     value: float | None = None
     threshold: float | None = None
     summary: str = ""
@@ -226,8 +240,12 @@ class AlertView:
     acknowledged_at: float | None = None
     ack_comment: str = ""
     silenced: bool = False
+    """Muted by a matching silence or an open maintenance window (not notified)."""
     escalated: bool = False
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    inhibited_by: str = ""
+    """The rule whose alert on the same target holds this one back (e.g. ``TargetDown``): shown
+    as inhibited, never notified, no toast. Not a silence: nobody chose to mute it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,15 @@ class _Alert:
     cached: AlertView | None = None
     stale_value: bool = False
     saved_at: float = 0.0
+    evidence: tuple[int, float] | None = None
+    """(probes, seconds) a rate or success rule last judged it on (its summary quotes them)."""
+    session_id: str = ""
+    """The monitor session that evaluates it (its occurrence ends ``stale`` with that session)."""
+
+    @property
+    def muted(self) -> bool:
+        """Not notified: silenced (a silence, maintenance) or inhibited by another alert."""
+        return self.silenced or bool(self.inhibited_by)
 
     def touch(self) -> None:
         """Something shown or stored changed: write the row, rebuild the view."""
@@ -85,10 +94,11 @@ class _Alert:
             "labels": json.dumps(self.labels, ensure_ascii=False), "started_at": self.started_at,
             "firing_at": self.firing_at, "resolved_at": self.resolved_at, "last_true_at": self.last_true_at,
             "acknowledged_by": self.ack_user, "acknowledged_at": self.ack_at, "ack_comment": self.ack_comment,
-            "silenced": int(self.silenced), "escalated": int(self.escalated), "external": int(self.external),
+            "silenced": int(self.silenced), "inhibited_by": self.inhibited_by,
+            "escalated": int(self.escalated), "external": int(self.external),
             "seq": self.seq, "notified_firing": int(self.notified_firing),
             "first_notified_at": self.first_notified_at, "last_notified_at": self.last_notified_at,
-            "ack_renotified_at": self.ack_renotified_at,
+            "ack_renotified_at": self.ack_renotified_at, "session_id": self.session_id,
         }
 
     def view(self) -> AlertView:
@@ -106,7 +116,7 @@ class _Alert:
             description=self.description, runbook=self.runbook, started_at=self.started_at,
             firing_at=self.firing_at, resolved_at=self.resolved_at, acknowledged_by=self.ack_user,
             acknowledged_at=self.ack_at, ack_comment=self.ack_comment, silenced=self.silenced,
-            escalated=self.escalated, labels=labels,
+            escalated=self.escalated, labels=labels, inhibited_by=self.inhibited_by,
         )
 
     @classmethod
@@ -123,6 +133,7 @@ class _Alert:
             labels=labels if isinstance(labels, dict) else {}, row_id=r["id"], firing_at=r["firing_at"],
             resolved_at=r["resolved_at"], last_true_at=r["last_true_at"], ack_user=r["acknowledged_by"],
             ack_at=r["acknowledged_at"], ack_comment=r["ack_comment"] or "", silenced=bool(r["silenced"]),
+            inhibited_by=r["inhibited_by"] or "", session_id=r["session_id"] or "",
             escalated=bool(r["escalated"]), external=bool(r["external"]), seq=r["seq"],
             notified_firing=bool(r["notified_firing"]), first_notified_at=r["first_notified_at"],
             last_notified_at=r["last_notified_at"], ack_renotified_at=r["ack_renotified_at"], dirty=False,

@@ -64,7 +64,9 @@ CREATE TABLE IF NOT EXISTS alert_alerts (
     notified_firing INTEGER NOT NULL DEFAULT 0,
     first_notified_at REAL,
     last_notified_at REAL,
-    ack_renotified_at REAL
+    ack_renotified_at REAL,
+    inhibited_by TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alert_alerts_state ON alert_alerts(state);
 CREATE INDEX IF NOT EXISTS alert_alerts_fp ON alert_alerts(fingerprint, id);
@@ -112,14 +114,19 @@ ONE_ACTIVE = "alert_alerts_one_active"
 KEEP_ON_MERGE = frozenset({"fingerprint", "started_at", "firing_at", "acknowledged_by", "acknowledged_at",
                            "ack_comment", "first_notified_at", "seq"})
 """What an upsert keeps from the stored row: when the episode began, its ack, its first page."""
-LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "all")
+LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "inhibited", "stale",
+               "all")
 
 ALERT_COLUMNS = (
     "fingerprint", "rule", "target", "deployment", "severity", "base_severity", "state", "value",
     "threshold", "summary", "description", "runbook", "labels", "started_at", "firing_at", "resolved_at",
     "last_true_at", "acknowledged_by", "acknowledged_at", "ack_comment", "silenced", "escalated",
     "external", "seq", "notified_firing", "first_notified_at", "last_notified_at", "ack_renotified_at",
+    "inhibited_by", "session_id",
 )
+ADDED_COLUMNS = (("inhibited_by", "TEXT NOT NULL DEFAULT ''"), ("session_id", "TEXT NOT NULL DEFAULT ''"))
+"""Columns later versions added: an older state dir's table gets them when opened writable
+(read-only readers treat them as absent: ``column``)."""
 
 
 class UnknownAlert(WsmonError):
@@ -184,6 +191,12 @@ class AlertDB:
                 for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         self._conn.execute(stmt)
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(alert_alerts)")}
+        missing = [(name, decl) for name, decl in ADDED_COLUMNS if name not in have]
+        if missing:
+            with self.transaction() as conn:
+                for name, decl in missing:
+                    conn.execute(f"ALTER TABLE alert_alerts ADD COLUMN {name} {decl}")
         if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
                               (ONE_ACTIVE,)).fetchone() is None:
             with self.transaction() as conn:
@@ -240,6 +253,28 @@ class AlertDB:
     def active_rows(self) -> list[sqlite3.Row]:
         return self._conn.execute(
             "SELECT * FROM alert_alerts WHERE state IN ('pending', 'firing') ORDER BY id").fetchall()
+
+    def recent_stale(self, deployment: str) -> list[sqlite3.Row]:
+        """The latest occurrence of each of ``deployment``'s fingerprints, when it ended stale."""
+        return self._conn.execute(
+            "SELECT * FROM alert_alerts WHERE deployment = ? AND state = 'stale' AND id IN "
+            "(SELECT MAX(id) FROM alert_alerts WHERE deployment = ? GROUP BY fingerprint)",
+            (deployment, deployment)).fetchall()
+
+    def end_stale(self, session_id: str, at: float) -> int:
+        """Active occurrences of every session but ``session_id`` (any deployment) end ``stale``:
+        only the lease holder calls this, so those sessions are no longer running. Their end is
+        when they were last evaluated. Returns how many."""
+        with self.transaction() as conn:
+            rows = conn.execute(f"SELECT id, fingerprint, severity, value FROM alert_alerts "
+                                f"WHERE {ACTIVE_WHERE} AND session_id != ?", (session_id,)).fetchall()
+            for r in rows:
+                self.history(conn, r["id"], r["fingerprint"], at, "stale", severity=r["severity"],
+                             value=r["value"], detail="its session is no longer running")
+            conn.execute(f"UPDATE alert_alerts SET state = 'stale', resolved_at = "
+                         f"MAX(started_at, COALESCE(last_true_at, firing_at, started_at)) "
+                         f"WHERE {ACTIVE_WHERE} AND session_id != ?", (session_id,))
+        return len(rows)
 
     def max_seqs(self) -> dict[str, int]:
         """The highest notification seq of each fingerprint, in the alert rows and in the outbox
@@ -340,7 +375,8 @@ class AlertDB:
         acknowledgements, and silences that expired before it. Active alerts and their whole
         history stay, however old. Returns the number of alerts removed."""
         with self.transaction() as conn:
-            gone = conn.execute("DELETE FROM alert_alerts WHERE state = 'resolved' AND resolved_at < ?",
+            gone = conn.execute("DELETE FROM alert_alerts WHERE state IN ('resolved', 'stale') "
+                                "AND resolved_at < ?",
                                 (before,)).rowcount
             conn.execute("DELETE FROM alert_history WHERE at < ? AND (alert_id IS NULL OR alert_id NOT IN "
                          "(SELECT id FROM alert_alerts))", (before,))
@@ -348,8 +384,9 @@ class AlertDB:
             conn.execute("DELETE FROM alert_silences WHERE expires_at < ?", (before,))
         return gone
 
-    def rows(self, state: str = "active") -> list[sqlite3.Row]:
-        """Occurrences by the ``alerts list --state`` vocabulary (resolved/all: newest first)."""
+    def rows(self, state: str = "active", deployment: str | None = None) -> list[sqlite3.Row]:
+        """Occurrences by the ``alerts list --state`` vocabulary (resolved/all: newest first),
+        of one deployment when ``deployment`` is given."""
         if state not in LIST_STATES:
             raise ValueError(f"unknown state {state!r}; expected one of {', '.join(LIST_STATES)}")
         where = {
@@ -358,11 +395,16 @@ class AlertDB:
             "firing": "state = 'firing'",
             "acknowledged": "state IN ('pending', 'firing') AND acknowledged_by IS NOT NULL",
             "silenced": "state IN ('pending', 'firing') AND silenced = 1",
+            "inhibited": "state IN ('pending', 'firing') AND inhibited_by != ''",
             "resolved": "state = 'resolved'",
+            "stale": "state = 'stale'",
             "all": "1",
         }[state]
-        order = "id DESC" if state in ("resolved", "all") else "id"
-        return self._conn.execute(f"SELECT * FROM alert_alerts WHERE {where} ORDER BY {order}").fetchall()
+        order = "id DESC" if state in ("resolved", "stale", "all") else "id"
+        if deployment is None:
+            return self._conn.execute(f"SELECT * FROM alert_alerts WHERE {where} ORDER BY {order}").fetchall()
+        return self._conn.execute(f"SELECT * FROM alert_alerts WHERE ({where}) AND deployment = ? "
+                                  f"ORDER BY {order}", (deployment,)).fetchall()
 
     def occurrences(self, since: float | None = None, until: float | None = None) -> list[sqlite3.Row]:
         """Occurrences that overlap [since, until] (pending ones that never fired are not kept)."""
@@ -412,7 +454,7 @@ def stats_of(rows: list[sqlite3.Row]) -> dict[str, Any]:
             first_ack = r["first_ack_at"] if "first_ack_at" in columns else None
             if first_ack is not None:
                 tta.append(max(0.0, first_ack - began))
-        if r["resolved_at"] is not None and r["firing_at"] is not None:
+        if r["state"] == "resolved" and r["resolved_at"] is not None and r["firing_at"] is not None:
             ttr.append(max(0.0, r["resolved_at"] - r["firing_at"]))
     return {
         "total": len(rows),
@@ -420,6 +462,11 @@ def stats_of(rows: list[sqlite3.Row]) -> dict[str, Any]:
         "mtta_s": sum(tta) / len(tta) if tta else None,
         "mttr_s": sum(ttr) / len(ttr) if ttr else None,
     }
+
+
+def column(r: sqlite3.Row, name: str, default: Any = None) -> Any:
+    """A column an older table may lack (read-only readers of an old state dir)."""
+    return r[name] if name in r.keys() else default  # noqa: SIM118 (``in`` on a Row tests values)
 
 
 def display_state(r: sqlite3.Row | dict[str, Any]) -> str:
@@ -440,7 +487,7 @@ def row_to_view(r: sqlite3.Row) -> AlertView:
         resolved_at=r["resolved_at"], acknowledged_by=r["acknowledged_by"],
         acknowledged_at=r["acknowledged_at"], ack_comment=r["ack_comment"] or "",
         silenced=bool(r["silenced"]), escalated=bool(r["escalated"]),
-        labels={str(k): str(v) for k, v in labels.items()},
+        labels={str(k): str(v) for k, v in labels.items()}, inhibited_by=column(r, "inhibited_by") or "",
     )
 
 
@@ -452,6 +499,7 @@ def report_fields(r: sqlite3.Row) -> dict[str, Any]:
         "resolved_at": r["resolved_at"], "acknowledged_by": r["acknowledged_by"],
         "acknowledged_at": r["acknowledged_at"], "value": r["value"], "threshold": r["threshold"],
         "summary": r["summary"], "escalated": bool(r["escalated"]), "silenced": bool(r["silenced"]),
+        "inhibited_by": column(r, "inhibited_by") or "",
     }
 
 
@@ -475,8 +523,10 @@ def prune_alerts(db_path: Path, before: float) -> int:
         db.close()
 
 
-def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:
-    """The report's alerts and stats for [since, until], read without creating anything."""
+def report_alerts(db_path: Path, since: float, until: float, *, deployment: str | None = None,
+                  session_id: str | None = None) -> dict[str, Any]:
+    """The report's alerts and stats for [since, until], read without creating anything: of one
+    deployment (and one session) when given."""
     empty: dict[str, Any] = {"alerts": [], "stats": stats_of([])}
     if not Path(db_path).exists():
         return empty
@@ -490,10 +540,17 @@ def report_alerts(db_path: Path, since: float, until: float) -> dict[str, Any]:
                             ).fetchone()
         if have is None:
             return empty
+        where = ""
+        params: list[Any] = [until, since]
+        if deployment is not None:
+            where, params = where + " AND a.deployment = ?", [*params, deployment]
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(alert_alerts)")}
+        if session_id and "session_id" in columns:
+            where, params = where + " AND a.session_id = ?", [*params, session_id]
         rows = conn.execute(
             "SELECT a.*, (SELECT MIN(k.at) FROM alert_acks k WHERE k.alert_id = a.id) AS first_ack_at "
-            "FROM alert_alerts a WHERE a.started_at <= ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?) "
-            "ORDER BY a.started_at, a.id", (until, since)).fetchall()
+            "FROM alert_alerts a WHERE a.started_at <= ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?)"
+            f"{where} ORDER BY a.started_at, a.id", params).fetchall()
         alerts = []
         for r in rows:
             item = report_fields(r)

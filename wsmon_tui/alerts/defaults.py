@@ -10,6 +10,11 @@ evaluated and shown, but inhibited (not notified). When this machine looks offli
 (``MonitorOffline``, on the fleet figure ``offline_hosts``), it is the one alert: every
 per-target alert is held, "inhibited by MonitorOffline", while it is pending or firing
 (``alerts/notify_pass.py``), and pages again as soon as it resolves.
+
+Rate and success rules need evidence before they judge: at least ``levels.min_probes`` probes
+in their window (a third of those expected, never fewer than three), then their ``for``.
+TargetDown alone judges from the first probe (it is what holds the others back), and its
+``for`` (half the level's) keeps one refused probe from paging.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
     return [
         make_rule("TargetDown", "probe_success_rate", "<=", [(0.0, "critical")],
                   for_=f / 2, keep_firing_for=f / 2, require_probes=True,
-                  summary="{target}: every probe is failing",
+                  summary="{target}: every probe is failing ({probes} of {probes} in {span} s)",
                   description="No probe of {target} succeeded in the evaluation window.", **common),
         make_rule(MONITOR_OFFLINE, "offline_hosts", ">=", [(OFFLINE_HOSTS, "critical")],
                   for_=f / 2, keep_firing_for=0.0,
@@ -51,12 +56,13 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
         make_rule("HighErrorRate", "error_rate", ">",
                   [(p.error_rate[0], "warning"), (p.error_rate[1], "critical")],
                   for_=f, keep_firing_for=f, inhibited_by=("TargetDown",),
-                  summary=f"{{target}}: probe error rate {{value:{pct}}} above {{threshold:{pct}}}",
+                  summary=f"{{target}}: probe error rate {{value:{pct}}} over {{probes}} probes in "
+                          f"{{span}} s, above {{threshold:{pct}}}",
                   **common),
         make_rule("LowSuccessRate", "probe_success_rate", "<", [(1.0 - p.error_rate[0], "warning")],
-                  window=4 * p.window, aggregate="avg", keep_firing_for=f,
+                  window=4 * p.window, aggregate="avg", for_=f, keep_firing_for=f,
                   inhibited_by=("TargetDown", "HighErrorRate"),
-                  summary=f"{{target}}: probe success {{value:{pct}}} over {int(4 * p.window)}s, "
+                  summary=f"{{target}}: probe success {{value:{pct}}} over {{probes}} probes in {{span}} s, "
                           f"below {{threshold:{pct}}}",
                   description="A slow burn: the success rate has stayed low over a long window.",
                   **common),
@@ -70,7 +76,8 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
                   summary="{target}: round-trip p95 {value:.0f} ms above {threshold:.0f} ms", **common),
         make_rule("AbnormalCloses", "abnormal_closes", ">", [(ABNORMAL_CLOSES.get(p.name, 3.0), "warning")],
                   for_=f, keep_firing_for=f,
-                  summary="{target}: {value:.0f} abnormal closes in the window (more than {threshold:.0f})",
+                  summary="{target}: {value:.0f} abnormal closes in the window, probes and held "
+                          "connection (more than {threshold:.0f})",
                   **common),
         make_rule("QueueBackpressure", "queue_depth", ">",
                   [(p.queue_depth[0], "warning"), (p.queue_depth[1], "critical")],

@@ -17,10 +17,12 @@ Who is told what, per alert (one per (rule, target), id = fingerprint):
   ``extra["reason"] = "ack_timeout"``) every that long while it still fires.
 * ``resolved`` when it resolves (``send_resolved``), if ``firing`` was sent.
 
-Muted alerts (a matching silence, an open maintenance window, or inhibited by another
-firing alert on the same target) are evaluated and shown with ``silenced=True`` and are
-not notified at all. Acks and silences are re-read from the database every evaluation,
-so the command line in another process takes effect on the next tick.
+Muted alerts are evaluated and shown, and not notified at all: silenced (a matching
+silence or an open maintenance window: ``silenced=True``) or inhibited (another pending or
+firing alert on the same target holds it back, e.g. TargetDown over HighErrorRate:
+``inhibited_by="TargetDown"``; shown as inhibited, never as silenced). Acks and silences
+are re-read from the database every evaluation, so the command line in another process
+takes effect on the next tick.
 
 Here: the tick (each alert's state) and what faces and the CLI call. The parts it is built
 on: ``alerts/alert.py`` (one alert's record, its fingerprint), ``alerts/engine_state.py``
@@ -29,6 +31,7 @@ on: ``alerts/alert.py`` (one alert's record, its fingerprint), ``alerts/engine_s
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +42,7 @@ from wsmon_tui.alerts.notification import Notification
 from wsmon_tui.alerts.notify_pass import NotifyPass
 from wsmon_tui.alerts.rules import OVERALL, CompiledRule, MetricReader, Tier, make_rule, step_up
 from wsmon_tui.errors import ReadOnlyError, WsmonError
+from wsmon_tui.metrics import RATE_METRICS
 from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot, Windows
 
 __all__ = ["AlertEngine", "UnknownAlert", "build_rules", "fingerprint", "report_alerts"]
@@ -82,8 +86,9 @@ class AlertEngine(NotifyPass):
                 targets = [n for n in names if n in rule.targets]
             has = alerted.get(rule.name, ())
             metric, match = rule.metric, rule.match
+            rated = rule.metric in RATE_METRICS and not rule.fleet
             if not rule.window and rule.relative_baseline is None and not rule.fleet \
-                    and not rule.require_probes:
+                    and not rule.require_probes and not rated:
                 for target in targets:
                     value = tvalues[target].get(metric, missing)
                     if value is missing:
@@ -98,6 +103,8 @@ class AlertEngine(NotifyPass):
             col = columns.get(sig)
             if col is None:
                 col = columns[sig] = {}
+            needs_evidence = rule.needs_evidence
+            evidence: tuple[int, float] | None = None
             for target in targets:
                 if rule.require_probes and not views[target].probes:
                     value = None
@@ -105,10 +112,14 @@ class AlertEngine(NotifyPass):
                     value = col.get(target, missing)
                     if value is missing:
                         value = col[target] = reader.value(rule, target)
+                if rated:
+                    evidence = reader.evidence(rule, target)
+                    if needs_evidence and not reader.enough(*evidence):
+                        value = None  # too few probes to call it a rate: not judged yet
                 tier = match(value) if value is not None else None
                 if tier is None and target not in has:
                     continue
-                self._judge(rule, target, tier, value, now, out, seen)
+                self._judge(rule, target, tier, value, now, out, seen, evidence)
         for key, alert in list(active.items()):
             if key not in seen and not alert.external:
                 self._step(alert, self._rules.get(alert.rule), None, None, None, now, out)
@@ -119,7 +130,8 @@ class AlertEngine(NotifyPass):
         return self._views(now), out
 
     def _judge(self, rule: CompiledRule, target: str, tier: Tier | None, value: float | None, now: float,
-               out: list[Notification], seen: set[tuple[str, str]]) -> None:
+               out: list[Notification], seen: set[tuple[str, str]],
+               evidence: tuple[int, float] | None = None) -> None:
         key = (rule.name, target)
         alert = self._active.get(key)
         if alert is None:
@@ -128,20 +140,37 @@ class AlertEngine(NotifyPass):
             alert = self._start(rule, target, now)
         seen.add(key)
         self._step(alert, rule, tier.threshold if tier else None, tier.severity if tier else None, value,
-                   now, out)
+                   now, out, evidence)
 
     def _start(self, rule: CompiledRule, target: str, now: float) -> _Alert:
         fp = fingerprint(rule.name, target, self.deployment)
         alert = _Alert(fingerprint=fp, rule=rule.name, target=target, deployment=self.deployment,
                        base_severity=rule.severity, severity=rule.severity, state="pending", started_at=now,
                        metric=rule.metric, runbook="", labels=dict(rule.labels),
-                       seq=self._seqs.get(fp, 0))
+                       seq=self._seqs.get(fp, 0), session_id=self.session_id)
+        self._continue(alert, rule, now)
         self._active[(rule.name, target)] = alert
         self._event(alert, "pending", now)
         return alert
 
+    def _continue(self, alert: _Alert, rule: CompiledRule, now: float) -> None:
+        """A new occurrence of an alert whose last one ended stale (its session stopped) within
+        the rule's cooldown continues its notifications: the page already sent stands, the next
+        is a reminder when the cooldown is up. A restarted monitor does not page again."""
+        prev = self._carry.pop(alert.fingerprint, None)
+        if prev is None or not prev.notified_firing:
+            return
+        last = prev.last_notified_at or prev.first_notified_at
+        window = rule.cooldown if rule.cooldown > 0 else EXTERNAL_COOLDOWN
+        if last is None or now - last >= window:
+            return
+        alert.notified_firing = True
+        alert.first_notified_at, alert.last_notified_at = prev.first_notified_at, prev.last_notified_at
+        alert.escalated = prev.escalated
+
     def _step(self, alert: _Alert, rule: CompiledRule | None, threshold: float | None, severity: str | None,
-              value: float | None, now: float, out: list[Notification]) -> None:
+              value: float | None, now: float, out: list[Notification],
+              evidence: tuple[int, float] | None = None) -> None:
         if severity is not None and rule is not None:
             alert.last_true_at = now
             structural = threshold != alert.threshold or not alert.summary
@@ -151,8 +180,8 @@ class AlertEngine(NotifyPass):
                 alert.base_severity = severity
                 alert.severity = step_up(severity) if alert.escalated else severity
                 structural = True
-            if structural or value != alert.value:
-                alert.value, alert.threshold = value, threshold
+            if structural or value != alert.value or evidence != alert.evidence:
+                alert.value, alert.threshold, alert.evidence = value, threshold, evidence
                 self._render(alert, rule)
                 if structural:
                     alert.touch()
@@ -189,7 +218,7 @@ class AlertEngine(NotifyPass):
         self._event(alert, "resolved", now)
         if alert.row_id is not None and alert.ack_user is not None:
             self._ack_clears.append((alert.row_id, now))
-        if self.config.alerts.send_resolved and alert.notified_firing and not alert.silenced:
+        if self.config.alerts.send_resolved and alert.notified_firing and not alert.muted:
             self._notify(alert, "resolved", now, out)
         self._resolved.append(alert)
 
@@ -206,6 +235,53 @@ class AlertEngine(NotifyPass):
             else:
                 alert.last_true_at = now
         self._flush()
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @_locked
+    def begin_session(self, session_id: str) -> int:
+        """Evaluate for ``session_id`` from now on. Alerts left active by sessions that are no
+        longer running (ended or crashed; only the lease holder acts, so no other is) end
+        ``stale``: never resolved as if fixed, no longer firing. Returns how many ended."""
+        self.session_id = session_id
+        if self.read_only:
+            return 0
+        now = self.clock()
+        ended = 0
+        for alert in list(self._active.values()):
+            if alert.session_id != session_id:
+                self._end_stale(alert, alert.last_true_at or alert.firing_at or alert.started_at,
+                                "its session is no longer running")
+                ended += 1
+        self._flush()
+        try:
+            ended += self._db.end_stale(session_id, now)  # other deployments' too
+        except sqlite3.Error as exc:
+            self.last_error = f"alert database: {exc}"
+        return ended
+
+    @_locked
+    def end_session(self) -> None:
+        """The session ends: its active alerts end ``stale`` (no longer evaluated; nothing is
+        said about whether their cause was fixed, and nothing is notified)."""
+        if self.read_only:
+            return
+        now = self.clock()
+        for alert in list(self._active.values()):
+            self._end_stale(alert, now, "the session ended")
+        self._flush(force=True)
+
+    def _end_stale(self, alert: _Alert, at: float, why: str) -> None:
+        if alert.state == "pending":
+            self._drop(alert)  # never fired: not kept, as when its condition clears
+            return
+        del self._active[(alert.rule, alert.target)]
+        alert.state = "stale"
+        alert.resolved_at = max(at, alert.started_at)
+        alert.touch()
+        self._event(alert, "stale", alert.resolved_at, detail=why)
+        self._ended.append(alert)
+        self._carry[alert.fingerprint] = alert
 
     # -- what faces and the CLI call -------------------------------------------------------
 
@@ -265,20 +341,23 @@ class AlertEngine(NotifyPass):
 
     @_locked
     def alerts(self, state: str = "active") -> list[AlertView]:
-        """active | pending | firing | acknowledged | resolved | silenced | all."""
+        """active | pending | firing | acknowledged | resolved | stale | silenced | inhibited | all."""
         live = sorted(self._active.values(), key=lambda a: a.started_at)
-        if state in ("resolved", "all"):
+        if state in ("resolved", "stale", "all"):
             if self.read_only:
                 done = [a.view() for a in reversed(self._resolved)]
             else:
-                done = [row_to_view(r) for r in self._db.rows("resolved")]
-            return done if state == "resolved" else [a.view() for a in live] + done
+                done = [row_to_view(r) for r in self._db.rows("all" if state == "all" else state,
+                                                                deployment=self.deployment)
+                        if r["state"] not in ("pending", "firing")]
+            return [a.view() for a in live] + done if state == "all" else done
         pick: dict[str, Callable[[_Alert], bool]] = {
             "active": lambda a: True,
             "pending": lambda a: a.state == "pending",
             "firing": lambda a: a.state == "firing",
             "acknowledged": lambda a: a.ack_user is not None,
             "silenced": lambda a: a.silenced,
+            "inhibited": lambda a: bool(a.inhibited_by),
         }
         if state not in pick:
             raise WsmonError(f"unknown alert state {state!r}")
@@ -312,7 +391,8 @@ class AlertEngine(NotifyPass):
             fp = fingerprint(rule, target, self.deployment)
             alert = _Alert(fingerprint=fp, rule=rule, target=target, deployment=self.deployment,
                            base_severity=severity, severity=severity, state="firing", started_at=now,
-                           firing_at=now, external=True, seq=self._seqs.get(fp, 0))
+                           firing_at=now, external=True, seq=self._seqs.get(fp, 0),
+                           session_id=self.session_id)
             self._active[key] = alert
             self._event(alert, "firing", now)
         elif SEVERITY_ORDER.get(severity, 0) > SEVERITY_ORDER.get(alert.base_severity, 0):

@@ -91,6 +91,15 @@ class AlertEngineState:
         self._silences: list[dict[str, Any]] = []
         self._baselines: dict[tuple[str, str, float], float] = {}
         self._seqs = self._db.max_seqs()
+        self.session_id = ""
+        """The monitor session this engine evaluates for (``begin_session``)."""
+        self._ended: list[_Alert] = []
+        """Occurrences ended ``stale`` (their session stopped), written by the next ``_flush``."""
+        self._carry: dict[str, _Alert] = {}
+        """The latest stale occurrence of each fingerprint: a new occurrence soon after continues
+        its notifications (a restart does not page again, as Alertmanager's repeat interval)."""
+        for row in self._db.recent_stale(self.deployment):
+            self._carry[row["fingerprint"]] = _Alert.from_row(row)
         for row in self._db.active_rows():
             if row["deployment"] != self.deployment:
                 continue
@@ -114,6 +123,7 @@ class AlertEngineState:
         dirty = [a for a in self._active.values()
                  if a.dirty or (a.stale_value and (force or now - a.saved_at >= VALUE_SAVE_S))]
         dirty += [a for a in self._resolved if a.dirty or (force and a.stale_value)]
+        dirty += self._ended
         if not (dirty or self._history or self._deleted or self._ack_clears):
             return
         db = self._db
@@ -149,6 +159,7 @@ class AlertEngineState:
         self._history.clear()
         self._deleted.clear()
         self._ack_clears.clear()
+        self._ended.clear()
         self.last_error = ""
 
     def _views(self, now: float) -> tuple[AlertView, ...]:

@@ -52,7 +52,7 @@ class NotifyPass(AlertEngineState):
         alert.ack_user, alert.ack_at, alert.ack_comment = user, at, comment
         alert.ack_renotified_at = None
         alert.touch()
-        if alert.notified_firing and not alert.silenced:
+        if alert.notified_firing and not alert.muted:
             self._notify(alert, "acknowledged", at, out)
 
     def _matches_silence(self, alert: _Alert) -> bool:
@@ -71,24 +71,16 @@ class NotifyPass(AlertEngineState):
 
     def _notify_pass(self, alert: _Alert, now: float, in_maintenance: bool, out: list[Notification]) -> None:
         rule = self._rule_for(alert)
-        inhibited = ""
-        if rule is not None:
-            for name in rule.inhibited_by:
-                other = self._active.get((name, alert.target))
-                if other is not None and other.state == "firing":
-                    inhibited = name
-                    break
-        if not inhibited and alert.target != OVERALL and not alert.external \
-                and (MONITOR_OFFLINE, OVERALL) in self._active:  # pending too: its `for` is TargetDown's
-            inhibited = MONITOR_OFFLINE
-        muted = in_maintenance or bool(inhibited) or self._matches_silence(alert)
-        if muted != alert.silenced or inhibited != alert.inhibited_by:
-            alert.silenced, alert.inhibited_by = muted, inhibited
+        inhibited = self._inhibitor(rule, alert)
+        silenced = in_maintenance or self._matches_silence(alert)
+        if silenced != alert.silenced or inhibited != alert.inhibited_by:
+            alert.silenced, alert.inhibited_by = silenced, inhibited
             alert.touch()
+            muted = silenced or bool(inhibited)
             self._event(alert, "muted" if muted else "unmuted", now,
                         detail=f"inhibited by {inhibited}" if inhibited else
                         ("maintenance" if in_maintenance else ""))
-        if alert.state != "firing" or muted:
+        if alert.state != "firing" or alert.muted:
             return
         cfg = self.config.alerts
         if not alert.notified_firing:
@@ -121,6 +113,20 @@ class NotifyPass(AlertEngineState):
         if cooldown > 0 and now - last >= cooldown:
             self._notify(alert, "reminder", now, out, extra={"reason": "cooldown"})
 
+    def _inhibitor(self, rule: CompiledRule | None, alert: _Alert) -> str:
+        """The rule whose alert on the same target holds this one back ("" when none).
+
+        A pending inhibitor counts too: a refused target's TargetDown is pending from its first
+        failed probe, and the error-rate rules it covers must not page in the meantime."""
+        if rule is not None:
+            for name in rule.inhibited_by:
+                other = self._active.get((name, alert.target))
+                if other is not None and other.state in ("pending", "firing"):
+                    return name
+        if alert.target != OVERALL and not alert.external and (MONITOR_OFFLINE, OVERALL) in self._active:
+            return MONITOR_OFFLINE  # this machine looks offline: pending too, its `for` is TargetDown's
+        return ""
+
     def _render_if(self, alert: _Alert) -> None:
         rule = self._rules.get(alert.rule)
         if rule is not None and not alert.external:
@@ -142,10 +148,13 @@ class NotifyPass(AlertEngineState):
         self._event(alert, f"notify:{kind}", now)
 
     def _render(self, alert: _Alert, rule: CompiledRule) -> None:
+        probes, span = alert.evidence if alert.evidence is not None else (None, None)
         fields = {"target": alert.target, "value": alert.value, "threshold": alert.threshold,
                   "rule": rule.name, "severity": alert.severity, "metric": rule.metric,
-                  "deployment": self.deployment}
-        default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}})"
+                  "deployment": self.deployment, "probes": probes,
+                  "span": None if span is None else round(span)}
+        default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}}"
+        default += " over {probes} probes in {span} s)" if alert.evidence is not None else ")"
         errors: list[str] = []  # a template that fails is sent as written; the log and history say why
         alert.summary = render(rule.summary or default, fields, errors)
         alert.description = render(rule.description, fields, errors)

@@ -197,7 +197,7 @@ class Outbox(OutboxDB):
             return
         queued = False
         for alert in alerts:
-            if alert.state != "firing" or alert.silenced:
+            if alert.state != "firing" or alert.silenced or alert.inhibited_by:
                 continue
             for name, active in self._am_active.items():
                 last = self._am_posted.get((name, alert.id))

@@ -26,7 +26,8 @@ from typing import Any
 
 from wsmon_tui.config import RuleConfig
 from wsmon_tui.config.templates import TEMPLATE_FIELDS, cut, spec_limit_problem
-from wsmon_tui.metrics import CANONICAL_METRICS, FLEET_METRICS, OVERALL
+from wsmon_tui.levels import LEVELS, evaluation_window, min_probes
+from wsmon_tui.metrics import CANONICAL_METRICS, FLEET_METRICS, OVERALL, PROBE_OUTCOME, RATE_METRICS
 from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView, Windows
 from wsmon_tui.stats import AGGREGATES, percentile, reduce
 
@@ -79,7 +80,8 @@ class CompiledRule:
     require_probes: bool = False
     """Only judge targets that had probes in the window (TargetDown)."""
     inhibited_by: tuple[str, ...] = ()
-    """Rules whose firing alert on the same target mutes this one (shown, not notified)."""
+    """Rules whose pending or firing alert on the same target holds this one back (shown as
+    inhibited, not notified)."""
     default: bool = False
     _cmp: Callable[[float, float], bool] = field(default=operator.gt, repr=False, compare=False)
 
@@ -95,6 +97,13 @@ class CompiledRule:
     @property
     def severity(self) -> str:
         return self.tiers[-1].severity
+
+    @property
+    def needs_evidence(self) -> bool:
+        """A rate or success rule, judged only over enough probes (``levels.min_probes``).
+        TargetDown (``require_probes``) judges from the first probe: it is what holds the
+        others back, so it must be pending from the start."""
+        return self.metric in RATE_METRICS and not self.fleet and not self.require_probes
 
 
 def make_rule(name: str, metric: str, op: str, tiers: list[tuple[float, str]] | tuple[Tier, ...],
@@ -195,7 +204,8 @@ class MetricReader:
     windows from ``Windows`` (raw probe samples, and the record's values of earlier ticks).
     """
 
-    __slots__ = ("_aggs", "_baselines", "_fleet", "_now", "_snap", "_views", "_windows", "_wins")
+    __slots__ = ("_aggs", "_baselines", "_eval_window", "_fleet", "_now", "_snap", "_views", "_windows",
+                 "_wins")
 
     def __init__(self, snapshot: Snapshot, windows: Windows, now: float,
                  baselines: dict[tuple[str, str, float], float] | None = None) -> None:
@@ -207,6 +217,8 @@ class MetricReader:
         self._aggs: dict[tuple[str, str, float, str], float | None] = {}
         self._windows: dict[tuple[str, str, float], list[float]] = {}
         self._baselines = baselines if baselines is not None else {}
+        level = LEVELS.get(snapshot.level)
+        self._eval_window = evaluation_window(level.window, snapshot.interval) if level else 0.0
 
     @property
     def target_views(self) -> dict[str, TargetView]:
@@ -262,6 +274,18 @@ class MetricReader:
         if cached is None:
             cached = self._windows[key] = list(self._wins.values_since(st, name, self._now - window))
         return cached
+
+    def evidence(self, rule: CompiledRule, target: str) -> tuple[int, float]:
+        """``(probes, seconds)`` the rule's value of ``target`` rests on: the probes in its window
+        (the evaluation window's for a rule without one)."""
+        if rule.window:
+            return len(self._values(target, PROBE_OUTCOME, rule.window)), rule.window
+        tv = self._views.get(target)
+        return (tv.probes if tv is not None else 0), self._eval_window
+
+    def enough(self, probes: int, span: float) -> bool:
+        """Whether ``probes`` over ``span`` seconds are evidence enough (``levels.min_probes``)."""
+        return probes >= min_probes(span, self._snap.interval)
 
     def value(self, rule: CompiledRule, target: str) -> float | None:
         if rule.window:

@@ -113,6 +113,8 @@ def bind(engine: Any, state_dir: Path) -> dict[str, Op]:
             },
             "alerts": [to_wire(a) for a in snap.alerts] if snap else [],
             "rollback": to_wire(snap.rollback) if snap else None,
+            "hold_drops": {t.name: dict(t.hold.disconnects) for t in snap.targets
+                           if t.hold is not None and t.hold.disconnects} if snap else {},
         }
 
     async def alerts(face: Any, args: dict[str, Any]) -> Any:

@@ -44,6 +44,14 @@ def _state_dir(args: Any) -> Path:
     return resolve_state_dir(args, config)
 
 
+def _deployment(args: Any) -> str | None:
+    """The deployment a config file names (None without one: every deployment on the state dir)."""
+    from wsmon_tui.config import find_and_load
+
+    config = find_and_load(getattr(args, "config", None))
+    return config.deployment.name if config.source is not None else None
+
+
 def _db_path(args: Any) -> Path:
     return db_path_for(_state_dir(args))
 
@@ -63,7 +71,7 @@ def _no_engine(value: Any) -> bool:
 
 _VIEW_FIELDS = ("id", "rule", "target", "severity", "state", "started_at", "firing_at", "resolved_at",
                 "acknowledged_by", "acknowledged_at", "value", "threshold", "summary", "escalated",
-                "silenced", "ack_comment")
+                "silenced", "inhibited_by", "ack_comment")
 
 
 def _open(path: Path, *, create: bool) -> AlertDB | None:
@@ -117,7 +125,7 @@ def _list(args: Any) -> int:
     else:
         db = _open(_db_path(args), create=False)
         try:
-            rows = db.rows(state) if db is not None else []
+            rows = db.rows(state, deployment=_deployment(args)) if db is not None else []
         except ValueError as exc:
             raise UsageError(f"--state: {exc}") from None
         finally:
@@ -138,6 +146,8 @@ def _list(args: Any) -> int:
             flags.append(f"acked by {_safe(a['acknowledged_by'])}")
         if a["silenced"]:
             flags.append("silenced")
+        if a.get("inhibited_by"):
+            flags.append(f"inhibited by {_safe(a['inhibited_by'])}")
         if a["escalated"]:
             flags.append("escalated")
         extra = f" [{', '.join(flags)}]" if flags else ""

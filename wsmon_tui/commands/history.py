@@ -83,7 +83,12 @@ def _status_from_engine(args: argparse.Namespace) -> int | None:
     firing = [a for a in got.get("alerts", []) if a.get("state") == "firing"]
     if firing:
         text += "; firing: " + ", ".join(f"{a['rule']}/{a['target']}" for a in firing)
-    session["summary"] = {"status": status_word, "alerts": got.get("alerts", [])}
+    drops = got.get("hold_drops") or {}
+    if drops:
+        text += "; held connection drops: " + ", ".join(
+            f"{name} " + " ".join(f"{code}x{n}" for code, n in sorted(codes.items()))
+            for name, codes in sorted(drops.items()))
+    session["summary"] = {"status": status_word, "alerts": got.get("alerts", []), "hold_drops": drops}
     perf = f"health={score if score is not None else 'U'};;;0;100"
     return _emit(args, code, text + f" | {perf}", session)
 
@@ -126,7 +131,9 @@ def status(args: argparse.Namespace) -> int:
             f" {status_word} health={shown} ({state}, session {session['id']})")
     firing = [a for a in summary.get("alerts", []) if a.get("state") == "firing"]
     if firing:
-        text += "; firing: " + ", ".join(f"{a['rule']}/{a['target']}" for a in firing)
+        # an ended session's alerts are no longer evaluated: stale, not firing
+        label = "firing" if running else "stale (firing when the session ended)"
+        text += f"; {label}: " + ", ".join(f"{a['rule']}/{a['target']}" for a in firing)
     perf = f"health={score if score is not None else 'U'};;;0;100"
     return _emit(args, code, text + f" | {perf}", session)
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 import string
 
-TEMPLATE_FIELDS = frozenset({"target", "value", "threshold", "rule", "severity", "metric", "deployment"})
+TEMPLATE_FIELDS = frozenset({"target", "value", "threshold", "rule", "severity", "metric", "deployment",
+                             "probes", "span"})
+"""``probes`` and ``span``: the evidence a rate or success rule was judged on (how many probes
+over how many seconds); ``n/a`` for other rules."""
 NUMBER_FIELDS = frozenset({"value", "threshold"})
 MAX_WIDTH = 200
 MAX_PRECISION = 20

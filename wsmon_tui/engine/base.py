@@ -30,7 +30,7 @@ from wsmon_tui.engine.series import EngineWindows, SeriesBook
 from wsmon_tui.engine.stages import Stages
 from wsmon_tui.engine.state import TargetState
 from wsmon_tui.engine.wake import SleepWatch
-from wsmon_tui.levels import LEVELS
+from wsmon_tui.levels import LEVELS, evaluation_window
 from wsmon_tui.model import ProbeResult, ResourceView, Snapshot
 
 SnapshotHook = Callable[[Snapshot], Awaitable[Snapshot]]
@@ -56,7 +56,7 @@ class MonitorBase:
         self.clock = clock
         self.level = LEVELS[config.monitor.level]
         self.interval = config.interval
-        self.window = max(min(self.level.window, self.interval * 10), self.interval * 3)
+        self.window = evaluation_window(self.level.window, self.interval)
         """Rates and percentiles are judged over the last ten probe intervals (at most the
         level's window): long enough to smooth one bad probe, short enough that health
         recovers within a rollback's verify window."""

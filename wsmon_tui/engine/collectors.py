@@ -32,6 +32,7 @@ from wsmon_tui.engine.probe import probe_once, ssl_context_for
 from wsmon_tui.engine.schedule import Grid, resolve, resolver, sleep_until
 from wsmon_tui.engine.scrape import ScrapeResult
 from wsmon_tui.engine.state import TargetState
+from wsmon_tui.metrics import PROBE_OUTCOME
 from wsmon_tui.model import ProbeResult
 
 SETTLE_MAX = 0.5
@@ -131,6 +132,7 @@ class Collectors(MonitorBase):
             self.samples.add(state.config.name, "handshake_ms", result.started_at, result.handshake_ms)
         if result.rtt_ms is not None:
             self.samples.add(state.config.name, "rtt_ms", result.started_at, result.rtt_ms)
+        self.samples.add(state.config.name, PROBE_OUTCOME, result.started_at, 1.0 if result.ok else 0.0)
         if self.store is not None:
             self._unsaved_probes.append(result)  # stored with the tick (one write, see _persist)
         if not result.ok:

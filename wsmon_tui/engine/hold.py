@@ -15,7 +15,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -25,7 +25,7 @@ from wsmon_tui.backoff import backoff_delay
 from wsmon_tui.config import TargetConfig
 from wsmon_tui.engine.probe import truncate
 from wsmon_tui.engine.tlsctx import ssl_context_for
-from wsmon_tui.model import HoldView
+from wsmon_tui.model import HOLD_DROPS_KEPT, HoldView
 
 __all__ = ["TCP_DROP", "HoldConnection"]
 
@@ -79,6 +79,7 @@ class HoldConnection:
         self._connected_since: float | None = None
         self._ever_connected = False
         self._disconnects: Counter[str] = Counter()
+        self._drops: deque[tuple[float, str]] = deque(maxlen=HOLD_DROPS_KEPT)
         self._reconnects = 0
         self._max_gap: float | None = None
         self._last_message: float | None = None
@@ -123,6 +124,7 @@ class HoldConnection:
             reconnects=self._reconnects,
             max_gap_s=gap,
             last_error=self._last_error,
+            drops=tuple(self._drops),
         )
 
     # ------------------------------------------------------------------ the loop
@@ -215,4 +217,5 @@ class HoldConnection:
             reason = f": {rcvd.reason}" if rcvd.reason else ""
             self._last_error = truncate(f"server closed with {rcvd.code}{reason}")
         self._disconnects[key] += 1
+        self._drops.append((time.time(), key))
         log.debug("hold %s disconnected: %s", self.target.name, self._last_error)

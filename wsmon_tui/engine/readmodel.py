@@ -26,7 +26,14 @@ from wsmon_tui.engine.series import SeriesBook
 from wsmon_tui.engine.state import TargetState
 from wsmon_tui.levels import LevelProfile
 from wsmon_tui.metrics import HISTORY_METRICS
-from wsmon_tui.model import ERROR_CLASSES, HoldView, Percentiles, ResourceView, TargetView
+from wsmon_tui.model import (
+    ERROR_CLASSES,
+    HoldView,
+    Percentiles,
+    ResourceView,
+    TargetView,
+    abnormal_hold_drop,
+)
 from wsmon_tui.stats import percentiles
 
 HISTORY_POINTS = 60
@@ -69,7 +76,9 @@ def read_target(inp: TargetInputs, *, now: float, window: float, level: LevelPro
     metrics: dict[str, float | None] = dict(state.metrics)
     if connection_limit and metrics.get("connections") is not None:
         metrics["connection_utilisation"] = metrics["connections"] / connection_limit  # type: ignore[operator]
-    abnormal = sum(1 for r in recent if r.abnormal_close)
+    hold_drops = _hold_drops(inp.hold, since)
+    probe_abnormal = sum(1 for r in recent if r.abnormal_close)
+    abnormal = probe_abnormal + (hold_drops or 0)
     by_class = Counter(r.error_class for r in recent if r.error_class)
     scrape_ok = None
     if state.config.metrics_url:
@@ -77,7 +86,8 @@ def read_target(inp: TargetInputs, *, now: float, window: float, level: LevelPro
     score, status, _reasons = score_target(
         TargetHealthInput(
             probes=probes, success_rate=success, error_rate=error_rate,
-            handshake_p95=hs.p95, rtt_p95=rtt.p95, abnormal_closes=abnormal,
+            handshake_p95=hs.p95, rtt_p95=rtt.p95, abnormal_closes=probe_abnormal,
+            hold_drops=hold_drops or 0,
             server_error_rate=metrics.get("server_error_rate"),
             queue_depth=metrics.get("queue_depth"),
             connection_utilisation=metrics.get("connection_utilisation"), scrape_ok=scrape_ok,
@@ -94,6 +104,7 @@ def read_target(inp: TargetInputs, *, now: float, window: float, level: LevelPro
         "rtt_p50": rtt.p50, "rtt_p95": rtt.p95, "rtt_p99": rtt.p99,
         **{cls: float(by_class.get(cls, 0)) for cls in ERROR_CLASSES},
         "abnormal_closes": float(abnormal),
+        "hold_drops": None if hold_drops is None else float(hold_drops),
         "scrape_errors": float(state.scrape_failing) if state.config.metrics_url else None,
         "health_score": score,
         **metrics,
@@ -112,6 +123,14 @@ def read_target(inp: TargetInputs, *, now: float, window: float, level: LevelPro
         history=_history(inp.history, name, values, HISTORY_METRICS),
         values=MappingProxyType(values),
     )
+
+
+def _hold_drops(hold: HoldView | None, since: float) -> int | None:
+    """Abnormal drops of the held connection since ``since`` (None: the target holds none).
+    1001 and 1012 are left out, as for probes: normal while servers roll."""
+    if hold is None:
+        return None
+    return sum(1 for at, code in hold.drops if at >= since and abnormal_hold_drop(code))
 
 
 def _history(book: SeriesBook, name: str, values: Mapping[str, float | None],

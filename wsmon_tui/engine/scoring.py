@@ -10,15 +10,18 @@ piecewise-linear curve through its level thresholds::
     warning .. critical      ->  15 .. 50     (linear)
     critical .. 2 x critical ->  50 .. 100    (linear, capped at 100)
 
-``good`` is 0 for rates and counts (any error costs something) and half the warning
-threshold for latencies, queue depth and utilisation (being fast enough is not a fault).
+``good`` is 0 for rates and counts (any error costs something) and three quarters of the
+warning threshold for latencies, queue depth and utilisation (``GOOD_SHARE``): a target
+answering every probe well under its thresholds scores 100 (a 100 ms round trip against a
+150 ms warning is not a fault; with ``good`` at half the warning it read 95).
 The score is ``100 - (worst + 0.25 x sum of the other penalties)``, clamped to 0-100 and
 rounded to one decimal: the worst signal dominates, the rest still pull the number down,
 and the number moves smoothly well before the status flips. A target exactly at its
 warning threshold scores about 85, at its critical threshold about 50; every probe
 failing scores 0. A failing metrics scrape costs 15 (a warning).
 
-Signals: probe error rate (or 1 - success rate) and abnormal closes per probe against
+Signals: probe error rate (or 1 - success rate) and abnormal closes (probes' and the held
+connection's drops) per probe against
 ``error_rate``; handshake p95 against ``handshake_p95_ms``; RTT p95 against
 ``rtt_p95_ms``; server error rate against ``error_rate``; queue depth against
 ``queue_depth``; connection utilisation against ``connection_utilisation``.
@@ -44,6 +47,8 @@ PENALTY_AT_WARNING = 15.0
 PENALTY_AT_CRITICAL = 50.0
 OTHERS_WEIGHT = 0.25
 SCRAPE_FAILURE_PENALTY = 15.0
+GOOD_SHARE = 0.75
+"""Latencies, queue depth and utilisation cost nothing up to this share of their warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,8 @@ class TargetHealthInput:
     handshake_p95: float | None
     rtt_p95: float | None
     abnormal_closes: int = 0
+    hold_drops: int = 0
+    """Abnormal drops of the held connection in the window: each counts as an abnormal close."""
     server_error_rate: float | None = None
     queue_depth: float | None = None
     connection_utilisation: float | None = None
@@ -143,19 +150,22 @@ def score_target(inp: TargetHealthInput, level: LevelProfile) -> tuple[float | N
         penalties.append(100.0)
     else:
         judge("error rate", error_rate, level.error_rate, _pct)
-    if inp.abnormal_closes > 0:
-        share = inp.abnormal_closes / inp.probes
+    closes = inp.abnormal_closes + inp.hold_drops
+    if closes > 0:
+        share = closes / inp.probes
+        held = f" + {inp.hold_drops} held-connection drop{'s' if inp.hold_drops != 1 else ''}" \
+            if inp.hold_drops else ""
         judge("abnormal closes", share, level.error_rate, _pct,
-              shown=f"{inp.abnormal_closes} in {inp.probes} probes ({_pct(share)})")
+              shown=f"{inp.abnormal_closes} in {inp.probes} probes{held} ({_pct(share)})")
     hw, hc = level.handshake_p95_ms
-    judge("handshake p95", inp.handshake_p95, (hw, hc), _ms, good=hw / 2)
+    judge("handshake p95", inp.handshake_p95, (hw, hc), _ms, good=hw * GOOD_SHARE)
     rw, rc = level.rtt_p95_ms
-    judge("rtt p95", inp.rtt_p95, (rw, rc), _ms, good=rw / 2)
+    judge("rtt p95", inp.rtt_p95, (rw, rc), _ms, good=rw * GOOD_SHARE)
     judge("server error rate", inp.server_error_rate, level.error_rate, _pct)
     qw, qc = level.queue_depth
-    judge("queue depth", inp.queue_depth, (qw, qc), _num, good=qw / 2)
+    judge("queue depth", inp.queue_depth, (qw, qc), _num, good=qw * GOOD_SHARE)
     uw, uc = level.connection_utilisation
-    judge("connection utilisation", inp.connection_utilisation, (uw, uc), _pct, good=uw / 2)
+    judge("connection utilisation", inp.connection_utilisation, (uw, uc), _pct, good=uw * GOOD_SHARE)
     if inp.scrape_ok is False:
         penalties.append(SCRAPE_FAILURE_PENALTY)
         reasons.append("metrics scrape failing")
@@ -168,13 +178,13 @@ def score_target(inp: TargetHealthInput, level: LevelProfile) -> tuple[float | N
 
 def performance_score(handshake_p95: float | None, rtt_p95: float | None,
                       level: LevelProfile) -> float | None:
-    """Latency-only score: 100 at/below half the warning threshold ("good"), 60 at warning,
+    """Latency-only score: 100 at/below ``GOOD_SHARE`` of the warning threshold, 60 at warning,
     0 at/above critical, linear in between; the worse of handshake and RTT. None without data."""
     parts: list[float] = []
     for value, (warn, crit) in ((handshake_p95, level.handshake_p95_ms), (rtt_p95, level.rtt_p95_ms)):
         if value is None:
             continue
-        good = warn / 2
+        good = warn * GOOD_SHARE
         if value <= good:
             parts.append(100.0)
         elif value <= warn:

@@ -56,6 +56,8 @@ class Stages:
         except (StoreError, sqlite3.Error) as exc:  # locked, full or unreadable: alerting goes on
             self._notes.append(f"alerts kept in memory only: {exc}")
             self.alerts = AlertEngine(config, None, clock=m.clock, read_only=m.read_only)
+        # Alerts of sessions that no longer run stop firing (stale), before this one judges
+        self.alerts.begin_session(m.session_id)
         # A read-only session watches: the session that acts is the one that notifies
         # (a second viewer would page everyone twice).
         outbox_db = None if m.read_only else self.db_path
@@ -137,6 +139,8 @@ class Stages:
             with contextlib.suppress(Exception):
                 await self.outbox.aclose()
         if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                self.alerts.end_session()  # read-only (or halted): a no-op; the next holder ends them
             self.alerts.close()
         if self._client is not None:
             with contextlib.suppress(Exception):

@@ -62,6 +62,7 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
     last = store.last_values([(n, m) for n in names for m in SERVER_METRICS], since, until) \
         if store is not None else {}
     targets = []
+    holds = {t.name: t.hold for t in snapshot.targets} if snapshot is not None else {}
     for name in names:
         row = summary.get(name, {})
         probes = int(row.get("probes") or 0)
@@ -82,6 +83,7 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
             "errors": dict(row.get("errors") or {}),
             "close_codes": {str(k): v for k, v in (row.get("close_codes") or {}).items()},
             "http_statuses": {str(k): v for k, v in (row.get("http_statuses") or {}).items()},
+            "hold_drops": _hold_drops(holds.get(name)),
             "metrics": metrics,
             "last_error": row.get("last_error") or "",
         })
@@ -100,12 +102,13 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         score = session.get("health_score") if session else None
         health = {"score": _finite(score), "status": last or "unknown"}
 
-    alerts, stats, notifications, rollbacks, rollout = _stages(
-        store.path if store is not None else None, since, until)
     dep = config.deployment
     rollout_now = snapshot.deployment.rollout_percent if snapshot is not None else None
     # a config that names no deployment (report run without --config) takes the session's
     named = config.source is not None or snapshot is not None
+    alerts, stats, notifications, rollbacks, rollout = _stages(
+        store.path if store is not None else None, since, until,
+        deployment=dep.name if named else session.get("deployment") or dep.name, session_id=session_id)
     return {
         "generated_at": iso(time.time()),
         "window": {"start": iso(since), "end": iso(until)},
@@ -136,7 +139,8 @@ def _session_fields(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _stages(db_path: Any, since: float, until: float) -> tuple[list, dict, list, list, list]:
+def _stages(db_path: Any, since: float, until: float, *, deployment: str | None = None,
+            session_id: str | None = None) -> tuple[list, dict, list, list, list]:
     """Alerts (with MTTA/MTTR), notifications, rollbacks and the rollout timeline.
 
     Each stage keeps its own tables in the store's database file and offers a reader
@@ -148,7 +152,7 @@ def _stages(db_path: Any, since: float, until: float) -> tuple[list, dict, list,
     from wsmon_tui.alerts.outbox import report_deliveries
     from wsmon_tui.rollback.audit import report_rollbacks, report_rollout
 
-    found = report_alerts(db_path, since, until)
+    found = report_alerts(db_path, since, until, deployment=deployment, session_id=session_id)
     alerts = [_iso_times(a) for a in found["alerts"]]
     stats = dict(found.get("stats") or {})
     notifications = [_iso_times(n) for n in report_deliveries(db_path, since, until)]
@@ -167,3 +171,11 @@ def _iso_times(item: dict[str, Any]) -> dict[str, Any]:
         if (key.endswith("_at") or key == "at") and isinstance(value, int | float):
             out[key] = iso(value)
     return out
+
+
+def _hold_drops(hold: Any) -> dict[str, int] | None:
+    """The held connection's disconnects by close code over the session (None: no held
+    connection, or no live engine to ask: a report from history alone)."""
+    if hold is None:
+        return None
+    return {str(code): int(n) for code, n in sorted(hold.disconnects.items())}

@@ -250,9 +250,18 @@ def _errors_section(targets: list[Any]) -> Section:
     classes = Table(["Target", "Class", "Count"], numeric=frozenset({2}))
     closes = Table(["Target", "Close code", "Meaning", "Count"], numeric=frozenset({3}))
     statuses = Table(["Target", "HTTP status", "Count"], numeric=frozenset({2}))
+    drops = Table(["Target", "Close code", "Meaning", "Count"], numeric=frozenset({3}))
     for raw in targets:
         t = as_map(raw)
         name = Cell(text(t.get("name")))
+        for code, n in _sorted_counts(as_map(t.get("hold_drops"))):
+            key = str(code)
+            benign = key in _BENIGN_KEYS
+            meaning = CLOSE_CODE_MEANINGS.get(key, "")
+            if benign:
+                meaning = f"{meaning} — normal during a rolling deploy"
+            drops.rows.append([name, Cell(key, "code"), Cell(meaning or DASH, "muted" if benign else ""),
+                               _num(exact_count(n))])
         for cls, n in _sorted_counts(as_map(t.get("errors"))):
             classes.rows.append([name, Cell(text(cls), "code"), _num(exact_count(n))])
         for code, n in _sorted_counts(as_map(t.get("close_codes"))):
@@ -278,6 +287,14 @@ def _errors_section(targets: list[Any]) -> Section:
             section.blocks.append(table)
         else:
             section.blocks.append(Para(NONE_IN_WINDOW, "muted"))
+    if any(as_map(raw).get("hold_drops") is not None for raw in targets):  # some target holds one
+        section.blocks.append(Para("Held connections dropped", "subhead"))
+        if drops.rows:
+            section.blocks += [Para("Disconnects of each target's held connection (hold = true) by close "
+                                    "code, over the session; 1006: dropped without a close frame (e.g. "
+                                    "nginx -s reload).", "note"), drops]
+        else:
+            section.blocks.append(Para("No held connection dropped.", "muted"))
     return section
 
 

@@ -261,9 +261,11 @@ class WsmonApp(EngineActions, SessionEnd):
     def _announce_critical(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
         if self.screen.id == "confirm-rollback":
             return  # the alerts view keeps them; the dialog stays unobstructed
-        before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"} \
-            if previous else set()
+        before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"
+                  and not (a.silenced or a.inhibited_by)} if previous else set()
         for alert in snapshot.alerts:
+            if alert.silenced or alert.inhibited_by:
+                continue  # muted: not notified, so not announced either (the alerts view shows it)
             if alert.severity == "critical" and alert.state == "firing" and alert.id not in before:
                 text = f"{safe(alert.rule, 60)} on {safe(alert.target or 'overall', 60)}"
                 if alert.summary:

@@ -64,6 +64,8 @@ def why_content(alert: AlertView, rule: RuleInfo | None, now: float,
             parts.append(f"  fires in {duration(left)} if it holds (for = {duration(for_)})\n")
         else:
             parts.append((f"  for = {duration(for_)}\n", "$text-muted"))
+    if alert.inhibited_by:
+        parts.append((f"  inhibited by {safe(alert.inhibited_by, 60)} (not notified)\n", "$text-muted"))
     if alert.silenced:
         parts.append(("  silenced\n", "$text-warning"))
     if alert.escalated:

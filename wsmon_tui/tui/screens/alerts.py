@@ -16,7 +16,8 @@ from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.screens.detailed import Cell, sync_rows
 
 SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
-STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted"}
+STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted",
+               "stale": "$text-muted"}
 COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 24), ("target", "Target", 16),
            ("state", "State", 9), ("since", "Since", 9), ("value", "Value / Threshold", 19),
            ("ack", "Acknowledged", 14))
@@ -25,10 +26,12 @@ COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 24), ("target", "Target
 def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
     since_ts = alert.firing_at or alert.started_at
     end = alert.resolved_at or now
-    # A silenced alert is pending or firing; "silenced" is what the on-call needs to see,
-    # and it fits the column at 80 columns ("firing (silenced)" did not). Enter shows both.
-    silenced = alert.silenced and alert.state != "resolved"
-    state = "silenced" if silenced else alert.state
+    # A muted alert is pending or firing; "silenced" or "inhibited" is what the on-call needs
+    # to see, and it fits the column at 80 columns ("firing (silenced)" did not). Enter shows
+    # both. Inhibited (held back by TargetDown) is not silenced: nobody chose to mute it.
+    active = alert.state in ("pending", "firing")
+    silenced = active and (alert.silenced or bool(alert.inhibited_by))
+    state = ("inhibited" if alert.inhibited_by else "silenced") if silenced else alert.state
     return {
         "severity": Content.styled(alert.severity, SEV_STYLE.get(alert.severity, "")),
         "rule": Content(safe(alert.rule, 60)),
@@ -44,14 +47,15 @@ def matches(alert: AlertView, needle: str) -> bool:
     if not needle:
         return True
     hay = " ".join((alert.severity, alert.rule, alert.target, alert.state,
-                    "silenced" if alert.silenced else "", alert.summary,
+                    "silenced" if alert.silenced else "", "inhibited" if alert.inhibited_by else "",
+                    alert.summary,
                     alert.acknowledged_by or "", *alert.labels.values())).lower()
     return all(word in hay for word in needle.lower().split())
 
 
 def ordered(alerts: tuple[AlertView, ...]) -> list[AlertView]:
     """Active first, then by severity, then newest."""
-    return sorted(alerts, key=lambda a: (a.state == "resolved", -SEVERITY_ORDER.get(a.severity, 0),
+    return sorted(alerts, key=lambda a: (a.state in ("resolved", "stale"), -SEVERITY_ORDER.get(a.severity, 0),
                                          -(a.firing_at or a.started_at or 0.0), a.id))
 
 
