@@ -76,6 +76,8 @@ class World:
         for name in self.targets:
             err = error_rate.get(name) if isinstance(error_rate, dict) else error_rate
             success = None if err is None else 1 - err
+            # the read model's failing streak: every probe failing, or none (a partial rate ends it)
+            streak = {"consecutive_failures": float(probes if err == 1.0 else 0)} if probes else {}
             for metric, value in (("error_rate", err), ("probe_success_rate", success),
                                   ("handshake_p95", handshake_p95), *((metrics or {}).items()),
                                   *((series_extra or {}).items())):
@@ -87,7 +89,7 @@ class World:
                                     success_rate=success, error_rate=err,
                                     handshake_ms=Percentiles(None, handshake_p95, None),
                                     health_score=health,
-                                    metrics={**(metrics or {}), **(series_extra or {})}))
+                                    metrics={**streak, **(metrics or {}), **(series_extra or {})}))
         if health is not None:
             self.book.add("", "health_score", now, health)
         return Snapshot(taken_at=now, tick=self.tick_no, session_id="s1", deployment=DeploymentView("chat"),
@@ -635,7 +637,7 @@ def test_a_refused_target_pages_once_from_the_first_tick(clock, engines):
             assert by["HighErrorRate"].inhibited_by == "TargetDown" and not by["HighErrorRate"].silenced
         clock.advance(10)
     assert [(n.alert.rule, n.kind) for n in out] == [("TargetDown", "firing")]
-    assert by["TargetDown"].summary == "edge-1: every probe is failing (10 of 10 in 100 s)"
+    assert by["TargetDown"].summary == "edge-1: every probe is failing (the last 10 in a row)"
     assert by["HighErrorRate"].state == "firing"
     assert by["HighErrorRate"].summary == \
         "edge-1: probe error rate 100.0% over 10 probes in 100 s, above 15.0%"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import require_binary
-from tests.hostile import refused_url
+from tests.hostile import echo_server, refused_url
 from tests.receivers import alertmanager_binary, recording_server, running_alertmanager, smtp_server
 from wsmon_tui.config import ChannelConfig, Config, MonitorConfig, TargetConfig
 from wsmon_tui.engine.monitor import Monitor
@@ -94,6 +94,33 @@ async def test_a_refused_target_pages_exactly_once_at_every_severity(tmp_path: P
     assert high.state == "firing" and high.inhibited_by == "TargetDown" and not high.silenced
     assert "probes in 3 s" in high.summary
     assert "LowSuccessRate" not in by
+
+
+async def test_a_backend_dying_mid_session_pages_once(tmp_path: Path):
+    """A target that answered for a while dies (as a backend behind a proxy does): its window
+    still holds good probes, so a rate rule sees the errors before "every probe in the window
+    failed" could be true. TargetDown judges the latest probes (two failing in a row), so it is
+    pending one interval after the death, holds the rate rules back, and is the one page."""
+    with recording_server() as hook:
+        channels = [ChannelConfig(type="webhook", name="hook", url=hook.url + "/hook")]
+        state = tmp_path / "state"
+        store = Store.open(state)
+        try:
+            async with echo_server() as url:
+                monitor = Monitor(config_for(url, channels), store, state_dir=state)
+                run = asyncio.ensure_future(monitor.run(16.0))
+                await asyncio.sleep(4.0)  # healthy: a window full of good probes
+            died = time.monotonic()  # the server is gone: every probe from now on is refused
+            await asyncio.wait_for(run, 30)
+        finally:
+            store.close()
+        await asyncio.sleep(0.5)
+        got = firing_rules([r.json for r in hook.requests])
+    assert time.monotonic() - died > 11.0  # past HighErrorRate's `for` (10 s at debug): it had its chance
+    assert got == [("TargetDown", "firing")], got
+    by = {a.rule: a for a in monitor.latest.alerts} if monitor.latest else {}
+    assert by["TargetDown"].summary.startswith("chat: every probe is failing (the last ")
+    assert by["HighErrorRate"].inhibited_by == "TargetDown"
 
 
 async def test_a_receiver_down_when_it_fires_gets_it_after_a_restart(tmp_path: Path):

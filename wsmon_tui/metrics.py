@@ -16,7 +16,7 @@ PROBE_METRICS: tuple[str, ...] = (
     "probe_success_rate", "error_rate",
     "handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
     "rtt_ms", "rtt_p50", "rtt_p95", "rtt_p99",
-    *ERROR_CLASSES, "abnormal_closes", "hold_drops",
+    *ERROR_CLASSES, "abnormal_closes", "consecutive_failures", "hold_drops",
 )
 #: Per target, from the servers' own metrics (or fleet-wide, from PromQL).
 SERVER_METRICS: tuple[str, ...] = (

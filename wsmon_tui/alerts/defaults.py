@@ -13,8 +13,10 @@ per-target alert is held, "inhibited by MonitorOffline", while it is pending or 
 
 Rate and success rules need evidence before they judge: at least ``levels.min_probes`` probes
 in their window (a third of those expected, never fewer than three), then their ``for``.
-TargetDown alone judges from the first probe (it is what holds the others back), and its
-``for`` (half the level's) keeps one refused probe from paging.
+TargetDown judges the latest probes instead (``consecutive_failures``): it is pending from the
+first failed probe, at the start of a session or in the middle of one (a backend dying behind a
+proxy), so it holds the rate rules back before their ``for`` can pass, and fires when the
+probes go on failing for its ``for`` (half the level's); one success ends the streak.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from wsmon_tui.levels import LEVELS, LevelProfile
 
 #: Abnormal closes (in the evaluation window) above which AbnormalCloses fires, per level.
 ABNORMAL_CLOSES = {"basic": 5.0, "standard": 3.0, "comprehensive": 1.0, "debug": 0.0}
+#: Probes failing in a row that make TargetDown pending: the first failure, so it holds the rate
+#: rules back from the tick they could start judging; its ``for`` keeps a blip from paging.
+DOWN_AFTER = 1.0
 #: Consecutive failed scrapes before ScrapeFailing fires.
 SCRAPE_FAILURES = 3.0
 #: The alert about the monitor itself: its own network looks gone (``engine/offline.py``).
@@ -40,10 +45,11 @@ def default_rules(level: str | LevelProfile) -> list[CompiledRule]:
     common = {"cooldown": COOLDOWN.get(p.name, 300.0), "default": True}
     pct = ".1%"
     return [
-        make_rule("TargetDown", "probe_success_rate", "<=", [(0.0, "critical")],
+        make_rule("TargetDown", "consecutive_failures", ">=", [(DOWN_AFTER, "critical")],
                   for_=f / 2, keep_firing_for=f / 2, require_probes=True,
-                  summary="{target}: every probe is failing ({probes} of {probes} in {span} s)",
-                  description="No probe of {target} succeeded in the evaluation window.", **common),
+                  summary="{target}: every probe is failing (the last {value:.0f} in a row)",
+                  description="The latest probes of {target} all failed; none has succeeded since.",
+                  **common),
         make_rule(MONITOR_OFFLINE, "offline_hosts", ">=", [(OFFLINE_HOSTS, "critical")],
                   for_=f / 2, keep_firing_for=0.0,
                   summary="this machine looks offline: every target, on {value:.0f} hosts, "

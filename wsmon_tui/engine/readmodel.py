@@ -23,7 +23,7 @@ from wsmon_tui.engine.offline import offline_hosts
 from wsmon_tui.engine.scoring import TargetHealthInput, performance_score, score_target
 from wsmon_tui.engine.scrape import ScrapeResult
 from wsmon_tui.engine.series import SeriesBook
-from wsmon_tui.engine.state import TargetState
+from wsmon_tui.engine.state import ProbeRecord, TargetState
 from wsmon_tui.levels import LevelProfile
 from wsmon_tui.metrics import HISTORY_METRICS
 from wsmon_tui.model import (
@@ -104,6 +104,7 @@ def read_target(inp: TargetInputs, *, now: float, window: float, level: LevelPro
         "rtt_p50": rtt.p50, "rtt_p95": rtt.p95, "rtt_p99": rtt.p99,
         **{cls: float(by_class.get(cls, 0)) for cls in ERROR_CLASSES},
         "abnormal_closes": float(abnormal),
+        "consecutive_failures": float(_failing_streak(recent)) if probes else None,
         "hold_drops": None if hold_drops is None else float(hold_drops),
         "scrape_errors": float(state.scrape_failing) if state.config.metrics_url else None,
         "health_score": score,
@@ -131,6 +132,16 @@ def _hold_drops(hold: HoldView | None, since: float) -> int | None:
     if hold is None:
         return None
     return sum(1 for at, code in hold.drops if at >= since and abnormal_hold_drop(code))
+
+
+def _failing_streak(recent: Sequence[ProbeRecord]) -> int:
+    """How many of the window's latest probes failed in a row (0 when the last one succeeded)."""
+    streak = 0
+    for record in reversed(recent):
+        if record.ok:
+            break
+        streak += 1
+    return streak
 
 
 def _history(book: SeriesBook, name: str, values: Mapping[str, float | None],
