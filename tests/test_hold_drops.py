@@ -44,6 +44,13 @@ async def test_a_held_connection_dropped_without_a_close_frame_counts_everywhere
     md = render(report, "md")
     assert "Held connections dropped" in md
     assert "| edge | 1006 | abnormal closure (no close frame) | 1 |" in md
+    # from history alone (no running engine): the stored hold_drop events give the same count
+    store = Store.open(state)
+    try:
+        stored = build_report(store, config, since=time.time() - 60, session_id=snap.session_id)
+    finally:
+        store.close()
+    assert stored["targets"][0]["hold_drops"] == {"1006": 1}
 
 
 def test_benign_hold_disconnects_stay_apart():

@@ -44,11 +44,32 @@ class Recorder(MonitorBase):
         if self.store is None:
             return
         try:
+            self._store_hold_drops(snap)
+        except Exception as exc:  # like the rest of history: said, never fatal
+            if not any("history" in n for n in self._notes):
+                self._notes.append(f"history is not being stored: {exc}")
+        try:
             with self.store.batch():
                 self._persist_into_batch(snap)
         except Exception as exc:
             if not any("history" in n for n in self._notes):
                 self._notes.append(f"history is not being stored: {exc}")
+
+    def _store_hold_drops(self, snap: Snapshot) -> None:
+        """Each new drop of a held connection as a ``hold_drop`` event (target, close code), so a
+        report from history alone counts them as the live one does."""
+        assert self.store is not None
+        for tv in snap.targets:
+            hold = tv.hold
+            if hold is None or not hold.drops:
+                continue
+            seen = self._hold_drops_stored.get(tv.name, float("-inf"))
+            for at, code in hold.drops:
+                if at > seen:
+                    self.store.record_event(self.session_id, "hold_drop", at,
+                                            {"target": tv.name, "code": code})
+                    seen = at
+            self._hold_drops_stored[tv.name] = seen
 
     def _save_probes(self) -> None:
         """Queue the probe results not yet handed to the store."""

@@ -63,6 +63,8 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
         if store is not None else {}
     targets = []
     holds = {t.name: t.hold for t in snapshot.targets} if snapshot is not None else {}
+    held = {t.name for t in config.targets if t.hold}
+    stored_drops = _stored_hold_drops(store, since, until, session_id) if store is not None else {}
     for name in names:
         row = summary.get(name, {})
         probes = int(row.get("probes") or 0)
@@ -83,7 +85,8 @@ def build_report(store: Any | None, config: Config, *, since: float, until: floa
             "errors": dict(row.get("errors") or {}),
             "close_codes": {str(k): v for k, v in (row.get("close_codes") or {}).items()},
             "http_statuses": {str(k): v for k, v in (row.get("http_statuses") or {}).items()},
-            "hold_drops": _hold_drops(holds.get(name)),
+            "hold_drops": _hold_drops(holds.get(name)) if name in holds else
+            (stored_drops.get(name, {}) if name in held or name in stored_drops else None),
             "metrics": metrics,
             "last_error": row.get("last_error") or "",
         })
@@ -173,9 +176,21 @@ def _iso_times(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _stored_hold_drops(store: Any, since: float, until: float,
+                       session_id: str | None) -> dict[str, dict[str, int]]:
+    """Held-connection drops by target and close code, from the ``hold_drop`` events."""
+    out: dict[str, dict[str, int]] = {}
+    for event in store.events(kinds=["hold_drop"], since=since, until=until, session_id=session_id):
+        data = event["data"]
+        codes = out.setdefault(str(data.get("target", "")), {})
+        code = str(data.get("code", ""))
+        codes[code] = codes.get(code, 0) + 1
+    return {name: dict(sorted(codes.items())) for name, codes in out.items()}
+
+
 def _hold_drops(hold: Any) -> dict[str, int] | None:
-    """The held connection's disconnects by close code over the session (None: no held
-    connection, or no live engine to ask: a report from history alone)."""
+    """The held connection's disconnects by close code over the session, as the running engine
+    counts them (None: no held connection)."""
     if hold is None:
         return None
     return {str(code): int(n) for code, n in sorted(hold.disconnects.items())}
