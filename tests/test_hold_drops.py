@@ -5,6 +5,8 @@ the health score, the monitor line, the report; 1001/1012 stay apart as for prob
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -51,6 +53,10 @@ async def test_a_held_connection_dropped_without_a_close_frame_counts_everywhere
     finally:
         store.close()
     assert stored["targets"][0]["hold_drops"] == {"1006": 1}
+    # and `status` from the stored session (no engine running) says so too
+    out = subprocess.run([sys.executable, "-m", "wsmon_tui", "status", "--state-dir", str(state)],
+                         capture_output=True, text=True, timeout=30)
+    assert "held connection drops: edge 1006x1" in out.stdout, out
 
 
 def test_benign_hold_disconnects_stay_apart():

@@ -84,10 +84,7 @@ def _status_from_engine(args: argparse.Namespace) -> int | None:
     if firing:
         text += "; firing: " + ", ".join(f"{a['rule']}/{a['target']}" for a in firing)
     drops = got.get("hold_drops") or {}
-    if drops:
-        text += "; held connection drops: " + ", ".join(
-            f"{name} " + " ".join(f"{code}x{n}" for code, n in sorted(codes.items()))
-            for name, codes in sorted(drops.items()))
+    text += _hold_drops_text(drops)
     session["summary"] = {"status": status_word, "alerts": got.get("alerts", []), "hold_drops": drops}
     perf = f"health={score if score is not None else 'U'};;;0;100"
     return _emit(args, code, text + f" | {perf}", session)
@@ -134,8 +131,18 @@ def status(args: argparse.Namespace) -> int:
         # an ended session's alerts are no longer evaluated: stale, not firing
         label = "firing" if running else "stale (firing when the session ended)"
         text += f"; {label}: " + ", ".join(f"{a['rule']}/{a['target']}" for a in firing)
+    text += _hold_drops_text(summary.get("hold_drops") or {})  # as the last heartbeat counted them
     perf = f"health={score if score is not None else 'U'};;;0;100"
     return _emit(args, code, text + f" | {perf}", session)
+
+
+def _hold_drops_text(drops: dict[str, dict[str, int]]) -> str:
+    """``; held connection drops: edge 1006x2`` (nothing when there were none)."""
+    if not drops:
+        return ""
+    return "; held connection drops: " + ", ".join(
+        f"{name} " + " ".join(f"{code}x{n}" for code, n in sorted(codes.items()))
+        for name, codes in sorted(drops.items()))
 
 
 def _emit(args: argparse.Namespace, code: int, text: str, session: dict[str, Any]) -> int:

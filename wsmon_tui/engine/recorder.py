@@ -169,5 +169,7 @@ def snapshot_summary(snap: Snapshot) -> dict[str, Any]:
         ],
         "alerts": [{"id": a.id, "rule": a.rule, "target": a.target, "severity": a.severity,
                     "state": a.state} for a in snap.alerts if a.state in ("pending", "firing")],
+        "hold_drops": {t.name: dict(t.hold.disconnects) for t in snap.targets
+                       if t.hold is not None and t.hold.disconnects},
         "notes": list(snap.notes),
     }
