@@ -89,16 +89,16 @@ async def _run(args: argparse.Namespace, refresh: float | None, duration: float 
     from wsmon_tui.host import EngineHost
     from wsmon_tui.tui.app import WsmonApp, current_user
 
+    def app_for(engine: Any) -> WsmonApp:
+        config = engine.config
+        return WsmonApp(engine, mode=getattr(args, "mode", None) or "summary",
+                        refresh=refresh if refresh is not None else config.ui.refresh,
+                        theme=getattr(args, "theme", None) or config.ui.theme,
+                        read_only=bool(getattr(args, "read_only", False)), duration=duration)
+
     attached = await attach(args, user=current_user())
     if attached is not None:
-        app = WsmonApp(
-            attached,
-            mode=getattr(args, "mode", None) or "summary",
-            refresh=refresh if refresh is not None else attached.config.ui.refresh,
-            theme=getattr(args, "theme", None) or attached.config.ui.theme,
-            read_only=bool(getattr(args, "read_only", False)),
-            duration=duration,
-        )
+        app = app_for(attached)
         result = await app.run_async()
         if attached.ended_by.startswith("the engine"):
             print(attached.ended_by)
@@ -113,14 +113,7 @@ async def _run(args: argparse.Namespace, refresh: float | None, duration: float 
             return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir)
 
         engine = EngineHost(build_monitor, config=ctx.config, state_dir=ctx.state_dir, store=ctx.store)
-        app = WsmonApp(
-            engine,
-            mode=getattr(args, "mode", None) or "summary",
-            refresh=refresh if refresh is not None else ctx.config.ui.refresh,
-            theme=getattr(args, "theme", None) or ctx.config.ui.theme,
-            read_only=bool(getattr(args, "read_only", False)),
-            duration=duration,
-        )
+        app = app_for(engine)
         if ctx.store_error:
             app.startup_note(f"history is kept in memory only: {ctx.store_error}")
         result = await app.run_async()

@@ -99,6 +99,17 @@ def _through_engine(args: argparse.Namespace, config: Config, *, dry_run: bool) 
     return run_sync(go)
 
 
+def _told_steps(result: dict[str, Any]) -> bool:
+    """Say how each step went; False (and why) when the rollback failed before verifying."""
+    for i, step in enumerate(result["steps"], start=1):
+        mark = "ok" if step["ok"] else "FAILED" if step["ok"] is False else "not run"
+        _say(f"  step {i} {step['name']}: {mark} ({step['duration_ms']:.0f} ms) {step['detail']}")
+    if result["state"] != "verifying":
+        _say(f"Rollback #{result['id']} failed: {result['detail']}")
+        return False
+    return True
+
+
 async def _engine_rollback(conn: Any, args: argparse.Namespace, config: Config, *, dry_run: bool) -> int:
     from wsmon_tui.model import Snapshot
 
@@ -110,11 +121,7 @@ async def _engine_rollback(conn: Any, args: argparse.Namespace, config: Config, 
     if dry_run:
         _say(f"Recorded as rollback #{result['id']} (dry_run) by the running engine (pid {pid}).")
         return 0
-    for i, step in enumerate(result["steps"], start=1):
-        mark = "ok" if step["ok"] else "FAILED" if step["ok"] is False else "not run"
-        _say(f"  step {i} {step['name']}: {mark} ({step['duration_ms']:.0f} ms) {step['detail']}")
-    if result["state"] != "verifying":
-        _say(f"Rollback #{result['id']} failed: {result['detail']}")
+    if not _told_steps(result):
         return 1
     window = config.rollback.verify_window
     _say(f"Steps done; the running engine (pid {pid}) verifies: {config.rollback.verify_successes} "
@@ -171,11 +178,7 @@ async def _run(args: argparse.Namespace, config: Config, *, dry_run: bool) -> in
             if dry_run:
                 _say(f"Recorded as rollback #{result['id']} (dry_run).")
                 return 0
-            for i, step in enumerate(result["steps"], start=1):
-                mark = "ok" if step["ok"] else "FAILED" if step["ok"] is False else "not run"
-                _say(f"  step {i} {step['name']}: {mark} ({step['duration_ms']:.0f} ms) {step['detail']}")
-            if result["state"] != "verifying":
-                _say(f"Rollback #{result['id']} failed: {result['detail']}")
+            if not _told_steps(result):
                 return 1
             window = config.rollback.verify_window
             _say(f"Steps done; verifying: {config.rollback.verify_successes} healthy evaluations "
