@@ -65,3 +65,8 @@ HISTORY_METRICS: tuple[str, ...] = (
     "handshake_p95", "error_rate", "rtt_p95", "health_score", "connections", "messages_per_s",
 )
 """Carried in every snapshot as recent values, for sparklines."""
+
+CHART_METRICS: tuple[str, ...] = (
+    "handshake_p95", "rtt_p95", "messages_per_s", "connections", "adoption", "cpu_percent", "memory_percent",
+)
+"""What the metrics view charts over its recent (in-memory) range."""

@@ -135,6 +135,8 @@ class MonitorBase:
         """No rule is judged before this wall time: a probe interval of evidence after a sleep."""
         self._gap_note = ""
         self._unsaved_probes: list[ProbeResult] = []
+        self._recorded: tuple[str, ...] | None = None
+        """The metrics ``_record`` keeps in the history (known once the alert rules are)."""
         self._hold_drops_stored: dict[str, float] = {}
         """Per target, the time of the last held-connection drop written as an event."""
         self.schedule_lag: deque[float] = deque(maxlen=4096)

@@ -16,7 +16,7 @@ from typing import Any
 
 from wsmon_tui.alerts.db import prune_alerts
 from wsmon_tui.engine.base import MonitorBase
-from wsmon_tui.metrics import STORED_METRICS
+from wsmon_tui.metrics import CHART_METRICS, HISTORY_METRICS, STORED_METRICS
 from wsmon_tui.model import Snapshot
 from wsmon_tui.redact import redact_text
 
@@ -28,17 +28,32 @@ class Recorder(MonitorBase):
     """History, store rows, the session log and retention of one Monitor."""
 
     def _record(self, record: Snapshot) -> None:
-        """Append the record's values to the history its later windows and sparklines read."""
+        """Append the record's values to the history its later windows and sparklines read:
+        the metrics something reads back (``_recorded``), not every figure of the record."""
         add = self.history.add
         now = record.taken_at
+        keep = self._recorded_metrics()
         for view in record.targets:
             name = view.name
-            for metric, value in view.values.items():
+            values = view.values
+            for metric in keep:
+                value = values.get(metric)
                 if value is not None:
                     add(name, metric, now, float(value))
         for metric, value in record.overall.items():
             if value is not None:
                 add("", metric, now, float(value))
+
+    def _recorded_metrics(self) -> tuple[str, ...]:
+        """Sparklines, the metrics view's recent range, and every metric an alert rule judges
+        (its windows, its baseline, the alert detail's sparkline)."""
+        if self._recorded is None:
+            names = {"health_score", *HISTORY_METRICS, *CHART_METRICS}
+            engine = self.alert_engine
+            for rule in (engine.rules if engine is not None else ()):
+                names.add("health_score" if rule.metric == "overall" else rule.metric)
+            self._recorded = tuple(sorted(names))
+        return self._recorded
 
     def _persist(self, snap: Snapshot) -> None:
         if self.store is None:
