@@ -21,6 +21,12 @@ from wsmon_tui.model import counts_close_code, counts_http_status
 from wsmon_tui.stats import percentiles
 from wsmon_tui.store.schema import SESSION_COLS
 
+_ROLLUPS = "SELECT minute, avg FROM rollups WHERE series_id = ?1 AND minute >= ?2 AND minute <= ?3"
+"""One series' minute rollups in a range (parameters: series id, since, until)."""
+_RAW = ("SELECT ts, value FROM series_samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
+        " UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3")
+"""One series' raw samples in a range: the settled ones (keyed by series) and the last minutes'."""
+
 
 def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
     """`` WHERE a AND b`` of the conditions whose value is not None, with their parameters."""
@@ -112,10 +118,7 @@ class History:
             return []
         hi = math.inf if until is None else until
         return [(ts, v) for ts, v in self._read(
-            "SELECT minute, avg FROM rollups WHERE series_id = ?1 AND minute >= ?2 AND minute <= ?3"
-            " UNION ALL SELECT ts, value FROM series_samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
-            " UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
-            " ORDER BY 1", (sid, since, hi))]
+            f"{_ROLLUPS} UNION ALL {_RAW} ORDER BY 1", (sid, since, hi))]
 
     def minute_points(self, target: str, metric: str, since: float,
                       until: float | None = None) -> list[tuple[float, float]]:
@@ -126,10 +129,7 @@ class History:
             return []
         hi = math.inf if until is None else until
         return [(ts, v) for ts, v in self._read(
-            "SELECT minute, avg FROM rollups WHERE series_id = ?1 AND minute >= ?2 AND minute <= ?3"
-            " UNION ALL SELECT CAST(ts / 60 AS INTEGER) * 60.0 AS m, avg(value) FROM"
-            " (SELECT ts, value FROM series_samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3"
-            " UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3)"
+            f"{_ROLLUPS} UNION ALL SELECT CAST(ts / 60 AS INTEGER) * 60.0 AS m, avg(value) FROM ({_RAW})"
             " GROUP BY m ORDER BY 1", (sid, since, hi))]
 
     def last_values(self, pairs: Iterable[tuple[str, str]], since: float,
