@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -156,32 +156,34 @@ class MonitorBase:
         per_window = int(self.window / max(self.interval, 0.1)) + 5
         return min(max(per_window * 2, 32), 4096)
 
-    # What one part calls on another: declared here, typed, implemented by the part named.
+    # What one part calls on another: declared for the type checker only, implemented by the part
+    # named (Monitor combines the parts; nothing here runs).
+    if TYPE_CHECKING:
 
-    def _log(self, event: str, **data: Any) -> None:
-        """Write an event to the session log (``Recorder``)."""
-        raise NotImplementedError
+        def _log(self, event: str, **data: Any) -> None:
+            """Write an event to the session log (``Recorder``)."""
+            ...
 
-    def _sample_resources(self) -> None:
-        """Host and process figures on the tick, once per interval (``Collectors``)."""
-        raise NotImplementedError
+        def _sample_resources(self) -> None:
+            """Host and process figures on the tick, once per interval (``Collectors``)."""
+            ...
 
-    def _wake_check(self) -> None:
-        """Notice a sleep since the last check, first thing after it (``Evaluation``)."""
-        raise NotImplementedError
+        def _wake_check(self) -> None:
+            """Notice a sleep since the last check, first thing after it (``Evaluation``)."""
+            ...
 
-    def _record(self, record: Snapshot) -> None:
-        """Append the record's values to the history (``Recorder``)."""
-        raise NotImplementedError
+        def _record(self, record: Snapshot) -> None:
+            """Append the record's values to the history (``Recorder``)."""
+            ...
 
-    def request_stop(self, reason: str = "user") -> None:
-        """Stop after the current tick (``Monitor``)."""
-        raise NotImplementedError
+        def request_stop(self, reason: str = "user") -> None:
+            """Stop after the current tick (``Monitor``)."""
+            ...
 
-    def _kick_lease(self) -> None:
-        """Renew the engine lease in the background, never delaying the tick (``Monitor``)."""
-        raise NotImplementedError
+        def _kick_lease(self) -> None:
+            """Renew the engine lease in the background, never delaying the tick (``Monitor``)."""
+            ...
 
-    def _persist(self, snap: Snapshot) -> None:
-        """Hand the tick's rows to the store (``Recorder``)."""
-        raise NotImplementedError
+        def _persist(self, snap: Snapshot) -> None:
+            """Hand the tick's rows to the store (``Recorder``)."""
+            ...
