@@ -2,7 +2,9 @@
 
 ``running_prometheus(tmp)`` writes a config that scrapes Prometheus itself (and any extra
 ``host:port`` targets) every second, starts the server on a free port, waits until
-``/-/ready`` and, whatever happens, terminates it.
+``/-/ready`` and until its first scrape of itself has landed (the scrape manager starts up
+to five seconds after ``/-/ready``: a test that only waits for ready can see no data at all
+on a loaded machine) and, whatever happens, terminates it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+def _scraped_itself(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+        answer = httpx.get(url + "/api/v1/query", params={"query": 'up{job="prometheus"}'},
+                           timeout=1.0).json()
+        return bool(answer["data"]["result"])
+    return False
+
+
 @contextlib.contextmanager
 def running_prometheus(tmp: Path, extra_targets: list[str] | None = None,
                        ready_timeout: float = 30.0) -> Iterator[Prometheus]:
@@ -87,6 +97,8 @@ def running_prometheus(tmp: Path, extra_targets: list[str] | None = None,
                         ready = True
                         break
                 time.sleep(0.1)
+            while ready and time.monotonic() < deadline and not _scraped_itself(url):
+                time.sleep(0.2)
             if ready:
                 yield Prometheus(url, port, proc, log)
                 return
