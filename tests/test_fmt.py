@@ -68,6 +68,45 @@ def test_unitless_forms():
     assert fmt.ms(None, unit=False) == MISSING and fmt.rate(math.inf) == "∞"
 
 
+@pytest.mark.parametrize(("metric", "value", "expected"), [
+    ("handshake_p95", 278.0, "278.0 ms"),
+    ("adoption", 0.11, "11.0%"),
+    ("error_rate", 0.05, "5.0%"),
+    ("error_rate", 0.0, "0.0%"),
+    ("cpu_percent", 75.0, "75%"),
+    ("overall", 62.4, "62%"),  # the fleet's health score, a percent
+    ("messages_per_s", 812.34, "812.3/s"),
+    ("consecutive_failures", 3.0, "3"),
+    ("abnormal_closes", 0.5, "0.5"),  # a fractional threshold on a count keeps its decimal
+    ("imbalance", 1.1, "1.10×"),
+    ("rss_mb", 88.4, "88 MiB"),
+    ("handshake_p95", None, MISSING),
+    ("no_such_metric", 0.0523, "0.05"),
+])
+def test_a_metric_value_reads_in_its_unit(metric, value, expected):
+    assert fmt.metric_value(metric, value) == expected
+
+
+def test_every_canonical_metric_has_the_unit_its_documentation_gives():
+    """``metrics.UNITS`` (what the alerts view shows) and docs/metrics.md (what a rule's author
+    reads) say the same unit for every name."""
+    import re
+    from pathlib import Path
+
+    from wsmon_tui import metrics
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    documented: dict[str, str] = {}
+    for names, unit in re.findall(r"^\| ((?:`[a-z0-9_]+`(?:, )?)+) \| ([^|]+?) \|", text, re.M):
+        for name in re.findall(r"`([a-z0-9_]+)`", names):
+            documented[name] = unit
+    assert set(metrics.UNITS) == set(metrics.CANONICAL_METRICS)
+    wrong = {name: (unit, documented.get(name)) for name, unit in metrics.UNITS.items()
+             if documented.get(name) != unit and not str(documented.get(name)).startswith(unit + " ")}
+    assert wrong == {}
+    assert metrics.unit_of("overall") == metrics.unit_of("health_score") == metrics.PERCENT
+
+
 def test_one_missing_mark_everywhere():
     assert tui_fmt.DASH == fmt.DASH == MISSING == "—"
 

@@ -26,6 +26,10 @@ The convention, chosen for an on-call engineer scanning a table:
   one decimal, because 99.5% and 99.0% success are different days (0.988 → "98.8%");
   values already in percent (CPU, memory, rollout) through :func:`percent`, whole
   ("35%"), with one decimal only under 1% so a 0.5% canary does not read "0%".
+* **A metric's value** (an alert's value and threshold) is shown in the metric's unit
+  from ``metrics.UNITS`` by :func:`metric_value` (through :func:`measure`): a share as a
+  percentage ("11.0%"), milliseconds with "ms", a percent whole ("75%"), a count whole
+  (a fractional threshold keeps its decimal); never a bare "0.05" for 5 %.
 * **Durations and ages** are "4.5s" (one decimal under 10 s when not whole), "45s",
   "3m 20s", "2h 05m", "1d 04h": two units at most, rounded to the second; negative
   (clock skew) shows as "0s".
@@ -42,9 +46,11 @@ import math
 import time
 from typing import Any
 
+from wsmon_tui import metrics
+
 __all__ = [
-    "COMPACT_FROM", "DASH", "MISSING", "count", "duration", "exact_count", "ms", "num", "pct",
-    "percent", "rate", "timestamp",
+    "COMPACT_FROM", "DASH", "MISSING", "count", "duration", "exact_count", "measure", "metric_value", "ms",
+    "num", "pct", "percent", "rate", "timestamp",
 ]
 
 MISSING = "—"
@@ -156,6 +162,36 @@ def percent(value: float | None, digits: int = 0) -> str:
     if digits == 0 and 0 < abs(v) < 0.95:
         digits = 1
     return _fixed(v, digits) + "%"
+
+
+def measure(value: float | None, unit: str) -> str:
+    """A value in one of the units of ``metrics.UNITS`` ("" for a number of unknown unit: two decimals).
+
+    >>> measure(0.11, "share"), measure(278.0, "ms"), measure(75, "percent"), measure(3, "count")
+    ('11.0%', '278.0 ms', '75%', '3')
+    """
+    if unit == metrics.SHARE:
+        return pct(value)
+    if unit == metrics.PERCENT:
+        return percent(value)
+    if unit == metrics.MS:
+        return ms(value)
+    if unit == metrics.PER_S:
+        return rate(value)
+    if unit in (metrics.COUNT, metrics.FLAG):
+        v = as_number(value)
+        whole = v is None or not math.isfinite(v) or float(v).is_integer()
+        return count(value) if whole else num(value, 1)
+    if unit == metrics.RATIO:
+        return num(value, 2, "×")
+    if unit == metrics.MIB:
+        return num(value, 0, " MiB")
+    return num(value, 2)
+
+
+def metric_value(metric: str, value: float | None) -> str:
+    """A value of the canonical metric ``metric`` in its unit: ``metric_value("error_rate", 0.05)`` is "5.0%"."""
+    return measure(value, metrics.unit_of(metric))
 
 
 def duration(seconds: float | None) -> str:

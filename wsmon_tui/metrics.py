@@ -35,6 +35,7 @@ MONITOR_METRICS: tuple[str, ...] = ("offline_hosts",)
 
 OVERALL = "overall"
 """A rule's metric for the fleet's health score, and the target name of fleet-wide alerts."""
+HEALTH = "health_score"
 
 CANONICAL_METRICS: frozenset[str] = frozenset(
     PROBE_METRICS + SERVER_METRICS + RESOURCE_METRICS + DERIVED_METRICS + MONITOR_METRICS)
@@ -42,6 +43,33 @@ CANONICAL_METRICS: frozenset[str] = frozenset(
 
 FLEET_METRICS: frozenset[str] = frozenset({OVERALL, *RESOURCE_METRICS, *MONITOR_METRICS})
 """Judged once for the whole fleet (target ``overall``); the rest per target."""
+
+SHARE, PERCENT, MS, PER_S, COUNT, RATIO, LOAD, MIB, FLAG = (
+    "share", "percent", "ms", "per second", "count", "ratio", "load", "MiB", "0 or 1")
+"""The units of docs/metrics.md: a *share* is 0 to 1 (5 % is 0.05), a *percent* 0 to 100."""
+
+UNITS: dict[str, str] = {
+    "probe_success_rate": SHARE, "error_rate": SHARE,
+    **dict.fromkeys(("handshake_ms", "handshake_p50", "handshake_p95", "handshake_p99",
+                     "rtt_ms", "rtt_p50", "rtt_p95", "rtt_p99", "server_latency_ms"), MS),
+    **dict.fromkeys(ERROR_CLASSES, COUNT),
+    **dict.fromkeys(("abnormal_closes", "consecutive_failures", "hold_drops", "connections", "queue_depth",
+                     "scrape_errors", "tcp_connections", "open_fds", "threads", "process_connections",
+                     "offline_hosts"), COUNT),
+    "messages_per_s": PER_S, "server_error_rate": SHARE, "adoption": SHARE,
+    "connection_utilisation": SHARE, "imbalance": RATIO,
+    "cpu_percent": PERCENT, "memory_percent": PERCENT, "process_cpu_percent": PERCENT,
+    "load1": LOAD, "rss_mb": MIB,
+    "health_score": PERCENT, "baseline_degradation": FLAG,
+}
+"""Each canonical metric's unit, as docs/metrics.md gives it (a test holds the two together):
+how a value and a threshold on it are shown (``fmt.metric_value``)."""
+
+
+def unit_of(metric: str) -> str:
+    """The unit of a canonical metric (``overall`` is the fleet's health score); "" if unknown."""
+    return UNITS.get(HEALTH if metric == OVERALL else metric, "")
+
 
 PROBE_OUTCOME = "probe_ok"
 """Per probe, 1 (succeeded) or 0 (failed): not a metric a rule names, but what a rate or
