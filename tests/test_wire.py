@@ -105,7 +105,8 @@ target = st.builds(
 alert = st.builds(AlertView, id=text, rule=text, target=text, severity=text, state=text, value=opt_float,
                   threshold=opt_float, summary=text, started_at=opt_float, acknowledged_by=st.none() | text,
                   silenced=st.booleans(), escalated=st.booleans(),
-                  labels=st.dictionaries(text, text, max_size=2))
+                  labels=st.dictionaries(text, text, max_size=2), metric=text, fired_value=opt_float,
+                  ack_comment=text)
 json_scalar = st.none() | st.booleans() | st.integers() | text | st.floats(allow_nan=False)
 step = st.dictionaries(text, json_scalar, max_size=3)
 rollback = st.builds(RollbackView, id=st.none() | st.integers(0, 10**6), state=text, trigger=text,

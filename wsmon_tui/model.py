@@ -246,6 +246,19 @@ class AlertView:
     inhibited_by: str = ""
     """The rule whose alert on the same target holds this one back (e.g. ``TargetDown``): shown
     as inhibited, never notified, no toast. Not a silence: nobody chose to mute it."""
+    metric: str = ""
+    """The canonical metric its rule judges (``overall``: the fleet's health score), in whose
+    unit ``value`` and ``threshold`` are shown; "" for an alert another part raised (rollback)."""
+    fired_value: float | None = None
+    """``value`` when this episode started firing (None while pending). ``value`` moves on with
+    the metric while it fires, and once resolved it is the value that resolved it."""
+
+    @property
+    def episode(self) -> str:
+        """This occurrence of the alert. ``id`` (the fingerprint) is shared by every episode of one
+        (rule, target), and a resolved episode is still shown beside the next one: screens key
+        their rows by this (one fingerprint has one episode active, started at its own time)."""
+        return f"{self.id}@{self.started_at!r}"
 
 
 @dataclass(frozen=True, slots=True)

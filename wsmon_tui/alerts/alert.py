@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from wsmon_tui.alerts.db import column
 from wsmon_tui.model import AlertView
 
 VALUE_SAVE_S = 60.0
@@ -38,6 +39,9 @@ class _Alert:
     metric: str = ""
     value: float | None = None
     threshold: float | None = None
+    fired_value: float | None = None
+    """``value`` when this occurrence started firing (kept: ``value`` moves on, and after the
+    alert resolved it is the value that resolved it)."""
     summary: str = ""
     description: str = ""
     runbook: str = ""
@@ -99,6 +103,7 @@ class _Alert:
             "seq": self.seq, "notified_firing": int(self.notified_firing),
             "first_notified_at": self.first_notified_at, "last_notified_at": self.last_notified_at,
             "ack_renotified_at": self.ack_renotified_at, "session_id": self.session_id,
+            "metric": self.metric, "fired_value": self.fired_value,
         }
 
     def view(self) -> AlertView:
@@ -116,7 +121,8 @@ class _Alert:
             description=self.description, runbook=self.runbook, started_at=self.started_at,
             firing_at=self.firing_at, resolved_at=self.resolved_at, acknowledged_by=self.ack_user,
             acknowledged_at=self.ack_at, ack_comment=self.ack_comment, silenced=self.silenced,
-            escalated=self.escalated, labels=labels, inhibited_by=self.inhibited_by,
+            escalated=self.escalated, labels=labels, inhibited_by=self.inhibited_by, metric=self.metric,
+            fired_value=self.fired_value,
         )
 
     @classmethod
@@ -134,6 +140,7 @@ class _Alert:
             resolved_at=r["resolved_at"], last_true_at=r["last_true_at"], ack_user=r["acknowledged_by"],
             ack_at=r["acknowledged_at"], ack_comment=r["ack_comment"] or "", silenced=bool(r["silenced"]),
             inhibited_by=r["inhibited_by"] or "", session_id=r["session_id"] or "",
+            metric=column(r, "metric") or "", fired_value=column(r, "fired_value"),
             escalated=bool(r["escalated"]), external=bool(r["external"]), seq=r["seq"],
             notified_firing=bool(r["notified_firing"]), first_notified_at=r["first_notified_at"],
             last_notified_at=r["last_notified_at"], ack_renotified_at=r["ack_renotified_at"], dirty=False,

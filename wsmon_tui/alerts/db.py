@@ -66,7 +66,9 @@ CREATE TABLE IF NOT EXISTS alert_alerts (
     last_notified_at REAL,
     ack_renotified_at REAL,
     inhibited_by TEXT NOT NULL DEFAULT '',
-    session_id TEXT NOT NULL DEFAULT ''
+    session_id TEXT NOT NULL DEFAULT '',
+    metric TEXT NOT NULL DEFAULT '',
+    fired_value REAL
 );
 CREATE INDEX IF NOT EXISTS alert_alerts_state ON alert_alerts(state);
 CREATE INDEX IF NOT EXISTS alert_alerts_fp ON alert_alerts(fingerprint, id);
@@ -111,8 +113,8 @@ CREATE INDEX IF NOT EXISTS alert_silences_expiry ON alert_silences(expires_at);
 ACTIVE_STATES = ("pending", "firing")
 ACTIVE_WHERE = "state IN ('pending', 'firing')"
 ONE_ACTIVE = "alert_alerts_one_active"
-KEEP_ON_MERGE = frozenset({"fingerprint", "started_at", "firing_at", "acknowledged_by", "acknowledged_at",
-                           "ack_comment", "first_notified_at", "seq"})
+KEEP_ON_MERGE = frozenset({"fingerprint", "started_at", "firing_at", "fired_value", "acknowledged_by",
+                           "acknowledged_at", "ack_comment", "first_notified_at", "seq"})
 """What an upsert keeps from the stored row: when the episode began, its ack, its first page."""
 LIST_STATES = ("active", "pending", "firing", "acknowledged", "resolved", "silenced", "inhibited", "stale",
                "all")
@@ -122,9 +124,10 @@ ALERT_COLUMNS = (
     "threshold", "summary", "description", "runbook", "labels", "started_at", "firing_at", "resolved_at",
     "last_true_at", "acknowledged_by", "acknowledged_at", "ack_comment", "silenced", "escalated",
     "external", "seq", "notified_firing", "first_notified_at", "last_notified_at", "ack_renotified_at",
-    "inhibited_by", "session_id",
+    "inhibited_by", "session_id", "metric", "fired_value",
 )
-ADDED_COLUMNS = (("inhibited_by", "TEXT NOT NULL DEFAULT ''"), ("session_id", "TEXT NOT NULL DEFAULT ''"))
+ADDED_COLUMNS = (("inhibited_by", "TEXT NOT NULL DEFAULT ''"), ("session_id", "TEXT NOT NULL DEFAULT ''"),
+                 ("metric", "TEXT NOT NULL DEFAULT ''"), ("fired_value", "REAL"))
 """Columns later versions added: an older state dir's table gets them when opened writable
 (read-only readers treat them as absent: ``column``)."""
 
@@ -488,6 +491,7 @@ def row_to_view(r: sqlite3.Row) -> AlertView:
         acknowledged_at=r["acknowledged_at"], ack_comment=r["ack_comment"] or "",
         silenced=bool(r["silenced"]), escalated=bool(r["escalated"]),
         labels={str(k): str(v) for k, v in labels.items()}, inhibited_by=column(r, "inhibited_by") or "",
+        metric=column(r, "metric") or "", fired_value=column(r, "fired_value"),
     )
 
 

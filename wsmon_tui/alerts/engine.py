@@ -173,7 +173,8 @@ class AlertEngine(NotifyPass):
               evidence: tuple[int, float] | None = None) -> None:
         if severity is not None and rule is not None:
             alert.last_true_at = now
-            structural = threshold != alert.threshold or not alert.summary
+            structural = threshold != alert.threshold or not alert.summary or alert.metric != rule.metric
+            alert.metric = rule.metric  # a row stored before metrics were kept learns its own
             if severity != alert.base_severity:
                 if SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.base_severity] and alert.state == "firing":
                     alert.severity_rose = True
@@ -190,6 +191,7 @@ class AlertEngine(NotifyPass):
             if alert.state == "pending" and now - alert.started_at >= rule.for_:
                 alert.state = "firing"
                 alert.firing_at = now
+                alert.fired_value = alert.value
                 alert.touch()
                 self._event(alert, "firing", now)
             return
@@ -391,7 +393,7 @@ class AlertEngine(NotifyPass):
             fp = fingerprint(rule, target, self.deployment)
             alert = _Alert(fingerprint=fp, rule=rule, target=target, deployment=self.deployment,
                            base_severity=severity, severity=severity, state="firing", started_at=now,
-                           firing_at=now, external=True, seq=self._seqs.get(fp, 0),
+                           firing_at=now, fired_value=value, external=True, seq=self._seqs.get(fp, 0),
                            session_id=self.session_id)
             self._active[key] = alert
             self._event(alert, "firing", now)
