@@ -11,11 +11,11 @@ import re
 
 from rich.text import Text
 
-from wsmon_tui.fmt import DASH, count, duration, ms, num, pct
+from wsmon_tui.fmt import DASH, count, duration, metric_value, ms, num, pct
 from wsmon_tui.fmt import percent as pct100
 
-__all__ = ["DASH", "SEVERITY_STYLE", "STATUS_STYLE", "count", "duration", "ms", "num", "pct", "pct100",
-           "plain", "safe", "status_class"]
+__all__ = ["DASH", "SEVERITY_STYLE", "STATUS_STYLE", "count", "duration", "metric_value", "ms", "num", "pct",
+           "pct100", "plain", "safe", "status_class"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

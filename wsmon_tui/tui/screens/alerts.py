@@ -1,7 +1,12 @@
-"""The alerts view: a table of alerts; a acknowledges, s silences, Enter explains, / filters."""
+"""The alerts view: a table of alert episodes; a acknowledges, s silences, Enter explains, / filters.
+
+One row per episode (``AlertView.episode``), never per fingerprint: an episode that resolved a
+minute ago and the one firing now are the same (rule, target) and both are shown, each with
+its own state, value and acknowledgement."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from textual import on
@@ -11,35 +16,55 @@ from textual.content import Content
 from textual.widgets import DataTable, Input
 
 from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot
-from wsmon_tui.tui.fmt import DASH, duration, num, safe
+from wsmon_tui.tui.fmt import DASH, duration, metric_value, safe
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.screens.detailed import Cell, sync_rows
 
 SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
 STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted",
                "stale": "$text-muted"}
-COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 24), ("target", "Target", 16),
-           ("state", "State", 9), ("since", "Since", 9), ("value", "Value / Threshold", 19),
-           ("ack", "Acknowledged", 14))
+ACTIVE_STATES = ("pending", "firing")
+COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 22), ("target", "Target", 14),
+           ("state", "State", 9), ("since", "Since", 8), ("value", "Value / Threshold", 22),
+           ("ack", "Acknowledged", 12), ("comment", "Ack comment", 24))
+
+
+def value_text(alert: AlertView) -> str:
+    """Value / threshold in the metric's unit. A resolved or stale episode shows the value it
+    fired at ("fired 12.0% / 5.0%"): the value that resolved it is no reason it fired."""
+    threshold = metric_value(alert.metric, alert.threshold)
+    if alert.state in ACTIVE_STATES:
+        return f"{metric_value(alert.metric, alert.value)} / {threshold}"
+    return f"fired {metric_value(alert.metric, alert.fired_value)} / {threshold}"
+
+
+def shown_state(alert: AlertView) -> str:
+    """The state as the views show it: a muted alert (pending or firing) reads "silenced" or
+    "inhibited", which is what the on-call needs to see, and it fits the column at 80 columns
+    ("firing (silenced)" did not); Enter shows both. Inhibited (held back by TargetDown) is not
+    silenced: nobody chose to mute it."""
+    if alert.state in ACTIVE_STATES and alert.inhibited_by:
+        return "inhibited"
+    if alert.state in ACTIVE_STATES and alert.silenced:
+        return "silenced"
+    return alert.state
 
 
 def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
     since_ts = alert.firing_at or alert.started_at
     end = alert.resolved_at or now
-    # A muted alert is pending or firing; "silenced" or "inhibited" is what the on-call needs
-    # to see, and it fits the column at 80 columns ("firing (silenced)" did not). Enter shows
-    # both. Inhibited (held back by TargetDown) is not silenced: nobody chose to mute it.
-    active = alert.state in ("pending", "firing")
-    silenced = active and (alert.silenced or bool(alert.inhibited_by))
-    state = ("inhibited" if alert.inhibited_by else "silenced") if silenced else alert.state
+    active = alert.state in ACTIVE_STATES
+    state = shown_state(alert)
+    silenced = state != alert.state
     return {
         "severity": Content.styled(alert.severity, SEV_STYLE.get(alert.severity, "")),
         "rule": Content(safe(alert.rule, 60)),
         "target": Content(safe(alert.target or "overall", 40)),
         "state": Content.styled(state, "$text-muted" if silenced else STATE_STYLE.get(alert.state, "")),
         "since": duration(end - since_ts) if since_ts else DASH,
-        "value": f"{num(alert.value, 2)} / {num(alert.threshold, 2)}",
+        "value": Content.styled(value_text(alert), "" if active else "$text-muted"),
         "ack": Content(safe(alert.acknowledged_by, 30)) if alert.acknowledged_by else Content("no"),
+        "comment": Content(safe(alert.ack_comment, 120)) if alert.acknowledged_by else Content(""),
     }
 
 
@@ -48,15 +73,31 @@ def matches(alert: AlertView, needle: str) -> bool:
         return True
     hay = " ".join((alert.severity, alert.rule, alert.target, alert.state,
                     "silenced" if alert.silenced else "", "inhibited" if alert.inhibited_by else "",
-                    alert.summary,
-                    alert.acknowledged_by or "", *alert.labels.values())).lower()
+                    alert.summary, alert.acknowledged_by or "", alert.ack_comment,
+                    *alert.labels.values())).lower()
     return all(word in hay for word in needle.lower().split())
 
 
-def ordered(alerts: tuple[AlertView, ...]) -> list[AlertView]:
-    """Active first, then by severity, then newest."""
-    return sorted(alerts, key=lambda a: (a.state in ("resolved", "stale"), -SEVERITY_ORDER.get(a.severity, 0),
-                                         -(a.firing_at or a.started_at or 0.0), a.id))
+def rank(alert: AlertView) -> int:
+    """Where an episode sorts: 0 firing, 1 pending, 2 acknowledged, 3 silenced or inhibited
+    (someone is on it, or nobody is to be told), 4 resolved or stale."""
+    if alert.state not in ACTIVE_STATES:
+        return 4
+    if alert.silenced or alert.inhibited_by:
+        return 3
+    if alert.acknowledged_by:
+        return 2
+    return 0 if alert.state == "firing" else 1
+
+
+def ordered(alerts: Iterable[AlertView]) -> list[AlertView]:
+    """What needs someone first: firing (critical before warning, then newest), pending,
+    acknowledged, silenced or inhibited, then resolved and stale (newest first)."""
+    def newest(a: AlertView) -> float:
+        at = a.resolved_at if a.state not in ACTIVE_STATES else None
+        return at or a.firing_at or a.started_at or 0.0
+
+    return sorted(alerts, key=lambda a: (rank(a), -SEVERITY_ORDER.get(a.severity, 0), -newest(a), a.episode))
 
 
 class AlertsScreen(ViewScreen):
@@ -90,12 +131,12 @@ class AlertsScreen(ViewScreen):
         if not table.row_count or snap is None:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((a for a in snap.alerts if a.id == key), None)
+        return next((a for a in snap.alerts if a.episode == key), None)
 
     def show(self, snapshot: Snapshot) -> None:
         table = self.query_one("#alerts-table", DataTable)
         alerts = [a for a in ordered(snapshot.alerts) if matches(a, self.filter_text)]
-        rows = {a.id: alert_cells(a, snapshot.taken_at) for a in alerts}
+        rows = {a.episode: alert_cells(a, snapshot.taken_at) for a in alerts}
         order = list(rows)
         with self.app.batch_update():
             if order != self._order:
@@ -106,8 +147,8 @@ class AlertsScreen(ViewScreen):
                 table.clear()
                 self._shown.clear()
                 sync_rows(table, rows, self._shown)
-                if selected is not None and selected.id in rows:
-                    table.move_cursor(row=table.get_row_index(selected.id))
+                if selected is not None and selected.episode in rows:
+                    table.move_cursor(row=table.get_row_index(selected.episode))
             else:
                 sync_rows(table, rows, self._shown)
 
@@ -122,7 +163,7 @@ class AlertsScreen(ViewScreen):
             return
         from wsmon_tui.tui.screens.alert_detail import AlertDetailScreen
 
-        self.app.push_screen(AlertDetailScreen(alert.id))
+        self.app.push_screen(AlertDetailScreen(alert.episode))
 
     def action_filter(self) -> None:
         box = self.query_one("#alerts-filter", Input)

@@ -7,8 +7,9 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from wsmon_tui.model import SEVERITY_ORDER, Snapshot
+from wsmon_tui.model import Snapshot
 from wsmon_tui.tui.fmt import count, duration, ms, num, pct, pct100, safe
+from wsmon_tui.tui.screens.alerts import ordered, shown_state
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.widgets.figures import Figure
 from wsmon_tui.tui.widgets.target_card import TargetCard
@@ -48,12 +49,12 @@ def alerts_content(snap: Snapshot, limit: int = 6) -> Content:
     parts: list[str | tuple[str, str]] = [("Alerts  ", "bold")]
     for sev, n in by_sev.items():
         parts.append((f"{sev} {n}  ", SEV_STYLE[sev] if n else "$text-muted"))
-    active.sort(key=lambda a: (-SEVERITY_ORDER.get(a.severity, 0), a.rule, a.target))
+    active = ordered(active)  # the alerts view's order: firing, pending, acknowledged, muted
     for alert in active[:limit]:
         parts.append("\n")
         parts.append((f"{alert.severity[:4].upper():<5}", SEV_STYLE.get(alert.severity, "")))
         mark = " ✓" if alert.acknowledged_by else ""
-        parts.append(f"{safe(alert.rule, 30)} · {safe(alert.target, 24)} · {alert.state}{mark}")
+        parts.append(f"{safe(alert.rule, 30)} · {safe(alert.target, 24)} · {shown_state(alert)}{mark}")
     if not active:
         parts.append(("\nno active alerts", "$text-success"))
     elif len(active) > limit:
