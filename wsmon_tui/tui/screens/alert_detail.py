@@ -1,5 +1,6 @@
-"""Why it fired: value against threshold, the timeline, time left to `for`, a sparkline of
-the metric, the runbook and the delivery status of every notification."""
+"""Why it fired: the value it fired at and the value now against the threshold (in the
+metric's unit), the timeline, time left to `for`, a sparkline of the metric, the runbook and
+the delivery status of the episode's notifications."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Sparkline, Static
 
 from wsmon_tui.errors import WsmonError
-from wsmon_tui.model import AlertView
+from wsmon_tui.metrics import OVERALL
+from wsmon_tui.model import AlertView, Snapshot
 from wsmon_tui.seam import RangeRequest, RuleInfo
-from wsmon_tui.tui.fmt import duration, num, safe
+from wsmon_tui.tui.fmt import duration, metric_value, safe
+from wsmon_tui.tui.screens.popup import close_hint
 
 if TYPE_CHECKING:
     from wsmon_tui.tui.app import WsmonApp
@@ -34,19 +37,63 @@ def _ts(label: str, at: float | None, now: float) -> Parts:
     return [f"  {label:<13}{duration(now - at)} ago\n"]
 
 
+def current_value(snap: Snapshot, alert: AlertView, metric: str) -> float | None:
+    """The metric on the alert's target in the latest snapshot (the fleet's for ``overall``)."""
+    if not metric:
+        return None
+    if metric == OVERALL:
+        return snap.health_score
+    if alert.target in ("", OVERALL):
+        return snap.overall.get(metric)
+    view = next((t for t in snap.targets if t.name == alert.target), None)
+    return view.values.get(metric) if view is not None else None
+
+
+def value_parts(alert: AlertView, rule: RuleInfo | None, now: float, current: float | None) -> Parts:
+    """The value it fired at and the value now, apart, each in the metric's unit: a resolved
+    alert's value is what resolved it, never a reason it fired."""
+    metric = alert.metric or (rule.metric if rule is not None else "")
+    op = rule.op if rule is not None else ""
+    threshold = alert.threshold
+    if threshold is None and rule is not None:
+        threshold = rule.threshold
+
+    def shown(value: float | None) -> str:
+        return metric_value(metric, value)
+
+    parts: Parts = [("\nValue against threshold\n", "bold")]
+    parts.append(f"  fires when {safe(metric or 'its value', 40)} {op or 'crosses'} {shown(threshold)}\n")
+    if alert.firing_at is None:
+        parts.append(("  fired at    not yet (pending)\n", "$text-muted"))
+    else:
+        parts.append("  fired at    ")
+        parts.append((shown(alert.fired_value), "bold"))
+        parts.append(f"  {duration(now - alert.firing_at)} ago\n" if alert.fired_value is not None
+                     else "  (not recorded)\n")
+    active = alert.state in ("pending", "firing")
+    if active:
+        parts.append("  now         ")
+        parts.append((shown(alert.value), "bold"))
+        parts.append("\n")
+    else:
+        ended = duration(now - alert.resolved_at) + " ago" if alert.resolved_at is not None else ""
+        parts.append(f"  at its end  {shown(alert.value)}  {alert.state} {ended}\n")
+        parts.append("  now         ")
+        parts.append((shown(current), "bold") if current is not None else ("not in the latest snapshot",
+                                                                             "$text-muted"))
+        parts.append("\n")
+    return parts
+
+
 def why_content(alert: AlertView, rule: RuleInfo | None, now: float,
-                deliveries: list[dict[str, Any]] | None) -> Content:
+                deliveries: list[dict[str, Any]] | None, current: float | None = None) -> Content:
     parts: Parts = [(f"{alert.severity.upper()} ", "bold"), (safe(alert.rule, 60), "bold"),
                     "  on  ", (safe(alert.target or "overall", 60), "bold"), f"  ({alert.state})\n"]
     if alert.summary:
         parts.append(safe(alert.summary, 300) + "\n")
     if alert.description:
         parts.append((safe(alert.description, 600) + "\n", "$text-muted"))
-    metric = rule.metric if rule is not None else ""
-    op = rule.op if rule is not None else ""
-    parts.append(("\nValue against threshold\n", "bold"))
-    parts.append(f"  {safe(metric or 'value', 40)} = {num(alert.value, 3)}  {op or 'vs'}  "
-                 f"threshold {num(alert.threshold, 3)}\n")
+    parts += value_parts(alert, rule, now, current)
     parts.append(("\nTimeline\n", "bold"))
     parts += _ts("pending", alert.started_at, now)
     parts += _ts("firing", alert.firing_at, now)
@@ -97,14 +144,33 @@ def why_content(alert: AlertView, rule: RuleInfo | None, now: float,
     return Content.assemble(*parts)
 
 
+def episode_deliveries(deliveries: list[dict[str, Any]], alert: AlertView,
+                       alerts: tuple[AlertView, ...]) -> list[dict[str, Any]]:
+    """The deliveries of this episode: the engine answers for the fingerprint (every episode),
+    so those made before it started, or once the next episode shown had started, are left out."""
+    start = alert.started_at
+    if start is None:
+        return deliveries
+    later = [a.started_at for a in alerts if a.id == alert.id and a.started_at is not None
+             and a.started_at > start]
+    end = min(later) if later else math.inf
+
+    def within(d: dict[str, Any]) -> bool:
+        at = d.get("created_at")
+        return not isinstance(at, int | float) or start <= at < end
+
+    return [d for d in deliveries if within(d)]
+
+
 class AlertDetailScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="detail.close", tooltip="Back to the alerts"),
     ]
 
-    def __init__(self, alert_id: str) -> None:
+    def __init__(self, episode: str) -> None:
         super().__init__(classes="detail-screen")
-        self.alert_id = alert_id
+        self.episode = episode
+        """``AlertView.episode`` of the alert shown: the one chosen, not another episode of its rule."""
         self._last: Content | None = None
         self._spark: tuple[float, ...] | None = None
         self._rule: RuleInfo | None = None
@@ -115,6 +181,7 @@ class AlertDetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="detail-panel") as panel:
             panel.border_title = "Why it fired"
+            panel.border_subtitle = close_hint(self, "close")
             yield Static("", id="spark-label", classes="card-label")
             yield Sparkline([], summary_function=max, id="alert-spark")
             yield Static("", id="alert-detail")
@@ -124,13 +191,17 @@ class AlertDetailScreen(ModalScreen[None]):
         self.load()
         self.set_interval(REFETCH_S, self.load)
 
+    def _alert(self) -> tuple[AlertView | None, Snapshot | None]:
+        snap = cast("WsmonApp", self.app).latest
+        if snap is None:
+            return None, None
+        return next((a for a in snap.alerts if a.episode == self.episode), None), snap
+
     @work(group="alert-detail", exclusive=True, exit_on_error=False, description="why it fired")
     async def load(self) -> None:
         """The rule, the deliveries and the metric's recent values, from the engine."""
-        app = cast("WsmonApp", self.app)
-        engine = app.engine
-        snap = app.latest
-        alert = next((a for a in snap.alerts if a.id == self.alert_id), None) if snap else None
+        engine = cast("WsmonApp", self.app).engine
+        alert, snap = self._alert()
         if alert is None or snap is None:
             return
         if self._rule is None:
@@ -139,12 +210,12 @@ class AlertDetailScreen(ModalScreen[None]):
             self._deliveries = list(await engine.deliveries(alert.id))
         except WsmonError:  # e.g. a read-only session keeps no outbox: said as "not available"
             self._deliveries = None
-        metric = self._rule.metric if self._rule is not None else ""
+        metric = alert.metric or (self._rule.metric if self._rule is not None else "")
         values: tuple[float, ...] = ()
         if metric:
             since = snap.taken_at - SPARK_POINTS * max(snap.interval, 1.0)
             for target in (alert.target, ""):
-                req = RangeRequest(target, "health_score" if metric == "overall" else metric)
+                req = RangeRequest(target, "health_score" if metric == OVERALL else metric)
                 points = (await engine.metric_ranges([req], since, math.inf)).get(req, [])
                 if points:
                     values = tuple(v for _, v in points[-SPARK_POINTS:])
@@ -153,13 +224,15 @@ class AlertDetailScreen(ModalScreen[None]):
         self.paint()
 
     def paint(self) -> None:
-        app = cast("WsmonApp", self.app)
-        snap = app.latest
-        alert = next((a for a in snap.alerts if a.id == self.alert_id), None) if snap else None
+        alert, snap = self._alert()
         if alert is None or snap is None:
-            content = Content(f"alert {safe(self.alert_id)} is no longer in the snapshot")
+            content = Content(f"alert {safe(self.episode)} is no longer in the snapshot")
         else:
-            content = why_content(alert, self._rule, snap.taken_at, self._deliveries)
+            deliveries = (None if self._deliveries is None
+                          else episode_deliveries(self._deliveries, alert, snap.alerts))
+            metric = alert.metric or (self._rule.metric if self._rule is not None else "")
+            content = why_content(alert, self._rule, snap.taken_at, deliveries,
+                                  current_value(snap, alert, metric))
             values, metric = self._values, self._metric
             if values != self._spark:
                 self._spark = values
