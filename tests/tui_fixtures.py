@@ -158,6 +158,8 @@ class FakeMonitor:
         self.loop_threads: list[str] = []
         """The thread each command ran on (the seam runs them on the engine's)."""
         self.alert_engine = None
+        self.rollback_answer: dict[str, Any] | None = None
+        self.rollback_gate: asyncio.Event | None = None
 
     @property
     def windows(self) -> SeriesBook:
@@ -236,6 +238,11 @@ class FakeMonitor:
         self.calls.append(("silence", {"rule": rule, "target": target, "duration": duration,
                                        "comment": comment, "user": user}))
 
-    async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> None:
+    async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> dict[str, Any] | None:
+        """Recorded; answers ``rollback_answer`` (the controller's action dict) once
+        ``rollback_gate`` (when set) opens, as the engine answers once the steps ran."""
         self._check("rollback")
         self.calls.append(("rollback", {"reason": reason, "user": user, "dry_run": dry_run}))
+        if self.rollback_gate is not None:
+            await self.rollback_gate.wait()
+        return self.rollback_answer

@@ -10,18 +10,39 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
+from textual.notifications import SeverityLevel
 
 from wsmon_tui.errors import WsmonError
-from wsmon_tui.model import AlertView
+from wsmon_tui.model import AlertView, Snapshot
 from wsmon_tui.seam import EngineLink
 from wsmon_tui.tui.fmt import safe
 from wsmon_tui.tui.screens.alerts import AlertsScreen
+
+if TYPE_CHECKING:
+    from wsmon_tui.tui.screens.confirm_rollback import RollbackProgressScreen
+
+
+def rollback_notice(result: Any) -> tuple[str, SeverityLevel]:
+    """The notice for the engine's answer to a rollback (its action: ``id``, ``state``)."""
+    if not isinstance(result, Mapping):
+        return "Rollback started; its progress is in the panel.", "information"
+    ident = f" #{result['id']}" if result.get("id") is not None else ""
+    state = str(result.get("state") or "")
+    said: dict[str, tuple[str, SeverityLevel]] = {
+        "verifying": ("steps done; verifying that health recovers", "information"),
+        "failed": ("a step failed; see the progress panel", "error"),
+        "dry_run": ("dry run: the steps were logged, nothing was changed", "information"),
+        "verified": ("verified: health recovered", "information"),
+        "failed_verification": ("health did not recover", "error"),
+    }
+    text, severity = said.get(state, (safe(state, 40) or "started", "information"))
+    return f"Rollback{ident}: {text}.", severity
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -39,6 +60,7 @@ class EngineActions(App[int]):
     read_only: bool
     user: str
     last_export: Path | None
+    latest: Snapshot | None
 
     def _selected_alert(self) -> AlertView | None:
         screen = self.screen
@@ -56,6 +78,12 @@ class EngineActions(App[int]):
             return
         alert = self._selected_alert()
         if alert is None:
+            return
+        if alert.state not in ("pending", "firing"):
+            # An ack names the fingerprint and reaches its active episode: from a resolved row
+            # it would acknowledge another episode than the one selected.
+            self.notify(f"That episode of {safe(alert.rule, 60)} is {alert.state}: there is nothing to "
+                        "acknowledge.", severity="warning", markup=False)
             return
         from wsmon_tui.tui.screens.ack import AckScreen
 
@@ -89,10 +117,15 @@ class EngineActions(App[int]):
         self._open_rollback("manual", "")
 
     def _open_rollback(self, trigger: str, reason: str) -> None:
-        from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen, RollbackProgressScreen
+        from wsmon_tui.tui.screens.confirm_rollback import (
+            ConfirmRollbackScreen,
+            RollbackProgressScreen,
+            attempt_key,
+        )
 
         config = self.engine.config
         dep = config.deployment
+        latest = self.latest
 
         def done(confirmed: bool | None) -> None:
             if not confirmed:
@@ -100,8 +133,12 @@ class EngineActions(App[int]):
                 return
             why = reason or ("recommended by wsmon" if trigger == "recommended"
                              else "manual rollback from the TUI")
-            self.run_command("Rollback", self.engine.rollback(reason=why, user=self.user))
-            self.push_screen(RollbackProgressScreen())
+            # The panel follows this attempt only: the snapshot holds the previous one until
+            # the engine's next tick.
+            now = self.latest
+            progress = RollbackProgressScreen(previous=attempt_key(now.rollback if now else None))
+            self.push_screen(progress)
+            self.run_rollback(why, progress)
 
         # Nothing may sit on top of a destructive confirmation: toasts are cleared, and
         # no new ones are raised while it is open (see _announce_critical).
@@ -109,7 +146,25 @@ class EngineActions(App[int]):
         self.push_screen(ConfirmRollbackScreen(
             deployment=dep.name, version=dep.version, previous=dep.previous_version,
             steps=list(config.rollback.steps), trigger=trigger, reason=reason,
-            dry_run=bool(config.rollback.dry_run), secrets=config.secrets), done)
+            dry_run=bool(config.rollback.dry_run), secrets=config.secrets,
+            last=latest.rollback if latest else None, now=latest.taken_at if latest else None), done)
+
+    @work(group="commands", exit_on_error=False, description="rollback")
+    async def run_rollback(self, reason: str, progress: RollbackProgressScreen) -> None:
+        """Ask the engine to roll back; the progress panel follows the attempt it answers with.
+
+        The answer comes once the steps ran, not when the rollback is done: it is verified
+        (or not) ticks later, so the notice says what the answer says, never "done"."""
+        try:
+            result = await asyncio.wait_for(self.engine.rollback(reason=reason, user=self.user), 120)
+        except WsmonError as exc:
+            progress.failed(str(exc))
+            self.notify(f"Rollback: {safe(exc, 300)}", title="Not done", severity="error", timeout=10,
+                        markup=False)
+            return
+        progress.started(result)
+        text, severity = rollback_notice(result)
+        self.notify(text, severity=severity, timeout=8, markup=False)
 
     @work(group="commands", exit_on_error=False, description="wsmon command")
     async def run_command(self, what: str, command: Awaitable[Any]) -> None:

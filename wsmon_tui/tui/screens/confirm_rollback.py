@@ -1,8 +1,9 @@
-"""Rollback: a confirmation (ModalScreen[bool], focus on Cancel) and a live progress view."""
+"""Rollback: a confirmation (ModalScreen[bool], focus on Cancel, saying how the last rollback
+ended) and a live progress view of the attempt it started."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on
@@ -10,12 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.events import DescendantFocus
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from wsmon_tui.model import RollbackView
 from wsmon_tui.redact import redact_argv, redact_text, redact_url
 from wsmon_tui.tui.fmt import duration, safe
+from wsmon_tui.tui.screens.popup import close_hint
 
 if TYPE_CHECKING:
     from wsmon_tui.tui.app import WsmonApp
@@ -43,6 +46,54 @@ def describe_step(step: Any, secrets: Iterable[str] = ()) -> str:
     return str(kind)
 
 
+def focus_hint(focused: str, deployment: str) -> Content:
+    """What Enter, Tab and y do from the widget with focus (``rollback-name``, ``cancel``, ``confirm``)."""
+    name = safe(deployment, 60)
+    if focused == "rollback-name":
+        text = f"Type {name} and press Enter to roll back. Tab moves to Cancel. Escape cancels."
+    elif focused == "confirm":
+        text = ("Focus is on “Roll back”: y or Enter rolls back now. Shift+Tab moves to Cancel. "
+                "Escape cancels.")
+    else:
+        text = (f"Focus is on Cancel: Enter closes without rolling back. To roll back, Shift+Tab to the "
+                f"name box and type {name}, or Tab to “Roll back” and press y. Escape cancels.")
+    return Content(text)
+
+
+ENDINGS = {"verified": ("verified: health recovered", "$text-success"),
+           "failed_verification": ("failed verification: health did not recover", "bold $text-error"),
+           "failed": ("failed: a step failed", "bold $text-error"),
+           "dry_run": ("dry run: nothing was changed", "$text-muted"),
+           "running": ("still running its steps", "bold $text-warning"),
+           "verifying": ("still verifying", "bold $text-warning")}
+
+
+def last_rollback_parts(rb: RollbackView | None, now: float | None) -> Parts:
+    """When the latest rollback ran and how it ended (or that it is still going)."""
+    parts: Parts = [("Last rollback: ", "bold")]
+    if rb is None or attempt_key(rb) is None:
+        return [*parts, ("none since this monitor started", "$text-muted")]
+    if rb.id is not None:
+        parts.append(f"#{rb.id} ")
+    parts.append(ENDINGS.get(rb.state, (safe(rb.state, 30), "")))
+    if rb.started_at is not None and now is not None:
+        parts.append(f", started {duration(now - rb.started_at)} ago")
+        if rb.finished_at is not None:
+            parts.append(f", took {duration(rb.finished_at - rb.started_at)}")
+    if rb.trigger:
+        parts.append(f" ({safe(rb.trigger, 40)})")
+    if rb.state in ("running", "verifying"):
+        parts.append(("\nA new rollback is refused until it ends.", "$text-warning"))
+    return parts
+
+
+def attempt_key(rb: RollbackView | None) -> tuple[int | None, float | None] | None:
+    """Which rollback attempt ``rb`` is: (audit id, start time); None when none has run."""
+    if rb is None or rb.state == "idle" or (rb.id is None and rb.started_at is None):
+        return None
+    return rb.id, rb.started_at
+
+
 class ConfirmButton(Button):
     """The confirm button; ``y`` presses it while it has focus."""
 
@@ -59,8 +110,12 @@ class ConfirmRollbackScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, *, deployment: str, version: str, previous: str, steps: list[Any],
-                 trigger: str, reason: str = "", dry_run: bool = False, secrets: Iterable[str] = ()) -> None:
+                 trigger: str, reason: str = "", dry_run: bool = False, secrets: Iterable[str] = (),
+                 last: RollbackView | None = None, now: float | None = None) -> None:
         super().__init__(classes="dialog-screen", id="confirm-rollback")
+        self.last = last
+        """The latest rollback the engine knows of (the snapshot's), said in the dialog."""
+        self.now = now
         self.deployment = deployment
         self.version = version
         self.previous = previous
@@ -86,19 +141,26 @@ class ConfirmRollbackScreen(ModalScreen[bool]):
             parts.append(("\n  no steps configured", "$text-warning"))
         for i, step in enumerate(self.steps, 1):
             parts.append(f"\n  {i}. {safe(describe_step(step, self.secrets), 100)}")
+        parts.append("\n\n")
+        parts += last_rollback_parts(self.last, self.now)
         with Vertical(classes="dialog -danger") as box:
             box.border_title = "Confirm rollback"
+            box.border_subtitle = close_hint(self, "cancel")
             yield Static(Content.assemble(*parts), id="rollback-summary")
-            yield Static(Content(f"Type the deployment name ({safe(self.deployment, 60)}) and press "
-                                 "Enter, or Tab to “Roll back” and press y. Escape cancels."),
-                         classes="hint")
-            yield Input(placeholder=safe(self.deployment, 60), id="rollback-name")
+            yield Static(focus_hint("cancel", self.deployment), id="rollback-hint", classes="hint")
+            yield Static("Deployment name, to confirm by typing it:", classes="hint")
+            # No placeholder: a name greyed out in the box reads as already typed.
+            yield Input(id="rollback-name")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield ConfirmButton("Roll back", id="confirm", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        """The hint says what the keys do where focus is now."""
+        self.query_one("#rollback-hint", Static).update(focus_hint(event.widget.id or "", self.deployment))
 
     @on(Input.Submitted, "#rollback-name")
     def _typed(self, event: Input.Submitted) -> None:
@@ -116,7 +178,10 @@ class ConfirmRollbackScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-def progress_content(rb: RollbackView | None, now: float) -> Content:
+def progress_content(rb: RollbackView | None, now: float, refused: str = "") -> Content:
+    """``rb``'s progress (the attempt this panel follows), or what is awaited or went wrong."""
+    if refused:
+        return Content.assemble(("The rollback did not start: ", "bold $text-error"), safe(refused, 300))
     if rb is None:
         return Content("waiting for the rollback to start…")
     parts: Parts = [("Rollback ", "bold")]
@@ -161,20 +226,31 @@ def progress_content(rb: RollbackView | None, now: float) -> Content:
 
 
 class RollbackProgressScreen(ModalScreen[None]):
-    """Shows the rollback live from each snapshot's RollbackView; Escape only hides it."""
+    """Shows one rollback attempt live from each snapshot's RollbackView; Escape only hides it.
+
+    Only the attempt asked for is shown: until the engine answers with its id, any attempt
+    but ``previous`` (the one the snapshot held when the rollback was confirmed); then that
+    id only. The snapshot still holds the previous attempt until the engine's next tick, and
+    showing it read as the new rollback already "verified".
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Hide", id="rollback.hide",
                 tooltip="Hide this panel (the rollback goes on)"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, previous: tuple[int | None, float | None] | None = None) -> None:
         super().__init__(classes="dialog-screen", id="rollback-progress")
         self._last: Content | None = None
+        self.previous = previous
+        self.attempt: tuple[int | None, float | None] | None = None
+        """The attempt the engine said it started (its ``id`` and ``started_at``)."""
+        self.refused = ""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog") as box:
             box.border_title = "Rollback progress"
+            box.border_subtitle = close_hint(self, "hide (the rollback goes on)")
             yield Static("", id="rollback-progress-text")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close")
@@ -187,11 +263,35 @@ class RollbackProgressScreen(ModalScreen[None]):
     def _close(self) -> None:
         self.dismiss(None)
 
+    def started(self, result: Any) -> None:
+        """The engine's answer to the rollback command: follow that attempt from now on."""
+        if isinstance(result, Mapping):
+            key = (result.get("id"), result.get("started_at"))
+            if key != (None, None):
+                self.attempt = key
+        if self.is_mounted:
+            self.paint()
+
+    def failed(self, message: str) -> None:
+        """The engine refused the rollback (another is running, read-only, ...)."""
+        self.refused = message
+        if self.is_mounted:
+            self.paint()
+
+    def shown(self, rb: RollbackView | None) -> RollbackView | None:
+        """``rb`` when it is the attempt this panel follows, else None (still waiting)."""
+        key = attempt_key(rb)
+        if key is None:
+            return None
+        if self.attempt is not None:
+            return rb if key == self.attempt else None
+        return rb if key != self.previous else None
+
     def paint(self) -> None:
         app = cast("WsmonApp", self.app)
         snap = app.latest
-        rb = snap.rollback if snap else None
-        content = progress_content(rb, snap.taken_at if snap else app.clock())
+        rb = self.shown(snap.rollback if snap else None)
+        content = progress_content(rb, snap.taken_at if snap else app.clock(), self.refused)
         if content != self._last:
             self._last = content
             self.query_one("#rollback-progress-text", Static).update(content)
