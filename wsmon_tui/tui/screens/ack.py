@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Static
 
 from wsmon_tui.model import AlertView
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.screens.popup import close_hint
 
 
 class AckScreen(ModalScreen[str | None]):
@@ -31,6 +32,7 @@ class AckScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Acknowledge"
+            box.border_subtitle = close_hint(self, "cancel")
             yield Static(Content.assemble(
                 ("Acknowledge ", "bold"), (safe(self.alert.rule, 60), "bold"), " on ",
                 safe(self.alert.target or "overall", 60), f" as {safe(self.user, 40)}"))

@@ -12,6 +12,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from wsmon_tui.tui.screens.popup import close_hint
+
 Section = tuple[str, list[Binding]]
 
 
@@ -44,4 +46,5 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="detail-panel") as panel:
             panel.border_title = "Keys"
+            panel.border_subtitle = close_hint(self, "close")
             yield Static(help_content(self.sections, self.app.get_key_display), id="help-text")

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 
 from wsmon_tui.model import AlertView
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.screens.popup import close_hint
 
 DURATIONS = (("30m", 1800.0), ("1h", 3600.0), ("4h", 14400.0), ("1d", 86400.0))
 
@@ -40,6 +41,7 @@ class SilenceScreen(ModalScreen[SilenceRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Silence"
+            box.border_subtitle = close_hint(self, "cancel")
             yield Static(Content.assemble(
                 ("Silence ", "bold"), (safe(self.alert.rule, 60), "bold"), " on ",
                 safe(self.alert.target or "every target", 60), f" as {safe(self.user, 40)}"))

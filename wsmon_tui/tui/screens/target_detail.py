@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from wsmon_tui.model import TargetView
 from wsmon_tui.tui.fmt import DASH, count, duration, ms, num, pct, safe
+from wsmon_tui.tui.screens.popup import close_hint
 
 if TYPE_CHECKING:
     from wsmon_tui.tui.app import WsmonApp
@@ -104,6 +105,7 @@ class TargetDetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="detail-panel") as panel:
             panel.border_title = "Target"
+            panel.border_subtitle = close_hint(self, "close")
             yield Static("", id="target-detail")
 
     def on_mount(self) -> None:

@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from wsmon_tui.tui.screens.popup import close_hint
+
 
 class ThemePicker(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -25,6 +27,7 @@ class ThemePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Theme"
+            box.border_subtitle = close_hint(self, "keep the current theme")
             yield OptionList(*[Option(name, id=name) for name in self.names], id="theme-list")
 
     def on_mount(self) -> None:
