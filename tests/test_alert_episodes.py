@@ -4,9 +4,32 @@ value it fired at kept beside the value it has now (real engine, real SQLite dat
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
-from tests.test_alert_engine import World, clock, db_path, engines, err_rule, make_config, new  # noqa: F401
+import pytest
+
+from tests.test_alert_engine import Clock, World, err_rule, make_config, new
 from wsmon_tui.alerts.engine import AlertEngine
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    d = tmp_path / "state"
+    d.mkdir(mode=0o700)
+    return d / "wsmon.db"
+
+
+@pytest.fixture
+def engines():
+    made: list[AlertEngine] = []
+    yield made
+    for e in made:
+        e.close()
 
 
 def test_a_resolved_episode_and_the_next_one_are_two_episodes_of_one_fingerprint(clock, db_path, engines):
