@@ -73,11 +73,18 @@ def target(name: str, i: int, *, status: str = "healthy", error_rate: float = 0.
     )
 
 
+MEASURES = {"HighErrorRate": ("error_rate", 0.12, 0.05), "SlowHandshake": ("handshake_p95", 278.0, 150.0),
+            "QueueDepth": ("queue_depth", 140.0, 100.0)}
+"""The metric, value and threshold of the fixture's rules (other rules: no metric, 0.12 / 0.05)."""
+
+
 def alert(rule: str, target_name: str, severity: str, state: str, *, acked: str | None = None,
           summary: str = "error rate above 5%") -> AlertView:
+    metric, value, threshold = MEASURES.get(rule, ("", 0.12, 0.05))
     return AlertView(
         id=f"{rule}:{target_name}", rule=rule, target=target_name, severity=severity, state=state,
-        value=0.12, threshold=0.05, summary=summary, runbook="https://runbooks.example/ws",
+        value=value, threshold=threshold, metric=metric, fired_value=value if state != "pending" else None,
+        summary=summary, runbook="https://runbooks.example/ws",
         started_at=BASE - 300, firing_at=BASE - 240 if state != "pending" else None,
         resolved_at=BASE - 10 if state == "resolved" else None, acknowledged_by=acked,
         acknowledged_at=BASE - 100 if acked else None, labels={"team": "realtime"},

@@ -190,7 +190,8 @@ def measure(value: float | None, unit: str) -> str:
 
 
 def metric_value(metric: str, value: float | None) -> str:
-    """A value of the canonical metric ``metric`` in its unit: ``metric_value("error_rate", 0.05)`` is "5.0%"."""
+    """A value of the canonical metric ``metric`` in its unit: ``metric_value("error_rate", 0.05)``
+    is "5.0%"."""
     return measure(value, metrics.unit_of(metric))
 
 

@@ -24,9 +24,11 @@ SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "i
 STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted",
                "stale": "$text-muted"}
 ACTIVE_STATES = ("pending", "firing")
-COLUMNS = (("severity", "Severity", 9), ("rule", "Rule", 22), ("target", "Target", 14),
-           ("state", "State", 9), ("since", "Since", 8), ("value", "Value / Threshold", 22),
-           ("ack", "Acknowledged", 12), ("comment", "Ack comment", 24))
+COLUMNS = (("severity", "Severity", 8), ("rule", "Rule", 20), ("target", "Target", 12),
+           ("state", "State", 9), ("value", "Value / Threshold", 27), ("since", "Since", 8),
+           ("ack", "Acknowledged", 12), ("comment", "Ack comment", 30))
+"""Value / Threshold is wide enough for "fired 2450.7 ms / 1000.0 ms": a cell cut short
+would hide the threshold."""
 
 
 def value_text(alert: AlertView) -> str:
@@ -53,19 +55,19 @@ def shown_state(alert: AlertView) -> str:
 def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
     since_ts = alert.firing_at or alert.started_at
     end = alert.resolved_at or now
-    active = alert.state in ACTIVE_STATES
     state = shown_state(alert)
     silenced = state != alert.state
-    return {
+    cells: dict[str, Cell] = {
         "severity": Content.styled(alert.severity, SEV_STYLE.get(alert.severity, "")),
         "rule": Content(safe(alert.rule, 60)),
         "target": Content(safe(alert.target or "overall", 40)),
         "state": Content.styled(state, "$text-muted" if silenced else STATE_STYLE.get(alert.state, "")),
+        "value": Content(value_text(alert)),
         "since": duration(end - since_ts) if since_ts else DASH,
-        "value": Content.styled(value_text(alert), "" if active else "$text-muted"),
         "ack": Content(safe(alert.acknowledged_by, 30)) if alert.acknowledged_by else Content("no"),
         "comment": Content(safe(alert.ack_comment, 120)) if alert.acknowledged_by else Content(""),
     }
+    return {key: cells[key] for key, _, _ in COLUMNS}  # a new row takes its cells in column order
 
 
 def matches(alert: AlertView, needle: str) -> bool:
