@@ -613,5 +613,4 @@ async def test_engine_failure_is_a_visible_notice():
 async def test_engine_ending_by_itself_is_said():
     app, _ = make_app(duration=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.4)
-        assert any("The monitor ended (duration)" in m for m in messages(app))
+        await until(pilot, lambda: any("The monitor ended (duration)" in m for m in messages(app)))
