@@ -15,8 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable
 
-from wsmon_tui.model import ProbeResult, Snapshot, TargetView
-from wsmon_tui.tui.fmt import DASH, count, ms, num, pct, safe
+from wsmon_tui.model import Snapshot, TargetView
+from wsmon_tui.tui.fmt import DASH, count, last_error, ms, num, pct, safe
 from wsmon_tui.tui.order import status_rank, worst_first
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.widgets.table import Cell, Column, Row, SortFilterTable, SortValue
@@ -25,23 +25,6 @@ STATUS_STYLE = {"healthy": "$text-success", "degraded": "bold $text-warning",
                 "critical": "bold $text-error", "unknown": "$text-muted"}
 NAME_CAP = 40
 """The widest the name column grows to fit the longest target name."""
-SHORT_ERROR = {"unexpected_reply": "bad reply", "http_status": "http"}
-
-
-def last_error(probe: ProbeResult | None) -> str:
-    """What the last probe failed with, as an on-call reads it: the HTTP status of a refused
-    upgrade (``503``), the close code of a closed connection (``1011``), else the error class
-    (``refused``, ``timeout``, ``dns``, ``tls``…); empty when it succeeded."""
-    if probe is None or probe.ok:
-        return ""
-    if probe.http_status is not None:
-        return str(probe.http_status)
-    if probe.close_code is not None:
-        return str(probe.close_code)
-    cls = probe.error_class or "failed"
-    return SHORT_ERROR.get(cls, cls)
-
-
 def _last_error_cell(t: TargetView) -> Content:
     text = last_error(t.last_probe)
     return Content.styled(safe(text, 20), "$text-error") if text else Content(DASH)
