@@ -39,6 +39,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Label
 
 from wsmon_tui.tui.fmt import DASH
@@ -202,11 +203,6 @@ class SortFilterTable(Vertical):
     def filter_box(self) -> Input:
         return self.query_one(f"#{self.filter_id}", Input)
 
-    @property
-    def order(self) -> list[str]:
-        """The row keys as the table shows them, top to bottom."""
-        return list(self._cells)
-
     def selected_key(self) -> str | None:
         table = self.table
         if not table.row_count:
@@ -287,7 +283,10 @@ class SortFilterTable(Vertical):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
-            return bool(self.needle) or self.filter_box.has_focus
+            try:
+                return bool(self.needle) or self.filter_box.has_focus
+            except NoMatches:  # not composed yet
+                return False
         return True
 
     def action_filter(self) -> None:
