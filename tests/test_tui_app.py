@@ -206,15 +206,15 @@ async def test_detailed_table_is_diffed_by_row_key(monkeypatch):
         table = app.screen.query_one("#targets-table", DataTable)
         clears = []
         monkeypatch.setattr(table, "clear", lambda *a, **k: clears.append(1))
-        assert [k.value for k in table.rows] == ["api-eu", "api-us"]
+        assert [k.value for k in table.rows] == ["api-us", "api-eu"]  # worst first
         assert str(table.get_cell("api-us", "status")) == "degraded"
         await feed(pilot, mon, snaps[1:])
         assert clears == []
         assert str(table.get_cell("api-us", "status")) == "critical"
         assert table.get_cell("api-us", "hs_p99") == "5.0 ms"
-        # Enter opens the target
+        # Enter opens the target under the cursor (api-us, the worst, is on top)
         table.focus()
-        await pilot.press("down", "enter")
+        await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         await until(pilot, lambda: text_of(app, "#target-detail"))
         text = text_of(app, "#target-detail")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_tui_app import make_app, until
-from tests.tui_fixtures import BASE, FakeMonitor, sequence
+from tests.tui_fixtures import BASE, FakeMonitor, fleet, sequence
 from wsmon_tui.tui.app import WsmonApp
 from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen
 
@@ -41,14 +41,15 @@ def filled_monitor() -> FakeMonitor:
     return mon
 
 
-def fed_app(mode: str, *, rollback_dialog: bool = False):
-    """The app in ``mode`` and the ``run_before`` that feeds it the fixed sequence."""
+def fed_app(mode: str, *, rollback_dialog: bool = False, thirty: bool = False):
+    """The app in ``mode`` and the ``run_before`` that feeds it the fixed sequence (or, with
+    ``thirty``, the 30-target fleet with four down)."""
     mon = filled_monitor()
     app, _ = make_app(mon, mode=mode)
 
     async def run_before(pilot) -> None:
         assert isinstance(pilot.app, WsmonApp)
-        for snap in sequence():
+        for snap in [fleet(1), fleet(2)] if thirty else sequence():
             mon.publish(snap)
             await pilot.pause()
         await pilot.pause(0.15)
@@ -72,4 +73,12 @@ def test_view_snapshot(snap_compare, mode, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_rollback_dialog_snapshot(snap_compare, size):
     app, run_before = fed_app("summary", rollback_dialog=True)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("mode", ["summary", "detailed"])
+def test_thirty_targets_snapshot(snap_compare, mode, size):
+    """Worst first; the summary folds the healthy and keeps its panels on screen."""
+    app, run_before = fed_app(mode, thirty=True)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

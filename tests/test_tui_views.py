@@ -232,12 +232,14 @@ def test_a_silenced_alert_says_so_in_the_state_column_and_the_filter_finds_it():
     import dataclasses
 
     from tests.tui_fixtures import alert
-    from wsmon_tui.tui.screens.alerts import COLUMNS, alert_cells, matches
+    from wsmon_tui.tui.screens.alerts import COLUMNS, alert_cells, alert_row
+    from wsmon_tui.tui.widgets.table import matches
 
     width = dict((key, w) for key, _label, w in COLUMNS)["state"]
     firing = dataclasses.replace(alert("ErrorRate", "edge-1", "critical", "firing"), silenced=True)
     state = alert_cells(firing, BASE)["state"]
     assert state.plain == "silenced" and len(state.plain) <= width  # fits at 80 columns
-    assert matches(firing, "silenced edge") and not matches(alert("X", "y", "info", "firing"), "silenced")
+    assert matches(alert_row(firing, BASE), "silenced edge")
+    assert not matches(alert_row(alert("X", "y", "info", "firing"), BASE), "silenced")
     resolved = dataclasses.replace(alert("ErrorRate", "edge-1", "critical", "resolved"), silenced=True)
     assert alert_cells(resolved, BASE)["state"].plain == "resolved"

@@ -109,6 +109,52 @@ def snapshot(tick: int, *, targets: tuple[TargetView, ...] | None = None,
     )
 
 
+SERVICES = ("chat-ws", "notify-ws", "presence-ws", "market-feed", "edge-gw")
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", "ap-northeast-1")
+FAILING = {
+    # name: (status, error class, HTTP status, close code)
+    "notify-ws-us-west-2": ("critical", "refused", None, None),
+    "chat-ws-eu-west-1": ("critical", "http_status", 503, None),
+    "market-feed-ap-south-1": ("critical", "closed", None, 1011),
+    "presence-ws-us-east-1": ("critical", "timeout", None, None),
+    "chat-ws-ap-northeast-1": ("degraded", "closed", None, 1006),
+    "edge-gw-eu-central-1": ("degraded", None, None, None),
+}
+"""The fleet's unhealthy targets: four down, two degraded (one whose last probe succeeded)."""
+
+
+def fleet_target(name: str, i: int) -> TargetView:
+    """A target of ``fleet()``: healthy unless ``FAILING`` says otherwise."""
+    status, error, http, code = FAILING.get(name, ("healthy", None, None, None))
+    down = status == "critical"
+    success = 0.0 if down else 0.9 if status == "degraded" else 1.0
+    probe = ProbeResult(target=name, started_at=BASE, ok=error is None, error_class=error,
+                        detail=f"{error} ({http or code or ''})" if error else "",
+                        handshake_ms=None if down else 2.0 + i % 5, rtt_ms=None if down else 0.8,
+                        close_code=code, http_status=http)
+    return TargetView(
+        name=name, url=f"wss://{name}.example.net/ws", status=status,
+        health_score=5.0 if down else 60.0 if status == "degraded" else 95.0 + i % 5,
+        probes=12, success_rate=success, error_rate=1 - success,
+        handshake_ms=Percentiles() if down else Percentiles(1.0 + i % 7, 2.0 + i % 11, 3.0 + i % 13),
+        rtt_ms=Percentiles() if down else Percentiles(0.4, 0.5 + i % 9, 1.0 + i % 9),
+        errors={error: 12 if down else 1} if error else {},
+        last_probe=probe,
+        metrics={"connections": 1000.0 + 37 * i, "messages_per_s": 100.0 + i},
+        history={"handshake_p95": _hist(30, 2.0 + i % 11, 0.3), "error_rate": _hist(30, 1 - success, 0.01)},
+    )
+
+
+def fleet(tick: int = 1, *, alerts: tuple[AlertView, ...] = ()) -> Snapshot:
+    """Thirty targets with real-looking names, four down and two degraded, in name order
+    (not worst first: the views must order them)."""
+    names = sorted(f"{svc}-{region}" for svc in SERVICES for region in REGIONS)
+    targets = tuple(fleet_target(name, i) for i, name in enumerate(names))
+    down = [t.name for t in targets if t.status == "critical"]
+    alerts = alerts or tuple(alert("TargetDown", name, "critical", "firing") for name in down)
+    return replace(snapshot(tick, targets=targets, alerts=alerts), status="critical")
+
+
 def sequence() -> list[Snapshot]:
     """Healthy, then an alert pending, then firing critical with a recommended rollback."""
     s1 = snapshot(1)

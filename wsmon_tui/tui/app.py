@@ -390,6 +390,7 @@ class WsmonApp(EngineActions, SessionEnd):
 
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
         from wsmon_tui.tui.screens.confirm_rollback import ConfirmButton
+        from wsmon_tui.tui.widgets.table import SortFilterTable
 
         keymap = self.keymap
 
@@ -406,6 +407,7 @@ class WsmonApp(EngineActions, SessionEnd):
         return [("Everywhere", remapped(self.BINDINGS + ViewScreen.BINDINGS)),
                 ("Detailed", remapped(DetailedScreen.BINDINGS)),
                 ("Alerts", remapped(AlertsScreen.BINDINGS)),
+                ("Tables (detailed and alerts)", remapped(SortFilterTable.BINDINGS)),
                 ("Metrics", remapped(MetricsScreen.BINDINGS)),
                 ("Rollback dialog", remapped(ConfirmButton.BINDINGS))]
 

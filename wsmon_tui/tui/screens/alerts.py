@@ -2,23 +2,25 @@
 
 One row per episode (``AlertView.episode``), never per fingerprint: an episode that resolved a
 minute ago and the one firing now are the same (rule, target) and both are shown, each with
-its own state, value and acknowledgement."""
+its own state, value and acknowledgement.
+
+Filtering (``/``) and sorting (``o``, ``O``, a header click) are the table's (``widgets/table.py``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import ClassVar
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from wsmon_tui.model import SEVERITY_ORDER, AlertView, Snapshot
 from wsmon_tui.tui.fmt import DASH, duration, metric_value, safe
 from wsmon_tui.tui.screens.base import ViewScreen
-from wsmon_tui.tui.screens.detailed import Cell, sync_rows
+from wsmon_tui.tui.widgets.table import Cell, Column, Row, SortFilterTable, SortValue
 
 SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
 STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted",
@@ -70,14 +72,23 @@ def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
     return {key: cells[key] for key, _, _ in COLUMNS}  # a new row takes its cells in column order
 
 
-def matches(alert: AlertView, needle: str) -> bool:
-    if not needle:
-        return True
-    hay = " ".join((alert.severity, alert.rule, alert.target, alert.state,
-                    "silenced" if alert.silenced else "", "inhibited" if alert.inhibited_by else "",
-                    alert.summary, alert.acknowledged_by or "", alert.ack_comment,
-                    *alert.labels.values())).lower()
-    return all(word in hay for word in needle.lower().split())
+def search_text(alert: AlertView) -> str:
+    """What the filter finds an alert by besides its visible cells."""
+    return " ".join((alert.severity, alert.rule, alert.target, alert.state,
+                     "silenced" if alert.silenced else "", "inhibited" if alert.inhibited_by else "",
+                     alert.summary, alert.acknowledged_by or "", alert.ack_comment, *alert.labels.values()))
+
+
+def sort_values(alert: AlertView, now: float) -> dict[str, SortValue]:
+    """Typed sort values: severity by rank (critical first), since in seconds, value by number."""
+    since_ts = alert.firing_at or alert.started_at
+    return {"severity": -SEVERITY_ORDER.get(alert.severity, 0),
+            "since": (alert.resolved_at or now) - since_ts if since_ts else None,
+            "value": alert.value}
+
+
+def alert_row(alert: AlertView, now: float) -> Row:
+    return Row(alert.episode, alert_cells(alert, now), sort=sort_values(alert, now), text=search_text(alert))
 
 
 def rank(alert: AlertView) -> int:
@@ -110,22 +121,11 @@ class AlertsScreen(ViewScreen):
         Binding("s", "app.silence", "Silence", id="alerts.silence",
                 tooltip="Silence the selected alert's rule and target for a while"),
         Binding("enter", "open_alert", "Why", id="alerts.open", tooltip="Why it fired"),
-        Binding("slash", "filter", "Filter", id="alerts.filter", tooltip="Filter alerts by text"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._shown: dict[str, dict[str, Cell]] = {}
-        self._order: list[str] = []
-        self.filter_text = ""
-
     def compose_body(self) -> ComposeResult:
-        table: DataTable[Cell] = DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        yield table
-        yield Input(placeholder="filter: words that must all appear (Enter keeps, Escape clears)",
-                    id="alerts-filter", classes="-hidden")
+        yield SortFilterTable([Column(key, label, width) for key, label, width in COLUMNS],
+                              table_id="alerts-table", filter_id="alerts-filter")
 
     def selected_alert(self) -> AlertView | None:
         table = self.query_one("#alerts-table", DataTable)
@@ -136,23 +136,8 @@ class AlertsScreen(ViewScreen):
         return next((a for a in snap.alerts if a.episode == key), None)
 
     def show(self, snapshot: Snapshot) -> None:
-        table = self.query_one("#alerts-table", DataTable)
-        alerts = [a for a in ordered(snapshot.alerts) if matches(a, self.filter_text)]
-        rows = {a.episode: alert_cells(a, snapshot.taken_at) for a in alerts}
-        order = list(rows)
-        with self.app.batch_update():
-            if order != self._order:
-                # Rows only arrive or move when an alert starts, changes state or the filter
-                # changes; then (and only then) the table is rebuilt in order.
-                selected = self.selected_alert()
-                self._order = order
-                table.clear()
-                self._shown.clear()
-                sync_rows(table, rows, self._shown)
-                if selected is not None and selected.episode in rows:
-                    table.move_cursor(row=table.get_row_index(selected.episode))
-            else:
-                sync_rows(table, rows, self._shown)
+        now = snapshot.taken_at
+        self.query_one(SortFilterTable).show([alert_row(a, now) for a in ordered(snapshot.alerts)])
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -166,24 +151,3 @@ class AlertsScreen(ViewScreen):
         from wsmon_tui.tui.screens.alert_detail import AlertDetailScreen
 
         self.app.push_screen(AlertDetailScreen(alert.episode))
-
-    def action_filter(self) -> None:
-        box = self.query_one("#alerts-filter", Input)
-        box.remove_class("-hidden")
-        box.focus()
-
-    @on(Input.Changed, "#alerts-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip()
-        self.paint(force=True)
-
-    @on(Input.Submitted, "#alerts-filter")
-    def _filter_done(self) -> None:
-        self.query_one("#alerts-table", DataTable).focus()
-
-    def key_escape(self) -> None:
-        box = self.query_one("#alerts-filter", Input)
-        if box.has_focus or self.filter_text:
-            box.value = ""
-            box.add_class("-hidden")
-            self.query_one("#alerts-table", DataTable).focus()

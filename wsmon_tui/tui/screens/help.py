@@ -29,6 +29,8 @@ def help_content(sections: list[Section], key_display: Callable[[Binding], str])
                 parts.append((b.tooltip, "$text-muted"))
             parts.append("\n")
         parts.append("\n")
+    parts.append(("In the tables, a click on a column header sorts by it (a second click reverses); "
+                  "without a sort, rows are worst first.\n", "$text-muted"))
     parts.append(("Ctrl+P opens the command palette. Keys are remapped with [ui] keymap "
                   "(binding id = key).", "$text-muted"))
     return Content.assemble(*parts)

@@ -1,9 +1,14 @@
-"""The summary view: a card per target, big figures, alerts, rollout and resources."""
+"""The summary view: big figures; the alerts, rollout and host panels; the targets, worst first.
+
+The panels come right under the figures and the targets take what is left
+(``widgets/target_board.py``: a card each, or the healthy folded into one card, or a line
+each), so the panels are on screen at any size and with any number of targets.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
@@ -12,7 +17,7 @@ from wsmon_tui.tui.fmt import count, duration, ms, num, pct, pct100, safe
 from wsmon_tui.tui.screens.alerts import ordered, shown_state
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.widgets.figures import Figure
-from wsmon_tui.tui.widgets.target_card import TargetCard
+from wsmon_tui.tui.widgets.target_board import TargetBoard
 
 FIGURES = (("connections", "Connections"), ("messages", "Messages/s"), ("errors", "Error rate"),
            ("handshake", "p95 handshake"), ("rtt", "p95 round-trip"), ("adoption", "Adoption"),
@@ -44,11 +49,13 @@ def figure_values(snap: Snapshot) -> dict[str, tuple[str, str]]:
 
 
 def alerts_content(snap: Snapshot, limit: int = 6) -> Content:
+    """The active alerts, most severe first, one line each (the panel cuts, never wraps, them)."""
     active = [a for a in snap.alerts if a.state in ("pending", "firing")]
     by_sev = {s: sum(1 for a in active if a.severity == s) for s in ("critical", "warning", "info")}
     parts: list[str | tuple[str, str]] = [("Alerts  ", "bold")]
     for sev, n in by_sev.items():
-        parts.append((f"{sev} {n}  ", SEV_STYLE[sev] if n else "$text-muted"))
+        if n:
+            parts.append((f"{n} {sev}  ", SEV_STYLE[sev]))
     active = ordered(active)  # the alerts view's order: firing, pending, acknowledged, muted
     for alert in active[:limit]:
         parts.append("\n")
@@ -115,41 +122,32 @@ class SummaryScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self._figures: dict[str, Figure] = {}
-        self._cards: dict[str, TargetCard] = {}
-        """The cards on screen by target name, in order (no DOM query per frame)."""
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(id="summary-body"):
+        with Vertical(id="summary-body"):
             with Grid(id="figures"):
                 for key, label in FIGURES:
                     yield Figure(key, label)
-            yield Grid(id="cards")
-            with Horizontal(id="summary-bottom"):
+            with Horizontal(id="summary-panels"):
                 yield Static("", id="alerts-panel", classes="panel")
                 yield Static("", id="rollout-panel", classes="panel")
                 yield Static("", id="resources-panel", classes="panel")
+            yield TargetBoard(id="targets")
 
     def on_resize(self) -> None:
-        width = self.size.width
-        self.query_one("#figures", Grid).styles.grid_size_columns = 7 if width >= 110 else 4
-        self.query_one("#cards", Grid).styles.grid_size_columns = max(1, min(4, width // 40))
+        self.query_one("#figures", Grid).styles.grid_size_columns = 7 if self.size.width >= 110 else 4
+
+    def alert_lines(self) -> int:
+        """How many alerts the panel lists: fewer on a short screen, so the targets keep room."""
+        height = self.size.height
+        return 6 if height >= 40 else 4 if height >= 30 else 3
 
     def show(self, snapshot: Snapshot) -> None:
         if not self._figures:
             self._figures = {key: self.query_one(f"#figure-{key}", Figure) for key, _ in FIGURES}
         for key, (value, level) in figure_values(snapshot).items():
             self._figures[key].show(value, level)
-        wanted = [t.name for t in snapshot.targets]
-        if list(self._cards) != wanted:
-            cards = self.query_one("#cards", Grid)
-            cards.remove_children()
-            self._cards = {t.name: TargetCard(t) for t in snapshot.targets}
-            cards.mount_all(self._cards.values())
-            rows = -(-len(wanted) // max(1, cards.styles.grid_size_columns or 1))
-            cards.styles.height = max(1, rows) * 7
-        else:
-            for view in snapshot.targets:
-                self._cards[view.name].show(view)
-        self.set_text("#alerts-panel", alerts_content(snapshot))
+        self.set_text("#alerts-panel", alerts_content(snapshot, self.alert_lines()))
         self.set_text("#rollout-panel", rollout_content(snapshot))
         self.set_text("#resources-panel", resources_content(snapshot))
+        self.query_one(TargetBoard).show(snapshot.targets)
