@@ -185,7 +185,13 @@ async def test_every_series_carries_deployment_and_site() -> None:
     assert len(got) == len(lines) > 40
     for s in got:
         assert s.labels.get("deployment") == "chat-gateway" and s.labels.get("site") == "eu-west", s
-    assert {s.labels["target"] for s in got if s.name == "wsmon_probes_total"} == {"good", "bad"}
+    results = {(s.labels["target"], s.labels["result"]): s.value
+               for s in got if s.name == "wsmon_probes_total"}
+    # both results from a target's first probe: a target that never succeeded has success 0, so a
+    # success rate (success / all) is 0 for it in Prometheus rather than missing
+    assert set(results) == {("good", "success"), ("good", "failure"), ("bad", "success"), ("bad", "failure")}
+    assert results[("bad", "success")] == 0 and results[("bad", "failure")] >= 2
+    assert results[("good", "failure")] == 0 and results[("good", "success")] >= 2
 
 
 async def test_without_a_site_series_carry_deployment_only() -> None:

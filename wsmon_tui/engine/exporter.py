@@ -80,6 +80,11 @@ class ProbeMetrics:
         self.snapshot: Snapshot | None = None
 
     def observe(self, result: ProbeResult) -> None:
+        if (result.target, "success") not in self.results:
+            # both results from a target's first probe: a target that never succeeds has a
+            # success series at 0, so a success rate (success / all) is 0 for it, not missing
+            self.results[(result.target, "success")] = 0
+            self.results[(result.target, "failure")] = 0
         self.results[(result.target, "success" if result.ok else "failure")] += 1
         if not result.ok and result.error_class:
             self.errors[(result.target, result.error_class)] += 1
