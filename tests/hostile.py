@@ -34,7 +34,7 @@ __all__ = [
     "TlsServer", "close_after_accept_server", "drop_mid_handshake_server", "echo_server",
     "flaky_server", "garbage_frames_server", "http_status_server", "invalid_utf8_server",
     "make_self_signed_cert", "no_pong_server", "refused_url", "silent_tcp_server",
-    "slow_reply_server", "tls_echo_server", "waiting_server",
+    "slow_handshake_server", "slow_reply_server", "tls_echo_server", "waiting_server",
 ]
 
 HOST = "127.0.0.1"
@@ -51,7 +51,8 @@ def _port(server: asyncio.AbstractServer | object) -> int:
 
 @asynccontextmanager
 async def _ws_server(handler: Callable[[ServerConnection], Awaitable[None]], *,
-                     ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+                     ssl_context: ssl.SSLContext | None = None,
+                     process_request: Callable[..., Awaitable[None]] | None = None) -> AsyncIterator[str]:
     tasks: set[asyncio.Task[None]] = set()
 
     async def guarded(ws: ServerConnection) -> None:
@@ -63,7 +64,8 @@ async def _ws_server(handler: Callable[[ServerConnection], Awaitable[None]], *,
         finally:
             tasks.discard(task)  # type: ignore[arg-type]
 
-    async with serve(guarded, HOST, 0, ssl=ssl_context, compression=None, close_timeout=0.5) as server:
+    async with serve(guarded, HOST, 0, ssl=ssl_context, compression=None, close_timeout=0.5,
+                     process_request=process_request) as server:
         scheme = "wss" if ssl_context is not None else "ws"
         try:
             yield f"{scheme}://{HOST}:{_port(server)}/"
@@ -107,6 +109,22 @@ async def echo_server(*, delay: float = 0.0, heartbeat: float | None = None,
 def slow_reply_server(delay: float) -> contextlib.AbstractAsyncContextManager[str]:
     """An echo server that answers each message only after ``delay`` seconds."""
     return echo_server(delay=delay)
+
+
+@asynccontextmanager
+async def slow_handshake_server(delay: float) -> AsyncIterator[str]:
+    """An echo server that answers the upgrade request (101) only after ``delay`` seconds: a
+    handshake of a known length."""
+
+    async def wait(connection: ServerConnection, request: object) -> None:
+        await asyncio.sleep(delay)
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with _ws_server(handler, process_request=wait) as url:
+        yield url
 
 
 @asynccontextmanager

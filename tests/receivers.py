@@ -8,6 +8,8 @@
   under test set ``starttls = false``).
 * ``running_alertmanager(tmp)``: the Debian package's Alertmanager, started on a free
   loopback port, polled until ``/-/ready``, always terminated.
+* ``running_alertmanager_cluster(tmp, binary, webhook_url)``: two (or ``size``) of them
+  clustered over gossip on 127.0.0.1, each notifying ``webhook_url``: Alertmanager's HA.
 
 Each is a context manager; leaving it stops the server.
 """
@@ -289,6 +291,80 @@ def running_alertmanager(tmp: Path, binary: str, ready_timeout: float = 30.0) ->
         finally:
             _stop(proc)
     raise RuntimeError(f"alertmanager did not become ready:\n{last_error}")
+
+
+CLUSTER_AM_CONFIG = """\
+route:
+  receiver: pager
+  group_by: [alertname, deployment, site, target]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: pager
+    webhook_configs:
+      - url: {url}
+        send_resolved: true
+"""
+
+PEER_TIMEOUT = 2.0
+"""``--cluster.peer-timeout``: how long the second peer waits for the first one's notification
+log before it notifies itself (Alertmanager's default is 15 s)."""
+
+
+def _cluster_ready(url: str, size: int) -> bool:
+    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
+        if httpx.get(url + "/-/ready", timeout=1.0).status_code != 200:
+            return False
+        cluster = httpx.get(url + "/api/v2/status", timeout=1.0).json()["cluster"]
+        return cluster["status"] == "ready" and len(cluster["peers"]) == size
+    return False
+
+
+@contextlib.contextmanager
+def running_alertmanager_cluster(tmp: Path, binary: str, webhook_url: str, size: int = 2,
+                                 ready_timeout: float = 30.0) -> Iterator[list[Alertmanager]]:
+    """``size`` Alertmanagers gossiping on 127.0.0.1, each with its own storage and web port,
+    each routing every alert to ``webhook_url`` (group_wait 1 s, group_interval 2 s). Yields
+    once every peer is ready and sees all of them; terminates them all whatever happens."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = tmp / "am.yml"
+    cfg.write_text(CLUSTER_AM_CONFIG.format(url=webhook_url))
+    web = [free_port() for _ in range(size)]
+    gossip = [free_port() for _ in range(size)]
+    procs: list[subprocess.Popen[bytes]] = []
+    peers: list[Alertmanager] = []
+    try:
+        for i in range(size):
+            store = tmp / f"peer-{i}"
+            store.mkdir(exist_ok=True)
+            log = tmp / f"alertmanager-{i}.log"
+            argv = [binary, f"--config.file={cfg}", f"--storage.path={store}",
+                    f"--web.listen-address={HOST}:{web[i]}",
+                    f"--cluster.listen-address={HOST}:{gossip[i]}",
+                    f"--cluster.advertise-address={HOST}:{gossip[i]}",
+                    "--cluster.gossip-interval=50ms", "--cluster.pushpull-interval=1s",
+                    "--cluster.probe-interval=200ms", "--cluster.reconnect-interval=1s",
+                    "--cluster.settle-timeout=5s", f"--cluster.peer-timeout={PEER_TIMEOUT:g}s"]
+            argv += [f"--cluster.peer={HOST}:{gossip[j]}" for j in range(size) if j != i]
+            with log.open("wb") as log_file:
+                proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+            procs.append(proc)
+            peers.append(Alertmanager(f"http://{HOST}:{web[i]}", proc, log))
+        deadline = time.monotonic() + ready_timeout
+        waiting = list(peers)
+        while waiting and time.monotonic() < deadline and all(p.process.poll() is None for p in peers):
+            waiting = [p for p in waiting if not _cluster_ready(p.url, size)]
+            if waiting:
+                time.sleep(0.1)
+        if waiting:
+            logs = "\n".join(p.log.read_text(errors="replace")[-1500:] for p in waiting)
+            raise RuntimeError(f"the Alertmanager cluster did not form:\n{logs}")
+        yield peers
+    finally:
+        for proc in procs:
+            _stop(proc)
 
 
 # -- notifications to send ---------------------------------------------------------------------

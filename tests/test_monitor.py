@@ -152,7 +152,9 @@ async def test_metrics_port_serves_wsmon_view():
 
     families = {f.name: f for f in text_string_to_metric_families(page)}
     probes = families["wsmon_probes"]
-    assert any(s.labels == {"target": 'a"b', "result": "success"} and s.value >= 1 for s in probes.samples)
+    # every series names the deployment ([monitor] site is unset: no site label)
+    labels = {"deployment": monitor.config.deployment.name, "target": 'a"b', "result": "success"}
+    assert any(s.labels == labels and s.value >= 1 for s in probes.samples)
     assert "wsmon_probe_handshake_seconds" in families
     assert "wsmon_health_score" in families
 

@@ -21,6 +21,8 @@ max_concurrency = 100        # most probes in flight at once
 retention_raw = "1d"         # how long raw samples are kept
 retention = "7d"             # how long 1-minute rollups are kept
 # state_dir = "/var/lib/wsmon-tui"   # history; default $XDG_STATE_HOME/wsmon-tui (--state-dir wins)
+# site = "eu-west"          # where this monitor probes from: a site label on /metrics and alerts;
+                             # monitors of one site send identical alerts (Alertmanager dedups them)
 
 [deployment]
 name = "chat-gateway"        # the deployment being watched

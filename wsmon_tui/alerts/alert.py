@@ -20,10 +20,17 @@ VALUE_SAVE_S = 60.0
 """A firing alert's changing value is written at most this often (screens see it every tick)."""
 
 
-def fingerprint(rule: str, target: str, deployment: str = "") -> str:
-    """The stable id of (deployment, rule, target): 16 hex digits, the dedup key everywhere."""
-    raw = f"{deployment}\x00{rule}\x00{target}".encode("utf-8", "surrogatepass")
-    return hashlib.sha256(raw).hexdigest()[:16]
+def fingerprint(rule: str, target: str, deployment: str = "", site: str = "") -> str:
+    """The stable id of (deployment, rule, target[, site]): 16 hex digits, the dedup key everywhere.
+
+    The same for every monitor of one site (so PagerDuty's ``dedup_key`` merges what two
+    monitors of a site send, as Alertmanager merges their identical label sets) and
+    different across sites. Without a site it is what it always was, so alerts stored before
+    sites existed keep their ids."""
+    raw = f"{deployment}\x00{rule}\x00{target}"
+    if site:
+        raw += f"\x00{site}"
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(slots=True)

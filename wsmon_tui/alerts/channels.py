@@ -110,8 +110,18 @@ def _status(kind: str) -> str:
     return "resolved" if kind == "resolved" else "firing"
 
 
+def site_of(alert: AlertView) -> str:
+    """The monitor's site the alert was raised from ("" when none): the alert engine puts
+    ``[monitor] site`` in every alert's labels, over any rule label of that name."""
+    return clean(str(alert.labels.get("site", "")))
+
+
 def labels_of(alert: AlertView, deployment: str) -> dict[str, str]:
-    """The rule's labels, then the four wsmon labels (which always win)."""
+    """The rule's labels and ``site``, then the four wsmon labels (which always win).
+
+    Nothing here differs between two monitors of one site watching the same deployment, so
+    Alertmanager merges what they send into one alert (one page); ``site`` keeps two sites'
+    alerts apart."""
     labels = {str(k): clean(str(v)) for k, v in alert.labels.items()}
     labels.update({"alertname": clean(alert.rule), "severity": alert.severity, "target": clean(alert.target),
                    "deployment": clean(deployment)})
@@ -157,6 +167,9 @@ def headline(n: Notification) -> str:
     """``[CRITICAL] TargetDown on chat-ws``; ``[RESOLVED] ...`` for a resolution (one line)."""
     tag = "RESOLVED" if n.kind == "resolved" else n.alert.severity.upper()
     text = f"[{tag}] {one_line(n.alert.rule, 80)} on {one_line(n.alert.target, 80)}"
+    site = site_of(n.alert)
+    if site:
+        text += f" (from {one_line(site, 64)})"
     if n.kind == "acknowledged":
         text += f" acknowledged by {one_line(n.alert.acknowledged_by or 'someone', 60)}"
     elif n.kind == "escalated":
@@ -193,6 +206,9 @@ def webhook_payload(ch: ChannelConfig, notifications: Sequence[Notification], de
     first = shown[0]
     if summary:
         group_labels = {"deployment": clean(deployment)}
+        site = site_of(first.alert)
+        if site:
+            group_labels["site"] = site
         common_labels = group_labels
         common_annotations = {"summary": summary_line(notifications)}
     else:
@@ -237,6 +253,8 @@ def slack_payload(notifications: Sequence[Notification], *, summary: bool = Fals
                   {"type": "plain_text", "text": f"Target: {one_line(n.alert.target, 150)}"},
                   {"type": "plain_text", "text": f"State: {n.kind}"},
                   {"type": "plain_text", "text": f"Deployment: {one_line(n.deployment, 150) or '-'}"}]
+        if site_of(n.alert):
+            fields.append({"type": "plain_text", "text": f"Site: {one_line(site_of(n.alert), 64)}"})
         if n.alert.runbook:
             fields.append({"type": "plain_text", "text": f"Runbook: {one_line(n.alert.runbook, 300)}"})
     blocks: list[dict[str, Any]] = [
@@ -264,7 +282,8 @@ def email_message(ch: ChannelConfig, notifications: Sequence[Notification], depl
         a = n.alert
         lines = [subject, "",
                  f"Summary: {clean(a.summary)}", f"Description: {clean(a.description)}",
-                 f"Deployment: {clean(n.deployment or deployment)}", f"Target: {clean(a.target)}",
+                 f"Deployment: {clean(n.deployment or deployment)}",
+                 *([f"Site: {site_of(a)}"] if site_of(a) else []), f"Target: {clean(a.target)}",
                  f"Rule: {clean(a.rule)}", f"Severity: {a.severity}", f"State: {n.kind}",
                  f"Value: {a.value}", f"Threshold: {a.threshold}", f"Started: {rfc3339(_starts(n))}"]
         if n.kind == "resolved":
@@ -304,6 +323,9 @@ def file_record(ch: ChannelConfig, notifications: Sequence[Notification], deploy
                 "alert": _alert_record(n)}
 
     base = {"at": rfc3339(now), "channel": channel_name(ch), "deployment": deployment}
+    site = site_of(notifications[0].alert)
+    if site:
+        base["site"] = site
     if summary:
         return {**base, "kind": "summary", "idempotency_key": key, "count": len(notifications),
                 "summary": summary_line(notifications), "notifications": [one(n) for n in notifications]}
@@ -363,10 +385,12 @@ def pagerduty_event(ch: ChannelConfig, n: Notification, deployment: str) -> dict
 
 def pagerduty_summary_event(ch: ChannelConfig, notifications: Sequence[Notification],
                             deployment: str) -> dict[str, Any]:
-    """One trigger for the triggers a rate limit held back (dedup key ``wsmon-summary:<deployment>``)."""
+    """One trigger for the triggers a rate limit held back (dedup key ``wsmon-summary:<deployment>``,
+    then ``:<site>`` when the monitor has one)."""
     worst = max((n.alert.severity for n in notifications), key=lambda s: SEVERITY_ORDER.get(s, 0))
+    site = site_of(notifications[0].alert)
     return {"routing_key": ch.routing_key or "", "event_action": "trigger",
-            "dedup_key": f"wsmon-summary:{deployment}", "client": "wsmon-tui",
+            "dedup_key": f"wsmon-summary:{deployment}" + (f":{site}" if site else ""), "client": "wsmon-tui",
             "payload": {"summary": one_line(summary_line(notifications), 1024), "source": "wsmon-tui",
                         "severity": worst if worst in SEVERITY_ORDER else "error",
                         "group": one_line(deployment, 255),

@@ -143,10 +143,10 @@ class AlertEngine(NotifyPass):
                    now, out, evidence)
 
     def _start(self, rule: CompiledRule, target: str, now: float) -> _Alert:
-        fp = fingerprint(rule.name, target, self.deployment)
+        fp = fingerprint(rule.name, target, self.deployment, self.site)
         alert = _Alert(fingerprint=fp, rule=rule.name, target=target, deployment=self.deployment,
                        base_severity=rule.severity, severity=rule.severity, state="pending", started_at=now,
-                       metric=rule.metric, runbook="", labels=dict(rule.labels),
+                       metric=rule.metric, runbook="", labels=self._labels(rule.labels),
                        seq=self._seqs.get(fp, 0), session_id=self.session_id)
         self._continue(alert, rule, now)
         self._active[(rule.name, target)] = alert
@@ -390,10 +390,11 @@ class AlertEngine(NotifyPass):
         key = (rule, target)
         alert = self._active.get(key)
         if alert is None:
-            fp = fingerprint(rule, target, self.deployment)
+            fp = fingerprint(rule, target, self.deployment, self.site)
             alert = _Alert(fingerprint=fp, rule=rule, target=target, deployment=self.deployment,
                            base_severity=severity, severity=severity, state="firing", started_at=now,
                            firing_at=now, fired_value=value, external=True, seq=self._seqs.get(fp, 0),
+                           labels=self._labels(),
                            session_id=self.session_id)
             self._active[key] = alert
             self._event(alert, "firing", now)

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,9 @@ class AlertEngineState:
         self.clock = clock
         self.read_only = read_only
         self.deployment = config.deployment.name
+        self.site = config.monitor.site
+        """This monitor's vantage point ("" when unset): in every alert's labels and fingerprint, so
+        the monitors of one site raise identical alerts and different sites different ones."""
         self.rules = build_rules(config)
         self._rules = {r.name: r for r in self.rules}
         self._external_rules: dict[str, CompiledRule] = {}
@@ -106,6 +109,13 @@ class AlertEngineState:
             alert = _Alert.from_row(row)
             alert.seq = max(alert.seq, self._seqs.get(alert.fingerprint, 0))
             self._active[(alert.rule, alert.target)] = alert
+
+    def _labels(self, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+        """An alert's labels: ``labels`` (a rule's), then ``site`` when this monitor has one."""
+        out = dict(labels or {})
+        if self.site:
+            out["site"] = self.site
+        return out
 
     def _event(self, alert: _Alert, event: str, at: float, *, user: str | None = None,
                detail: str = "") -> None:

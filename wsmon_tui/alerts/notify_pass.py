@@ -151,7 +151,7 @@ class NotifyPass(AlertEngineState):
         probes, span = alert.evidence if alert.evidence is not None else (None, None)
         fields = {"target": alert.target, "value": alert.value, "threshold": alert.threshold,
                   "rule": rule.name, "severity": alert.severity, "metric": rule.metric,
-                  "deployment": self.deployment, "probes": probes,
+                  "deployment": self.deployment, "site": self.site, "probes": probes,
                   "span": None if span is None else round(span)}
         default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}}"
         default += " over {probes} probes in {span} s)" if alert.evidence is not None else ")"

@@ -30,6 +30,8 @@ from wsmon_tui.config.schema import (
 from wsmon_tui.config.templates import template_problem
 
 _RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|m|h)\s*$")
+#: ``[monitor] site``: a label value that is safe unquoted in PromQL, URLs and file names.
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 #: Where the canonical metric names are described, for error messages.
 METRICS_DOC = "docs/metrics.md"
 
@@ -251,6 +253,9 @@ def _check_semantics(ld: Problems, config: Config) -> None:
         ld.error("monitor.interval", "expected a duration greater than zero")
     if mon.max_concurrency < 1:
         ld.error("monitor.max_concurrency", f"expected 1 or more, got {mon.max_concurrency}")
+    if mon.site and not SITE_NAME.match(mon.site):
+        ld.error("monitor.site", "expected a site name (1-64 letters, digits, '_', '.', ':' or '-', "
+                                 f"starting with a letter or digit), got {_show(mon.site)}")
     if config.deployment.connection_limit is not None and config.deployment.connection_limit < 1:
         ld.error("deployment.connection_limit", "expected 1 or more")
     if config.resources.port is not None and not 0 < config.resources.port < 65536:

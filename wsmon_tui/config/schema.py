@@ -42,6 +42,8 @@ class MonitorConfig:
     retention_raw: float = doc("how long raw samples are kept", 86400.0, kind="duration")
     retention: float = doc("how long 1-minute rollups are kept", 7 * 86400.0, kind="duration")
     state_dir: str | None = doc("where history lives; default $XDG_STATE_HOME/wsmon-tui", None)
+    site: str = doc("this monitor's vantage point (e.g. eu-west): the site label on /metrics and on "
+                    "alerts; unset: no site label", "")
 
 
 @dataclass(slots=True)

@@ -1,12 +1,12 @@
 """What an alert template (a rule's ``summary``, ``description``, ``runbook``) may ask for.
 
 Templates fill ``{target}``, ``{value}``, ``{threshold}``, ``{rule}``, ``{severity}``,
-``{metric}`` and ``{deployment}``, each with an optional format spec (``{value:.1%}``).
-A spec is checked when the config loads (``template_problem``) and again before each
-fill: width at most ``MAX_WIDTH``, precision at most ``MAX_PRECISION``, and it must fit
-the field (a number or a text). Whatever a template renders is cut at ``MAX_RENDERED``
-characters. ``summary = "{value:>99999999999}"`` is a config error instead of a
-``MemoryError`` when the alert fires.
+``{metric}``, ``{deployment}`` and ``{site}`` (``[monitor] site``, empty when unset), each
+with an optional format spec (``{value:.1%}``). A spec is checked when the config loads
+(``template_problem``) and again before each fill: width at most ``MAX_WIDTH``, precision
+at most ``MAX_PRECISION``, and it must fit the field (a number or a text). Whatever a
+template renders is cut at ``MAX_RENDERED`` characters. ``summary = "{value:>99999999999}"``
+is a config error instead of a ``MemoryError`` when the alert fires.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 import string
 
 TEMPLATE_FIELDS = frozenset({"target", "value", "threshold", "rule", "severity", "metric", "deployment",
-                             "probes", "span"})
+                             "site", "probes", "span"})
 """``probes`` and ``span``: the evidence a rate or success rule was judged on (how many probes
 over how many seconds); ``n/a`` for other rules."""
 NUMBER_FIELDS = frozenset({"value", "threshold"})

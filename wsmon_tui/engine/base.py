@@ -72,7 +72,7 @@ class MonitorBase:
         """The read model's values of each tick (appended by ``_record``, never read back into
         the record itself): what rule windows and sparklines read."""
         self.windows = EngineWindows(self.samples, self.history)
-        self.probe_metrics = ProbeMetrics()
+        self.probe_metrics = ProbeMetrics(config.deployment.name, config.monitor.site)
         self.metrics_port = metrics_port
         """Serve wsmon's own view as Prometheus text on 127.0.0.1 at this port (0: any free one)."""
         self.metrics_server: Any = None

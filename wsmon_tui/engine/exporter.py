@@ -6,6 +6,10 @@ error counters, the close codes and HTTP statuses of failed probes, the held
 connections' drops by close code and the health scores (every name is in
 docs/metrics.md, "wsmon's own /metrics"). It is served by a tiny asyncio HTTP server
 bound to 127.0.0.1 unless told otherwise.
+
+Every series carries ``deployment`` (``[deployment] name``) and, when ``[monitor] site`` is
+set, ``site``: one Prometheus scraping the monitors of several sites can then compare what
+each vantage point sees (``sum by (site)``) without relabelling in its scrape config.
 """
 
 from __future__ import annotations
@@ -55,10 +59,18 @@ class _Histogram:
             self.counts[i] += 1
 
 
+def constant_labels(deployment: str, site: str = "") -> str:
+    """``deployment="…",site="…"`` (no ``site`` when unset), the labels every series starts with."""
+    text = f'deployment="{_label(deployment)}"'
+    return text + f',site="{_label(site)}"' if site else text
+
+
 class ProbeMetrics:
     """Counters and histograms fed by every probe; rendered on demand."""
 
-    def __init__(self) -> None:
+    def __init__(self, deployment: str = "", site: str = "") -> None:
+        self.base = constant_labels(deployment, site)
+        """The labels every series carries, rendered once."""
         self.handshake: dict[str, _Histogram] = defaultdict(_Histogram)
         self.rtt: dict[str, _Histogram] = defaultdict(_Histogram)
         self.results: dict[tuple[str, str], int] = defaultdict(int)
@@ -68,6 +80,11 @@ class ProbeMetrics:
         self.snapshot: Snapshot | None = None
 
     def observe(self, result: ProbeResult) -> None:
+        if (result.target, "success") not in self.results:
+            # both results from a target's first probe: a target that never succeeds has a
+            # success series at 0, so a success rate (success / all) is 0 for it, not missing
+            self.results[(result.target, "success")] = 0
+            self.results[(result.target, "failure")] = 0
         self.results[(result.target, "success" if result.ok else "failure")] += 1
         if not result.ok and result.error_class:
             self.errors[(result.target, result.error_class)] += 1
@@ -81,6 +98,7 @@ class ProbeMetrics:
             self.rtt[result.target].observe(result.rtt_ms / 1000.0)
 
     def render(self) -> str:
+        base = self.base
         out: list[str] = []
         for name, hists, help_ in (
             ("wsmon_probe_handshake_seconds", self.handshake, "Probe handshake time (start to 101)."),
@@ -93,54 +111,56 @@ class ProbeMetrics:
                 cumulative = 0
                 for bound, count in zip(BUCKETS, h.counts, strict=True):
                     cumulative += count
-                    out.append(f'{name}_bucket{{target="{t}",le="{bound}"}} {cumulative}')
-                out.append(f'{name}_bucket{{target="{t}",le="+Inf"}} {h.total}')
-                out.append(f'{name}_sum{{target="{t}"}} {_num(h.sum)}')
-                out.append(f'{name}_count{{target="{t}"}} {h.total}')
+                    out.append(f'{name}_bucket{{{base},target="{t}",le="{bound}"}} {cumulative}')
+                out.append(f'{name}_bucket{{{base},target="{t}",le="+Inf"}} {h.total}')
+                out.append(f'{name}_sum{{{base},target="{t}"}} {_num(h.sum)}')
+                out.append(f'{name}_count{{{base},target="{t}"}} {h.total}')
         out.append("# HELP wsmon_probes_total Probes by result.")
         out.append("# TYPE wsmon_probes_total counter")
         for (target, result), n in sorted(self.results.items()):
-            out.append(f'wsmon_probes_total{{target="{_label(target)}",result="{result}"}} {n}')
+            out.append(f'wsmon_probes_total{{{base},target="{_label(target)}",result="{result}"}} {n}')
         out.append("# HELP wsmon_probe_errors_total Failed probes by error class.")
         out.append("# TYPE wsmon_probe_errors_total counter")
         for (target, cls), n in sorted(self.errors.items()):
-            out.append(f'wsmon_probe_errors_total{{target="{_label(target)}",class="{cls}"}} {n}')
-        _counter(out, "wsmon_probe_close_codes_total", "code", self.close_codes,
+            out.append(f'wsmon_probe_errors_total{{{base},target="{_label(target)}",class="{cls}"}} {n}')
+        _counter(out, base, "wsmon_probe_close_codes_total", "code", self.close_codes,
                  "Failed probes by close code (1001 and 1012 apart from 1006 and 1011).")
-        _counter(out, "wsmon_probe_http_status_total", "status", self.http_statuses,
+        _counter(out, base, "wsmon_probe_http_status_total", "status", self.http_statuses,
                  "Probes whose upgrade was answered with another HTTP status, by status.")
         snap = self.snapshot
         drops: dict[tuple[str, str], int] = {}
         for tv in snap.targets if snap is not None else ():
             if tv.hold is not None:
                 drops.update({(tv.name, code): n for code, n in tv.hold.disconnects.items()})
-        _counter(out, "wsmon_hold_drops_total", "code", drops,
+        _counter(out, base, "wsmon_hold_drops_total", "code", drops,
                  "Drops of a hold = true target's held connection by close code (1006: no close frame).")
         out.append("# HELP wsmon_health_score Health score 0-100 (overall when target is empty).")
         out.append("# TYPE wsmon_health_score gauge")
         if snap is not None:
             if snap.health_score is not None:
-                out.append(f'wsmon_health_score{{target=""}} {_num(snap.health_score)}')
+                out.append(f'wsmon_health_score{{{base},target=""}} {_num(snap.health_score)}')
             for tv in snap.targets:
                 if tv.health_score is not None:
-                    out.append(f'wsmon_health_score{{target="{_label(tv.name)}"}} {_num(tv.health_score)}')
+                    out.append(f'wsmon_health_score{{{base},target="{_label(tv.name)}"}} '
+                               f'{_num(tv.health_score)}')
             out.append("# HELP wsmon_status Overall status (1 for the current one).")
             out.append("# TYPE wsmon_status gauge")
             for status in ("healthy", "degraded", "critical", "unknown"):
-                out.append(f'wsmon_status{{status="{status}"}} {1 if snap.status == status else 0}')
+                out.append(f'wsmon_status{{{base},status="{status}"}} {1 if snap.status == status else 0}')
             out.append("# HELP wsmon_alerts_firing Alerts firing now.")
             out.append("# TYPE wsmon_alerts_firing gauge")
             firing = sum(1 for a in snap.alerts if a.state == "firing")
-            out.append(f"wsmon_alerts_firing {firing}")
+            out.append(f"wsmon_alerts_firing{{{base}}} {firing}")
         return "\n".join(out) + "\n"
 
 
-def _counter(out: list[str], name: str, label: str, counts: dict[tuple[str, str], int], help_: str) -> None:
+def _counter(out: list[str], base: str, name: str, label: str, counts: dict[tuple[str, str], int],
+             help_: str) -> None:
     """A counter family by target and one more label (its HELP and TYPE even with no series yet)."""
     out.append(f"# HELP {name} {help_}")
     out.append(f"# TYPE {name} counter")
     for (target, value), n in sorted(counts.items()):
-        out.append(f'{name}{{target="{_label(target)}",{label}="{_label(value)}"}} {n}')
+        out.append(f'{name}{{{base},target="{_label(target)}",{label}="{_label(value)}"}} {n}')
 
 
 class MetricsServer:
