@@ -19,7 +19,7 @@ import dataclasses
 import getpass
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -31,6 +31,7 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.events import Key
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.theme import BUILTIN_THEMES
 from textual.worker import Worker, WorkerState
 
@@ -47,7 +48,7 @@ from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.screens.detailed import DetailedScreen
 from wsmon_tui.tui.screens.metrics import MetricsScreen
 from wsmon_tui.tui.screens.summary import SummaryScreen
-from wsmon_tui.tui.themes import ThemeSet, choose, load_themes
+from wsmon_tui.tui.themes import ThemeSet, choose, load_themes, with_solid_muted
 
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
@@ -129,12 +130,30 @@ class WsmonApp(EngineActions, SessionEnd):
         self.theme_set = themes if themes is not None else load_themes()
         for t in self.theme_set.themes.values():
             self.register_theme(t)
+        for t in BUILTIN_THEMES.values():  # Textual's own, when chosen from the palette
+            if t.name not in self.theme_set.themes:
+                self.register_theme(with_solid_muted(t))
+        self._no_color_filter = NoColor()
         self._startup_notes += self.theme_set.problems
         wanted = theme or engine.config.ui.theme
         name, problem = choose(self.theme_set, wanted) if wanted not in BUILTIN_THEMES else (wanted, None)
         if problem:
             self._startup_notes.append(problem)
         self.theme = name
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Under NO_COLOR no colour at all reaches the terminal, not Textual's greys.
+
+        Textual answers NO_COLOR with a monochrome filter that still writes colours, a grey
+        for each (weighted without gamma: blue text turns almost black). Text and its
+        background can end up two close greys. ``NoColor`` leaves every cell in the
+        terminal's own foreground and background; states differ by their words, and the
+        cursor row and badges by reverse video (app.tcss, ``:nocolor``).
+        """
+        filters = super().get_line_filters()
+        if not self.no_color:
+            return filters
+        return [self._no_color_filter if isinstance(f, Monochrome) else f for f in filters]
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's choice, except ours for a Linux terminal (it survives a hang-up; see driver.py)."""

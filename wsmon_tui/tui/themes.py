@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
@@ -24,10 +24,16 @@ COLOR_KEYS = ("primary", "secondary", "accent", "warning", "error", "success", "
 OTHER_KEYS = ("name", "dark", "luminosity_spread", "text_alpha", "variables")
 REQUIRED = ("name", "primary")
 
-#: Used when no theme file at all can be read: the app must still start.
-FALLBACK = Theme(name=DEFAULT_THEME, primary="#4C9AFF", secondary="#7AA2C8", accent="#FFB86C",
+#: Used when no theme file at all can be read: the app must still start (themes/wsmon-dark.toml).
+FALLBACK = Theme(name=DEFAULT_THEME, primary="#5FB3FF", secondary="#7AA2C8", accent="#FFB86C",
                  success="#50C878", warning="#F0C040", error="#FF5C5C", foreground="#DDE3EA",
-                 background="#10151B", surface="#18202A", panel="#222C38", dark=True)
+                 background="#10151B", surface="#18202A", panel="#23272E", dark=True,
+                 variables={"text-muted": "#9AA5B1", "block-cursor-foreground": "#0B1016",
+                            "block-cursor-blurred-background": "#16273C",
+                            "block-cursor-blurred-foreground": "#5FB3FF"})
+MUTED_WEIGHT = 0.7
+"""How far from the background towards the foreground muted text sits, when a theme does
+not choose its own ``text-muted``."""
 
 
 class ThemeFileError(ValueError):
@@ -99,6 +105,29 @@ def theme_from_mapping(data: dict[str, object], source: str) -> Theme:
     return Theme(name=name.strip(), dark=dark, variables=dict(variables), **colors, **extra)  # type: ignore[arg-type]
 
 
+def with_solid_muted(theme: Theme) -> Theme:
+    """``theme``, with ``text-muted`` a plain colour when the theme does not set one.
+
+    Textual's default ``text-muted`` is "auto 60%": a colour worked out against whatever is
+    behind the text. In styled text (``Content`` spans: table cells, the header) it is not
+    worked out, and came out black, so a resolved alert in a dark table was black on
+    black. A plain colour, the background blended towards the foreground, is the same
+    everywhere. Themes whose colours are the terminal's own ANSI ones are left alone.
+    """
+    if "text-muted" in theme.variables:
+        return theme
+    colors = theme.to_color_system().generate()
+    try:
+        foreground = Color.parse(colors["foreground"])
+        background = Color.parse(colors["background"])
+    except (KeyError, ColorParseError):
+        return theme
+    if foreground.ansi is not None or background.ansi is not None:
+        return theme
+    muted = background.blend(foreground, MUTED_WEIGHT, alpha=1.0)
+    return replace(theme, variables={**theme.variables, "text-muted": muted.hex})
+
+
 def load_theme_file(path: Path) -> Theme:
     try:
         with path.open("rb") as fh:
@@ -107,7 +136,7 @@ def load_theme_file(path: Path) -> Theme:
         raise ThemeFileError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ThemeFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return theme_from_mapping(data, str(path))
+    return with_solid_muted(theme_from_mapping(data, str(path)))
 
 
 def load_themes(dirs: list[Path] | None = None, *, include_user: bool = True) -> ThemeSet:

@@ -24,7 +24,7 @@ class TargetCard(LineWidget):
     value changed, and the card's height never changes, so an update needs no layout."""
 
     DEFAULT_CSS = """
-    TargetCard { height: 7; border: round $panel; padding: 0 1; }
+    TargetCard { height: 7; border: round $foreground 25%; padding: 0 1; }  /* as .panel */
     TargetCard.-critical { border: round $error; }
     TargetCard.-degraded { border: round $warning; }
     """
