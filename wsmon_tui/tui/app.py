@@ -48,6 +48,7 @@ from wsmon_tui.tui.screens.detailed import DetailedScreen
 from wsmon_tui.tui.screens.metrics import MetricsScreen
 from wsmon_tui.tui.screens.summary import SummaryScreen
 from wsmon_tui.tui.themes import ThemeSet, choose, load_themes
+from wsmon_tui.tui.thresholds import Thresholds
 
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
@@ -126,6 +127,9 @@ class WsmonApp(EngineActions, SessionEnd):
         self._startup_notes: list[str] = []
         self.last_export: Path | None = None
         self.engine_failed = False
+        self.thresholds = Thresholds()
+        """The rules' thresholds by metric (asked of the engine once it publishes): what figures,
+        sparklines and chart lines are coloured by."""
         self.theme_set = themes if themes is not None else load_themes()
         for t in self.theme_set.themes.values():
             self.register_theme(t)
@@ -216,7 +220,17 @@ class WsmonApp(EngineActions, SessionEnd):
         self._snapshot_at = now
         self._announce_critical(previous, snapshot)
         self._maybe_ask_rollback(previous, snapshot)
+        if previous is None:
+            self.load_thresholds()
         self._schedule_repaint()
+
+    @work(group="thresholds", exclusive=True, exit_on_error=False, description="alert thresholds")
+    async def load_thresholds(self) -> None:
+        """The engine's rules, once: until they arrive nothing is coloured by a threshold."""
+        self.thresholds = Thresholds(await self.engine.rules())
+        screen = self.screen
+        if isinstance(screen, ViewScreen) and not self.paused:
+            screen.paint(force=True)
 
     # Pacing: a repaint rides on the snapshot that makes it due, so in steady state the
     # screen costs no wake-up of its own (each wake-up of an idle process is what costs
