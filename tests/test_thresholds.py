@@ -60,7 +60,8 @@ async def test_levels_follow_each_rules_comparison_and_tiers():
 
 
 def test_a_rule_for_some_targets_colours_only_those():
-    th = Thresholds([RuleInfo("EuSlow", "rtt_p95", ">", 50.0, tiers=((50.0, "critical"),), targets=("api-eu",))])
+    th = Thresholds([RuleInfo("EuSlow", "rtt_p95", ">", 50.0, tiers=((50.0, "critical"),),
+                              targets=("api-eu",))])
     assert th.level("rtt_p95", 60.0, "api-eu") == "error"
     assert th.level("rtt_p95", 60.0, "api-us") == ""
     assert th.worst("rtt_p95", [("api-us", 60.0), ("api-eu", 60.0)]) == "error"
@@ -94,7 +95,7 @@ def test_errors_at_100_percent_are_full_red_bars_not_a_flat_green_line():
 
 def test_one_scale_per_metric_across_cards_and_a_warm_up_outlier_is_clipped_and_marked():
     steady = (20.0, 22.0, 21.0, 23.0, 22.0, 21.0, 20.0, 22.0, 23.0, 21.0) * 3
-    warm_up = (900.0,) + steady[1:]  # the first probe of a session: one slow handshake
+    warm_up = (900.0, *steady[1:])  # the first probe of a session: one slow handshake
     a = replace(target("api-eu", 0), history={"handshake_p95": warm_up, "error_rate": (0.0,) * 30})
     b = replace(target("api-us", 1), history={"handshake_p95": tuple(v * 2 for v in steady),
                                               "error_rate": (0.0,) * 30})

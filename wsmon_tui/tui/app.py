@@ -39,6 +39,7 @@ from wsmon_tui.runtime import settle_gc
 from wsmon_tui.seam import EngineLink
 from wsmon_tui.tui.actions import EngineActions
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.incident import IncidentMemo
 from wsmon_tui.tui.lifecycle import SessionEnd
 from wsmon_tui.tui.messages import SnapshotArrived
 from wsmon_tui.tui.palette import WsmonCommands
@@ -130,6 +131,8 @@ class WsmonApp(EngineActions, SessionEnd):
         self.thresholds = Thresholds()
         """The rules' thresholds by metric (asked of the engine once it publishes): what figures,
         sparklines and chart lines are coloured by."""
+        self.incident = IncidentMemo()
+        """The current fault's first alert, remembered across snapshots for the charts' markers."""
         self.theme_set = themes if themes is not None else load_themes()
         for t in self.theme_set.themes.values():
             self.register_theme(t)
@@ -220,6 +223,7 @@ class WsmonApp(EngineActions, SessionEnd):
         self._snapshot_at = now
         self._announce_critical(previous, snapshot)
         self._maybe_ask_rollback(previous, snapshot)
+        self.incident.see(snapshot, self.thresholds)
         if previous is None:
             self.load_thresholds()
         self._schedule_repaint()

@@ -27,6 +27,9 @@ SERIES_ROLES = ("series-0", "series-1", "series-2", "series-3")
 """The colours of a chart's lines, in order (component classes of the chart widget)."""
 LEVEL_ROLE = {"warning": "threshold-warning", "error": "threshold-error"}
 NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+WIDEN_AT_MOST = 1.5
+"""Round ticks may widen a value axis to this many times its range, no more (else its two
+ends are the ticks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,8 @@ class Axis:
     ticks: tuple[float, ...] = ()
     labels: tuple[str, ...] = ()
     label: str = ""
+    integer: bool = False
+    """Counts: whole-number ticks only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +138,9 @@ def nice_step(span: float, most: int) -> float:
     return 10.0 * power
 
 
-def integer_ticks(lo: float, hi: float, most: int = 5) -> tuple[int, ...]:
-    """Whole-number ticks from ``lo`` to ``hi`` (counts: connections, errors): a step of
-    1, 2 or 5 x 10^k cutting the range into at most ``most`` parts, never a fraction."""
-    span = max(hi - lo, 1.0)
+def integer_step(span: float, most: int) -> int:
+    """The smallest 1, 2 or 5 x 10^k whole step cutting ``span`` into at most ``most`` parts."""
+    span = max(span, 1.0)
     step, power = 1, 1
     while span / step > most:
         for m in (1, 2, 5):
@@ -146,6 +150,13 @@ def integer_ticks(lo: float, hi: float, most: int = 5) -> tuple[int, ...]:
         else:
             power *= 10
             step = power
+    return step
+
+
+def integer_ticks(lo: float, hi: float, most: int = 5) -> tuple[int, ...]:
+    """Whole-number ticks from ``lo`` to ``hi`` (counts: connections, errors): a step of
+    1, 2 or 5 x 10^k cutting the range into at most ``most`` parts, never a fraction."""
+    step = integer_step(hi - lo, most)
     first = math.ceil(lo / step) * step
     return tuple(range(int(first), math.floor(hi) + 1, step)) or (round(lo),)
 
@@ -157,14 +168,29 @@ def value_ticks(lo: float, hi: float, most: int = 4) -> tuple[float, ...]:
     return tuple(round(first + i * step, 10) for i in range(max(count, 1)))
 
 
-def fit_ticks(axis: Axis, rows: int) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """The axis's ticks thinned to one every other row of a plot ``rows`` tall (plotext puts
-    each label on the nearest row: crowded labels would land on neighbouring rows)."""
-    most = max(2, rows // 2 + 1)
-    if len(axis.ticks) <= most:
-        return axis.ticks, axis.labels
-    step = math.ceil(len(axis.ticks) / most)
-    return axis.ticks[::step], axis.labels[::step]
+def fit_axis(axis: Axis, rows: int) -> Axis:
+    """``axis`` for a plot ``rows`` tall: widened out to round ticks that each fall on a row,
+    evenly, at most one label every other row.
+
+    plotext puts a label on the row nearest its value: four labels over seven rows, or a
+    top that is not a tick, land unevenly (two on neighbouring rows). So the step is chosen
+    for the rows: the range is rounded out to whole steps and the number of steps must
+    divide the rows between the top and the bottom. Whole numbers stay whole (``integer``).
+    """
+    span = axis.hi - axis.lo
+    if rows < 2 or span <= 0:
+        return axis
+    for most in range(max(1, (rows - 1) // 2), 0, -1):
+        step = float(integer_step(span, most)) if axis.integer else nice_step(span, most)
+        lo = round(math.floor(axis.lo / step + 1e-9) * step, 10)
+        hi = round(math.ceil(axis.hi / step - 1e-9) * step, 10)
+        n = round((hi - lo) / step)
+        if n >= 1 and (rows - 1) % n == 0 and hi - lo <= WIDEN_AT_MOST * span:
+            ticks = tuple(round(lo + i * step, 10) for i in range(n + 1))
+            return Axis(lo, hi, ticks, tuple(tick_label(t) for t in ticks), axis.label, axis.integer)
+    ends = (axis.lo, axis.hi)  # the top and bottom rows always fall on a row
+    labels = tuple(tick_label(round(t) if abs(t) >= 100 else round(t, 3)) for t in ends)
+    return Axis(axis.lo, axis.hi, ends, labels, axis.label, axis.integer)
 
 
 def tick_label(value: float) -> str:
@@ -243,7 +269,7 @@ def value_axis(series: Sequence[Series], hlines: Sequence[HLine] = (), *, top: f
     if integer:
         lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
         ticks: tuple[float, ...] = tuple(float(t) for t in integer_ticks(lo, hi, most))
-        return Axis(lo, hi, ticks, tuple(tick_label(t) for t in ticks))
+        return Axis(lo, hi, ticks, tuple(tick_label(t) for t in ticks), integer=True)
     ticks = value_ticks(lo, hi, most)
     return Axis(lo, hi, ticks, tuple(tick_label(t) for t in ticks))
 
