@@ -198,6 +198,10 @@ async def test_socket_is_owner_only_and_read_only_faces_cannot_act(tmp_path: Pat
             link.subscribe(seen.append)
             run = asyncio.ensure_future(link.run())
             await until(lambda: seen and seen[-1].alerts, "an alert")
+            # the rules' thresholds cross the socket with their tiers (read-only faces may ask)
+            rules = await link.rules()
+            assert [(r.name, r.metric, r.op, r.tiers, r.relative) for r in rules] == [
+                ("AlwaysOn", "handshake_p50", ">=", ((0.0, "warning"),), False)]
             # the client's own checks bypassed: the raw request is refused by the engine
             with pytest.raises(ReadOnlyError):
                 await conn.request("acknowledge", alert_id=seen[-1].alerts[0].id, user="carol")

@@ -16,10 +16,11 @@ from tests.tui_fixtures import BASE, FakeMonitor, hostile_snapshot, sequence
 from wsmon_tui.config import Config, DeploymentConfig, MonitorConfig, ResourcesConfig, TargetConfig
 from wsmon_tui.engine.monitor import Monitor
 from wsmon_tui.store import Store
+from wsmon_tui.tui.chartmodel import ChartSpec, Series, time_axis, value_axis
 from wsmon_tui.tui.screens.alert_detail import AlertDetailScreen
 from wsmon_tui.tui.screens.confirm_rollback import RollbackProgressScreen
 from wsmon_tui.tui.screens.target_detail import TargetDetailScreen
-from wsmon_tui.tui.widgets.charts import Chart, ChartData, Line, render_chart
+from wsmon_tui.tui.widgets.charts import Chart, render_chart
 
 ANSI = re.compile("\x1b")
 
@@ -86,13 +87,16 @@ async def test_summary_at_80x24():
 
 
 def test_render_chart_lines_bars_and_empty():
-    text = render_chart(ChartData("Latency", (Line("a", (-2.0, -1.0, 0.0), (1.0, 5.0, 3.0)),
-                                              Line("b", (-2.0, 0.0), (2.0, 2.0)))), 50, 12)
-    lines = text.splitlines()
-    assert len(lines) == 12 and "Latency" in lines[0] and "\x1b[" in text
-    bars = render_chart(ChartData("Errors", bars=(("timeout", 3.0), ("closed", 1.0))), 40, 10)
+    series = (Series("a", (-2.0, -1.0, 0.0), (1.0, 5.0, 3.0)),
+              Series("b", (-2.0, 0.0), (2.0, 2.0), "series-1"))
+    text = render_chart(ChartSpec("Latency", series, x=time_axis(300, 0).axis, y=value_axis(series)), 50, 12,
+                        {"series-0": (10, 20, 30)})
+    lines = text.plain.splitlines()
+    assert len(lines) == 12 and "Latency" in lines[0] and "━ a" in lines[0] and "━ b" in lines[0]
+    assert any(span.style and "rgb(10,20,30)" in str(span.style) for span in text.spans)
+    bars = render_chart(ChartSpec("Errors", bars=(("timeout", 3.0), ("closed", 1.0))), 40, 10).plain
     assert "timeout" in bars and "closed" in bars
-    empty = render_chart(ChartData("Conns"), 40, 8)
+    empty = render_chart(ChartSpec("Conns"), 40, 8).plain
     assert "no data yet" in empty
 
 
@@ -117,25 +121,31 @@ async def test_metrics_from_memory_and_store(tmp_path):
             mon.publish(sequence()[2])
             screen = app.screen
             resources = screen.query_one("#chart-resources", Chart)
-            await until(pilot, lambda: bool(resources.data.lines) and len(resources.data.lines[0].xs) == 30)
-            hs = screen.query_one("#chart-handshake", Chart).data
+            await until(pilot, lambda: bool(resources.spec.series) and len(resources.spec.series[0].xs) == 30)
+
+            def eu() -> Series:  # the critical api-us comes first: api-eu has the second small chart
+                spec = screen.query_one("#chart-target-1", Chart).spec
+                assert spec.title.startswith("api-eu")
+                return spec.series[0]
+
             assert screen.range_name == "5m"
-            assert [len(line.xs) for line in hs.lines] == [30, 0]
-            assert all(-3 <= x <= 0 for x in hs.lines[0].xs)
-            assert len(screen.query_one("#chart-resources", Chart).data.lines[0].xs) == 30
-            assert dict(screen.query_one("#chart-errors", Chart).data.bars) == {"timeout": 2.0, "closed": 1.0}
+            assert screen.query_one("#chart-target-0", Chart).spec.title.startswith("api-us")
+            assert not screen.query_one("#chart-target-0", Chart).spec.series[0].xs
+            assert len(eu().xs) == 30
+            assert all(-3 <= x <= 0 for x in eu().xs)
+            assert len(screen.query_one("#chart-resources", Chart).spec.series[0].xs) == 30
+            assert dict(screen.query_one("#chart-errors", Chart).spec.bars) == {"timeout": 2.0, "closed": 1.0}
             await pilot.press("right_square_bracket")
-            await until(pilot, lambda: len(screen.query_one("#chart-handshake", Chart).data.lines[0].xs) > 30)
+            await until(pilot, lambda: len(eu().xs) > 30)
             assert screen.range_name == "1h"
-            hs = screen.query_one("#chart-handshake", Chart).data
-            assert 59 <= len(hs.lines[0].xs) <= 61  # the last hour from the store
-            assert min(hs.lines[0].xs) >= -60
-            conns = screen.query_one("#chart-connections", Chart).data
-            assert 59 <= len(conns.lines[0].xs) <= 61
+            assert 59 <= len(eu().xs) <= 61  # the last hour from the store
+            assert min(eu().xs) >= -60
+            conns = screen.query_one("#chart-connections", Chart).spec
+            assert 59 <= len(conns.series[0].xs) <= 61
             await pilot.press("right_square_bracket")
-            await until(pilot, lambda: len(screen.query_one("#chart-handshake", Chart).data.lines[0].xs) > 61)
+            await until(pilot, lambda: len(eu().xs) > 61)
             assert screen.range_name == "6h"
-            assert len(screen.query_one("#chart-handshake", Chart).data.lines[0].xs) == 120
+            assert len(eu().xs) == 120 and min(eu().xs) >= -6  # hours on a 6 h axis
             await pilot.press("left_square_bracket", "left_square_bracket")
             assert screen.range_name == "5m"
             assert "Range" in screen_text(app)

@@ -69,6 +69,10 @@ def test_results_and_requests() -> None:
     rule = RuleInfo(name="HighErrorRate", metric="error_rate", op=">", threshold=None, for_=60.0,
                     window=math.inf, runbook="x")
     assert over_the_wire(RuleInfo, rule) == rule
+    tiered = RuleInfo(name="SlowHandshake", metric="handshake_p95", op=">", threshold=1000.0,
+                      tiers=((3000.0, "critical"), (1000, "warning")), targets=("api-eu",), relative=True)
+    back = over_the_wire(RuleInfo, tiered)
+    assert back == tiered and isinstance(back.tiers[1], tuple) and isinstance(back.tiers[1][0], float)
     assert over_the_wire(RangeRequest, RangeRequest("", "connections")) == RangeRequest("", "connections")
     alert = sequence()[2].alerts[0]
     same_shape(alert, over_the_wire(AlertView, alert))

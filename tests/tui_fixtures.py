@@ -230,6 +230,13 @@ class FakeMonitor:
                                 for_=rule.for_, runbook=rule.runbook)
         return None
 
+    async def rules(self) -> list[RuleInfo]:
+        """The level's default rules and the config's, as the engine answers (its own code)."""
+        from wsmon_tui.alerts.engine_state import build_rules
+        from wsmon_tui.engine.monitor import describe_rules
+
+        return describe_rules(build_rules(self.config))
+
     async def metric_ranges(self, wanted: Any, since: float, until: float) -> dict[Any, list]:
         self.range_requests.append((tuple(wanted), since, until))
         if self.store is not None and 600 < until - since < math.inf:  # as EngineHost: old ranges

@@ -324,6 +324,9 @@ class EngineHost:
     async def rule_info(self, name: str) -> RuleInfo | None:
         return await self._on_engine(lambda m: m.rule_info(name))
 
+    async def rules(self) -> list[RuleInfo]:
+        return await self._on_engine(lambda m: m.rules())
+
     async def report(self, fmt: str = "md", since: float | None = None) -> str:
         from wsmon_tui.report import render
         from wsmon_tui.report.build import build_report

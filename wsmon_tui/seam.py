@@ -42,6 +42,12 @@ class RuleInfo:
     window: float | None = None
     aggregate: str = "last"
     runbook: str = ""
+    tiers: tuple[tuple[float, str], ...] = ()
+    """(threshold, severity) of each tier, most severe first; ``threshold`` is the least severe's."""
+    targets: tuple[str, ...] = ()
+    """Only these targets (empty: every target)."""
+    relative: bool = False
+    """The thresholds are shares of the metric's session baseline, not values of the metric."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,11 @@ class EngineLink(Protocol):
 
     async def rule_info(self, name: str) -> RuleInfo | None:
         """The rule an alert of this name comes from (the config's or a default rule)."""
+        ...
+
+    async def rules(self) -> list[RuleInfo]:
+        """Every rule the engine judges (the level's defaults and the config's), with its tiers:
+        what a face colours figures by and draws as threshold lines."""
         ...
 
     async def report(self, fmt: str = "md", since: float | None = None) -> str:

@@ -305,6 +305,9 @@ class AttachedEngine:
         got = await self.conn.request("rule_info", name=name)
         return None if got is None else from_wire(RuleInfo, got)
 
+    async def rules(self) -> list[RuleInfo]:
+        return [from_wire(RuleInfo, r) for r in await self.conn.request("rules")]
+
     async def report(self, fmt: str = "md", since: float | None = None) -> str:
         return str(await self.conn.request("report", fmt=fmt, since=since))
 

@@ -95,6 +95,9 @@ def bind(engine: Any, state_dir: Path) -> dict[str, Op]:
     async def rule_info(face: Any, args: dict[str, Any]) -> Any:
         return to_wire(await engine.monitor.rule_info(_str(args, "name")))
 
+    async def rules(face: Any, args: dict[str, Any]) -> Any:
+        return to_wire(await engine.monitor.rules())
+
     async def report(face: Any, args: dict[str, Any]) -> Any:
         since = args.get("since")
         return await engine.report(_str(args, "fmt", "md"), float(since) if since is not None else None)
@@ -150,7 +153,7 @@ def bind(engine: Any, state_dir: Path) -> dict[str, Op]:
     return {
         "refresh_now": refresh_now, "acknowledge": acknowledge, "unacknowledge": unacknowledge,
         "silence": silence, "rollback": rollback, "metric_ranges": metric_ranges,
-        "deliveries": deliveries, "rule_info": rule_info, "report": report, "status": status,
+        "deliveries": deliveries, "rule_info": rule_info, "rules": rules, "report": report, "status": status,
         "alerts": alerts, "alerts_stats": alerts_stats, "silences": silences,
         "flags_list": flags_list, "flags_set": flags_set,
     }

@@ -26,9 +26,9 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsmon_tui.config import Config
 from wsmon_tui.engine.collectors import Collectors
@@ -45,6 +45,9 @@ from wsmon_tui.model import Snapshot
 from wsmon_tui.redact import redact_text, redact_url
 from wsmon_tui.seam import RuleInfo
 
+if TYPE_CHECKING:
+    from wsmon_tui.alerts.rules import CompiledRule
+
 log = logging.getLogger(__name__)
 
 
@@ -55,6 +58,16 @@ def config_digest(config: Config) -> str:
         with contextlib.suppress(OSError):
             data = Path(config.source).read_bytes()
     return hashlib.sha256(data).hexdigest()[:12]
+
+
+def describe_rules(rules: Iterable[CompiledRule]) -> list[RuleInfo]:
+    """What a face is told of each rule (``EngineLink.rules``)."""
+    return [RuleInfo(name=r.name, metric=r.metric, op=r.op,
+                     threshold=r.tiers[-1].threshold if r.tiers else None, for_=r.for_,
+                     window=r.window, aggregate=r.aggregate, runbook=r.runbook,
+                     tiers=tuple((t.threshold, str(t.severity)) for t in r.tiers),
+                     targets=tuple(sorted(r.targets or ())), relative=r.relative_baseline is not None)
+            for r in rules]
 
 
 class Monitor(Collectors, Evaluation, Recorder):
@@ -128,19 +141,24 @@ class Monitor(Collectors, Evaluation, Recorder):
 
     async def rule_info(self, name: str) -> RuleInfo | None:
         """The rule behind alerts of this name: the config's, else a default rule."""
-        for rule in self.config.alerts.rules:
-            if rule.name == name:
-                return RuleInfo(name=rule.name, metric=rule.metric, op=rule.op, threshold=rule.threshold,
-                                for_=rule.for_, window=rule.window, aggregate=rule.aggregate,
-                                runbook=rule.runbook)
-        engine = self.alert_engine
-        for compiled in engine.rules if engine is not None else ():
-            if compiled.name == name:
-                return RuleInfo(name=compiled.name, metric=compiled.metric, op=compiled.op,
-                                threshold=compiled.tiers[-1].threshold if compiled.tiers else None,
-                                for_=compiled.for_, window=compiled.window, aggregate=compiled.aggregate,
-                                runbook=compiled.runbook)
+        for info in self._rule_infos():
+            if info.name == name:
+                return info
         return None
+
+    async def rules(self) -> list[RuleInfo]:
+        """Every rule judged in this session (the level's defaults and the config's)."""
+        return self._rule_infos()
+
+    def _rule_infos(self) -> list[RuleInfo]:
+        engine = self.alert_engine
+        if engine is not None:
+            compiled = list(engine.rules)
+        else:  # no alert engine (a session without engines): the rules it would judge
+            from wsmon_tui.alerts.engine_state import build_rules
+
+            compiled = build_rules(self.config)
+        return describe_rules(compiled)
 
     async def rollback(self, *, reason: str, user: str, dry_run: bool = False) -> Any:
         controller = self._require(self.rollback_controller, "rollback")

@@ -40,6 +40,7 @@ from wsmon_tui.runtime import settle_gc
 from wsmon_tui.seam import EngineLink
 from wsmon_tui.tui.actions import EngineActions
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.incident import IncidentMemo
 from wsmon_tui.tui.lifecycle import SessionEnd
 from wsmon_tui.tui.messages import SnapshotArrived
 from wsmon_tui.tui.palette import WsmonCommands
@@ -49,6 +50,7 @@ from wsmon_tui.tui.screens.detailed import DetailedScreen
 from wsmon_tui.tui.screens.metrics import MetricsScreen
 from wsmon_tui.tui.screens.summary import SummaryScreen
 from wsmon_tui.tui.themes import ThemeSet, choose, load_themes, with_solid_muted
+from wsmon_tui.tui.thresholds import Thresholds
 
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
@@ -127,6 +129,11 @@ class WsmonApp(EngineActions, SessionEnd):
         self._startup_notes: list[str] = []
         self.last_export: Path | None = None
         self.engine_failed = False
+        self.thresholds = Thresholds()
+        """The rules' thresholds by metric (asked of the engine once it publishes): what figures,
+        sparklines and chart lines are coloured by."""
+        self.incident = IncidentMemo()
+        """The current fault's first alert, remembered across snapshots for the charts' markers."""
         self.theme_set = themes if themes is not None else load_themes()
         for t in self.theme_set.themes.values():
             self.register_theme(t)
@@ -235,7 +242,18 @@ class WsmonApp(EngineActions, SessionEnd):
         self._snapshot_at = now
         self._announce_critical(previous, snapshot)
         self._maybe_ask_rollback(previous, snapshot)
+        self.incident.see(snapshot, self.thresholds)
+        if previous is None:
+            self.load_thresholds()
         self._schedule_repaint()
+
+    @work(group="thresholds", exclusive=True, exit_on_error=False, description="alert thresholds")
+    async def load_thresholds(self) -> None:
+        """The engine's rules, once: until they arrive nothing is coloured by a threshold."""
+        self.thresholds = Thresholds(await self.engine.rules())
+        screen = self.screen
+        if isinstance(screen, ViewScreen) and not self.paused:
+            screen.paint(force=True)
 
     # Pacing: a repaint rides on the snapshot that makes it due, so in steady state the
     # screen costs no wake-up of its own (each wake-up of an idle process is what costs

@@ -16,8 +16,10 @@ from wsmon_tui.model import Snapshot
 from wsmon_tui.tui.fmt import count, duration, ms, num, pct, pct100, safe
 from wsmon_tui.tui.screens.alerts import ordered, shown_state
 from wsmon_tui.tui.screens.base import ViewScreen
+from wsmon_tui.tui.thresholds import Thresholds, worse
 from wsmon_tui.tui.widgets.figures import Figure
 from wsmon_tui.tui.widgets.target_board import TargetBoard
+from wsmon_tui.tui.widgets.target_card import card_scales
 
 FIGURES = (("connections", "Connections"), ("messages", "Messages/s"), ("errors", "Error rate"),
            ("handshake", "p95 handshake"), ("rtt", "p95 round-trip"), ("adoption", "Adoption"),
@@ -30,21 +32,28 @@ def _max(values: list[float | None]) -> float | None:
     return max(present) if present else None
 
 
-def figure_values(snap: Snapshot) -> dict[str, tuple[str, str]]:
+def figure_values(snap: Snapshot, thresholds: Thresholds | None = None) -> dict[str, tuple[str, str]]:
+    """Each big figure's text and level: "warning" or "error" when a target's value is past
+    its rule's threshold (the rules' tiers), or an alert on that metric is firing."""
     ov = snap.overall
     targets = snap.targets
+    th = thresholds or Thresholds()
     errs = _max([t.error_rate for t in targets])
     hs = _max([t.handshake_ms.p95 for t in targets])
     rtt = _max([t.rtt_ms.p95 for t in targets])
-    err_level = "error" if errs is not None and errs >= 0.05 else "warning" if errs else ""
+
+    def level(metric: str) -> str:
+        return worse(th.worst(metric, ((t.name, t.values.get(metric)) for t in targets)),
+                     th.alert_level(snap.alerts, metric))
+
     return {
-        "connections": (count(ov.get("connections")), ""),
+        "connections": (count(ov.get("connections")), th.alert_level(snap.alerts, "connection_utilisation")),
         "messages": (num(ov.get("messages_per_s")), ""),
-        "errors": (pct(errs), err_level),
-        "handshake": (ms(hs), ""),
-        "rtt": (ms(rtt), ""),
-        "adoption": (pct(ov.get("adoption")), ""),
-        "queue": (count(ov.get("queue_depth")), ""),
+        "errors": (pct(errs), level("error_rate")),
+        "handshake": (ms(hs), level("handshake_p95")),
+        "rtt": (ms(rtt), level("rtt_p95")),
+        "adoption": (pct(ov.get("adoption")), th.alert_level(snap.alerts, "adoption")),
+        "queue": (count(ov.get("queue_depth")), level("queue_depth")),
     }
 
 
@@ -145,9 +154,10 @@ class SummaryScreen(ViewScreen):
     def show(self, snapshot: Snapshot) -> None:
         if not self._figures:
             self._figures = {key: self.query_one(f"#figure-{key}", Figure) for key, _ in FIGURES}
-        for key, (value, level) in figure_values(snapshot).items():
+        thresholds = self.wsmon.thresholds
+        for key, (value, level) in figure_values(snapshot, thresholds).items():
             self._figures[key].show(value, level)
         self.set_text("#alerts-panel", alerts_content(snapshot, self.alert_lines()))
         self.set_text("#rollout-panel", rollout_content(snapshot))
         self.set_text("#resources-panel", resources_content(snapshot))
-        self.query_one(TargetBoard).show(snapshot.targets)
+        self.query_one(TargetBoard).show(snapshot.targets, card_scales(snapshot, thresholds))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from wsmon_tui.tui.fmt import DASH
 from wsmon_tui.tui.widgets.lines import LineWidget, Text
 
+VALUE_STYLE = {"warning": "lines--warning", "error": "lines--error"}
+
 
 class Figure(LineWidget):
     """Two lines (see ``LineWidget``): the label, muted, and the value, bold."""
@@ -22,6 +24,7 @@ class Figure(LineWidget):
         self.set_line(1, Text(DASH, "lines--strong"))
 
     def show(self, value: str, level: str = "") -> None:
-        self.set_line(1, Text(value, "lines--strong"))
+        """``level`` "warning" or "error" (past a threshold) colours the value and the bar."""
+        self.set_line(1, Text(value, VALUE_STYLE.get(level, "lines--strong")))
         self.set_class(level == "warning", "-warning")
         self.set_class(level == "error", "-error")

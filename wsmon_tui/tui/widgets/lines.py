@@ -9,8 +9,12 @@ and marks only the changed lines dirty, so a card is one widget in that box, not
 
 A line is styled text (``Content``; server strings must arrive as plain text, never
 markup), plain text in one component style (``Text``: cheaper, for the labels and
-values that change every tick), or a sparkline (``Spark``, drawn by ``bar_segments`` in
-the colours of the component classes ``lines--spark-min`` and ``lines--spark-max``).
+values that change every tick), plain text in pieces of component styles (``Parts``: a
+label muted, a value in its threshold level's colour, ``lines--warning``/``lines--error``),
+or a sparkline (``Spark``: drawn by ``bar_segments`` in the colours of the component
+classes ``lines--spark-min`` and ``lines--spark-max``, or on a shared scale by
+``scaled_segments`` with each bar in its threshold level's colour, ``lines--spark-ok``,
+``lines--spark-warning``, ``lines--spark-error``).
 """
 
 from __future__ import annotations
@@ -19,20 +23,38 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.content import Content
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.visual import Visual
 from textual.widget import Widget
 
-from wsmon_tui.tui.widgets.sparkline import bar_segments
+from wsmon_tui.tui.thresholds import Tier
+from wsmon_tui.tui.widgets.sparkline import bar_segments, scaled_segments
 
 
 @dataclass(frozen=True)
 class Spark:
-    """A one-line sparkline of ``data`` (the bar of each bucket is its maximum)."""
+    """A one-line sparkline of ``data`` (the bar of each bucket is its maximum).
+
+    With ``top`` the bars stand on a fixed scale, 0 to ``top`` (shared by every card, see
+    ``chartmodel.robust_top``), and a value above it is drawn as ``CLIPPED``; with ``tiers``
+    each bar takes the colour of its threshold level (``lines--spark-ok``, ``-warning``,
+    ``-error``) instead of the low-to-high blend.
+    """
 
     data: tuple[float, ...]
+    top: float | None = None
+    tiers: tuple[Tier, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Plain text in pieces, each in the style of a component class (a label muted, a
+    value in its threshold level's colour); never parsed."""
+
+    parts: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -44,7 +66,7 @@ class Text:
     component: str = "lines--muted"
 
 
-Line = Content | Spark | Text
+Line = Content | Spark | Text | Parts
 
 
 def same(a: object, b: object) -> bool:
@@ -59,12 +81,18 @@ class LineWidget(Widget):
     """``LineWidget(n)``: ``n`` lines, set with ``set_line(y, value)``."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"lines--spark-min", "lines--spark-max", "lines--muted",
-                                             "lines--strong"}
+                                             "lines--strong", "lines--warning", "lines--error",
+                                             "lines--spark-ok", "lines--spark-warning", "lines--spark-error"}
     DEFAULT_CSS = """
     LineWidget > .lines--spark-max { color: $warning; }
     LineWidget > .lines--spark-min { color: $success; }
+    LineWidget > .lines--spark-ok { color: $success; }
+    LineWidget > .lines--spark-warning { color: $warning; }
+    LineWidget > .lines--spark-error { color: $error; }
     LineWidget > .lines--muted { color: $text-muted; }
     LineWidget > .lines--strong { text-style: bold; }
+    LineWidget > .lines--warning { color: $text-warning; text-style: bold; }
+    LineWidget > .lines--error { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, lines: int, *, id: str | None = None, classes: str | None = None) -> None:
@@ -108,6 +136,11 @@ class LineWidget(Widget):
                 low = background + self.get_component_styles("lines--spark-min").color
                 high = background + self.get_component_styles("lines--spark-max").color
                 style = (low.rich_color, high.rich_color)
+            elif key == "spark-levels":
+                _, background = self.background_colors
+                style = {level: Style.from_color(
+                    (background + self.get_component_styles(f"lines--spark-{name}").color).rich_color)
+                    for level, name in (("", "ok"), ("warning", "warning"), ("error", "error"))}
             elif key == "base":
                 style = self.visual_style.rich_style
             else:
@@ -130,9 +163,17 @@ class LineWidget(Widget):
         base = self._style("base")
         if isinstance(line, Text):
             return Strip([Segment(line.text, self._style(line.component))]).crop_extend(0, width, base)
+        if isinstance(line, Parts):
+            return Strip([Segment(text, self._style(component)) for text, component in line.parts]
+                         ).crop_extend(0, width, base)
         if isinstance(line, Spark):
             low, high = self._style("spark")
-            segments = bar_segments(line.data, width, low, high, max)
+            if line.top is None:
+                segments = bar_segments(line.data, width, low, high, max)
+            else:
+                segments = scaled_segments(line.data, width, line.top, line.tiers,
+                                           self._style("spark-levels") if line.tiers else None,
+                                           low, high)
             return Strip(segments).simplify().apply_style(base).adjust_cell_length(width, base)
         strips = Visual.to_strips(self, line, width, 1, self.visual_style, pad=True)
         strip = strips[0] if strips else Strip.blank(width, base)

@@ -27,7 +27,7 @@ from wsmon_tui.tui.fmt import last_error, ms, num, pct, safe
 from wsmon_tui.tui.order import worst_first
 from wsmon_tui.tui.widgets.header import BADGE
 from wsmon_tui.tui.widgets.lines import same
-from wsmon_tui.tui.widgets.target_card import FoldedCard, TargetCard
+from wsmon_tui.tui.widgets.target_card import CardScales, FoldedCard, TargetCard
 
 CARD_HEIGHT = 7
 CARD_WIDTH = 40
@@ -109,13 +109,16 @@ class TargetBoard(Vertical):
         self._cards: dict[str, TargetCard | FoldedCard] = {}
         """The cards on screen by target name (``FOLDED`` for the folded one), in order."""
         self._lines: Content | None = None
+        self.scales: CardScales | None = None
 
     def compose(self) -> ComposeResult:
         yield Grid(id="board-cards")
         yield Static(id="board-lines")
 
-    def show(self, targets: tuple[TargetView, ...]) -> None:
+    def show(self, targets: tuple[TargetView, ...], scales: CardScales | None = None) -> None:
+        """Arrange ``targets``; ``scales`` (thresholds, one top per sparkline) is shared by every card."""
         self.targets = targets
+        self.scales = scales
         self.fit_targets()
 
     def on_resize(self) -> None:
@@ -146,7 +149,7 @@ class TargetBoard(Vertical):
         wanted = [t.name for t in p.shown] + ([FOLDED] if p.folded else [])
         if list(self._cards) != wanted:
             grid.remove_children()
-            cards: dict[str, TargetCard | FoldedCard] = {t.name: TargetCard(t) for t in p.shown}
+            cards: dict[str, TargetCard | FoldedCard] = {t.name: TargetCard(t, self.scales) for t in p.shown}
             if p.folded:
                 cards[FOLDED] = FoldedCard(list(p.folded))
             self._cards = cards
@@ -159,7 +162,7 @@ class TargetBoard(Vertical):
         for view in p.shown:
             card = self._cards[view.name]
             if isinstance(card, TargetCard):
-                card.show(view)
+                card.show(view, self.scales)
         folded = self._cards.get(FOLDED)
         if isinstance(folded, FoldedCard):
             folded.show(list(p.folded))
