@@ -42,7 +42,10 @@ async def test_first_frame_before_the_engine_then_snapshots_flow_from_its_thread
             await pilot.pause()
         await until(pilot, lambda: app.snapshots_received == 3)
         assert app.latest is not None and app.latest.tick == 3
-        await pilot.press("q")
+        await pilot.press("q")  # the host runs the acting engine: the dashboard asks first
+        await until(pilot, lambda: app.screen.id == "confirm-quit")
+        assert not built[0].finished
+        await pilot.press("y")
         await until(pilot, lambda: built[0].finished)
     assert len(built) == 1 and built[0].stop_reason == "user"
 

@@ -7,9 +7,13 @@ skipping work when nothing changed. Commands (acknowledge, silence, rollback) an
 history questions (chart ranges, deliveries, the report) go to the engine in short
 workers; their errors become notifications, never crashes.
 
+The header's age of the data and the rollback banner's time in state count every second
+between repaints (a timer that redraws only those two lines). Alert toasts come one per
+snapshot and never over a dialog (``tui/toasts.py``).
+
 The app is built from parts named for what they hold: ``tui/palette.py`` (the Ctrl+P
-commands), ``tui/actions.py`` (acknowledge, silence, rollback, export) and
-``tui/lifecycle.py`` (signal handlers and the graceful stop).
+commands), ``tui/actions.py`` (acknowledge, silence, rollback, export),
+``tui/lifecycle.py`` (signal handlers and the graceful stop) and ``tui/toasts.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.events import Key
+from textual.screen import ModalScreen, Screen
 from textual.theme import BUILTIN_THEMES
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from wsmon_tui.model import Snapshot
@@ -48,10 +54,16 @@ from wsmon_tui.tui.screens.detailed import DetailedScreen
 from wsmon_tui.tui.screens.metrics import MetricsScreen
 from wsmon_tui.tui.screens.summary import SummaryScreen
 from wsmon_tui.tui.themes import ThemeSet, choose, load_themes
+from wsmon_tui.tui.toasts import AlertToasts, toast_text
+from wsmon_tui.tui.widgets.banner import RollbackBanner
+from wsmon_tui.tui.widgets.header import age_text
 
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
 READ_ONLY_IDS = frozenset({"alerts.ack", "alerts.silence", "rollback"})
+AGE_SLACK = 0.2
+"""How late (s) the age may turn to the next second: a snapshot due within it repaints the
+header anyway, so at a steady tick the age timer never wakes the process by itself."""
 
 
 def current_user() -> str:
@@ -107,6 +119,8 @@ class WsmonApp(EngineActions, SessionEnd):
         self.user = user or current_user()
         self.latest: Snapshot | None = None
         """The newest snapshot received (views paint from it at the refresh rate)."""
+        self.frozen: Snapshot | None = None
+        """While paused: the snapshot on screen (``r`` replaces it once)."""
         self.paused = False
         self.snapshots_received = 0
         self.repaints = 0
@@ -115,7 +129,11 @@ class WsmonApp(EngineActions, SessionEnd):
         self._painted_at = float("-inf")
         """Monotonic time of the last repaint (the throttle)."""
         self._paint_later: asyncio.TimerHandle | None = None
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._age_timer: asyncio.TimerHandle | None = None
+        """Counts the header's age and the banner's time in state between repaints."""
+        self._modal_banners: dict[Screen[Any], RollbackBanner] = {}
+        """The banner mounted over each open dialog (pop-ups never hide a rollback)."""
+        self.toasts = AlertToasts()
         self._snapshot_at = 0.0
         self._snapshot_gap = 0.0
         """Seconds between the last two snapshots (the engine's tick, as seen from here)."""
@@ -156,6 +174,13 @@ class WsmonApp(EngineActions, SessionEnd):
     def deployment_name(self) -> str:
         return str(self.engine.config.deployment.name)
 
+    @property
+    def shown(self) -> Snapshot | None:
+        """The snapshot the views show: the latest, or while paused the one frozen on screen."""
+        if self.paused and self.frozen is not None:
+            return self.frozen
+        return self.latest
+
     def theme_names(self) -> list[str]:
         ours = self.theme_set.names()
         return ours + sorted(n for n in self.available_themes if n not in ours)
@@ -169,6 +194,7 @@ class WsmonApp(EngineActions, SessionEnd):
         if keymap:
             self.set_keymap(dict(keymap))
         self.switch_mode(self.start_mode)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.engine.subscribe(self._snapshot_callback)
         self._install_signal_handlers()
         # The first frame goes out before the engine starts its session and first probes.
@@ -214,15 +240,16 @@ class WsmonApp(EngineActions, SessionEnd):
         if self._snapshot_at:
             self._snapshot_gap = now - self._snapshot_at
         self._snapshot_at = now
-        self._announce_critical(previous, snapshot)
+        self.toasts.observe(snapshot)
+        self._show_toasts()
         self._maybe_ask_rollback(previous, snapshot)
         self._schedule_repaint()
 
     # Pacing: a repaint rides on the snapshot that makes it due, so in steady state the
     # screen costs no wake-up of its own (each wake-up of an idle process is what costs
     # most CPU here). Snapshots coming faster than --refresh are held back to one repaint
-    # per refresh; when they stop coming, a watchdog still repaints so that the header's
-    # "updated N ago" keeps counting.
+    # per refresh. Between repaints (a slow --refresh, snapshots that stopped, a pause) the
+    # age timer redraws the header and the banner only, as each second passes.
 
     def _slack(self) -> float:
         """How early a snapshot may repaint: snapshots land a little either side of the tick."""
@@ -245,32 +272,83 @@ class WsmonApp(EngineActions, SessionEnd):
         # like any other error in a handler (the app exits and prints the traceback).
         self.call_later(self.repaint)
 
-    def _arm_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        gap = self._snapshot_gap or self.refresh_interval
-        delay = self.refresh_interval + min(gap, self.refresh_interval)
-        self._watchdog = asyncio.get_running_loop().call_later(delay, self._timed_repaint)
+    def _arm_age_timer(self) -> None:
+        """Wake when the age on screen turns to its next whole second (plus ``AGE_SLACK``)."""
+        if self._age_timer is not None:
+            self._age_timer.cancel()
+            self._age_timer = None
+        shown = self._data_on_screen()
+        if shown is None or self._quitting:
+            return
+        age = self.clock() - shown.taken_at
+        delay = 1.0 - age % 1.0 if age >= 0 else 1.0
+        self._age_timer = asyncio.get_running_loop().call_later(delay + AGE_SLACK, self._timed_clock)
+
+    def _data_on_screen(self) -> Snapshot | None:
+        """The snapshot the view on screen shows (behind any dialog)."""
+        try:
+            stack = self.screen_stack
+        except ScreenStackError:
+            return None
+        for screen in reversed(stack):
+            if isinstance(screen, ViewScreen) and screen.painted is not None:
+                return screen.painted
+        return self.shown
+
+    def _timed_clock(self) -> None:
+        self._age_timer = None
+        self.call_later(self.paint_clock)  # through the queue, as _timed_repaint
+
+    def paint_clock(self) -> None:
+        """Redraw what counts with the clock (header age, banner time in state) on every screen
+        that shows: the view and any dialog over it. No layout, no body."""
+        if self._quitting:
+            return
+        try:
+            stack = self.screen_stack
+        except ScreenStackError:
+            return
+        latest = self.latest
+        now = self.clock()
+        for screen in stack:
+            if isinstance(screen, ViewScreen):
+                screen.paint_clock()
+            banner = self._modal_banners.get(screen)
+            if banner is not None:
+                banner.show(latest.rollback if latest is not None else None, now)
+        self._arm_age_timer()
 
     def _cancel_repaints(self) -> None:
-        for handle in (self._paint_later, self._watchdog):
+        for handle in (self._paint_later, self._age_timer):
             if handle is not None:
                 handle.cancel()
-        self._paint_later = self._watchdog = None
+        self._paint_later = self._age_timer = None
 
-    def _announce_critical(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
-        if self.screen.id == "confirm-rollback":
-            return  # the alerts view keeps them; the dialog stays unobstructed
-        before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"
-                  and not (a.silenced or a.inhibited_by)} if previous else set()
-        for alert in snapshot.alerts:
-            if alert.silenced or alert.inhibited_by:
-                continue  # muted: not notified, so not announced either (the alerts view shows it)
-            if alert.severity == "critical" and alert.state == "firing" and alert.id not in before:
-                text = f"{safe(alert.rule, 60)} on {safe(alert.target or 'overall', 60)}"
-                if alert.summary:
-                    text += f": {safe(alert.summary, 200)}"
-                self.notify(text, title="CRITICAL alert", severity="error", timeout=15, markup=False)
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        """A dialog opened: it gets the banner too; one closed: held toasts may show now."""
+        self._modal_banners = {s: b for s, b in self._modal_banners.items() if s in self.screen_stack}
+        if isinstance(screen, ModalScreen) and screen not in self._modal_banners:
+            banner = self._modal_banners[screen] = RollbackBanner(over_dialog=True)
+            screen.call_after_refresh(self._mount_modal_banner, screen, banner)
+        self._show_toasts()
+
+    async def _mount_modal_banner(self, screen: Screen[Any], banner: RollbackBanner) -> None:
+        if screen.is_attached and not banner.is_attached:
+            await screen.mount(banner)
+            latest = self.latest
+            banner.show(latest.rollback if latest is not None else None, self.clock())
+
+    def _toasts_wait(self) -> bool:
+        """A dialog is open or the user types in a filter: toasts would cover or interrupt it."""
+        return isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input)
+
+    def _show_toasts(self) -> None:
+        """One toast for the alerts that started firing since the last one (``tui/toasts.py``)."""
+        if not self.toasts.held or self._toasts_wait():
+            return
+        alerts = self.toasts.take()
+        title, text = toast_text(alerts)
+        self.notify(text, title=title, severity="error", timeout=15, markup=False)
 
     def _maybe_ask_rollback(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
         rb = snapshot.rollback
@@ -290,11 +368,13 @@ class WsmonApp(EngineActions, SessionEnd):
 
     def repaint(self) -> None:
         """Redraw the visible screen from the latest snapshot, unless paused (see ``_schedule_repaint``)."""
-        self._cancel_repaints()
+        if self._paint_later is not None:
+            self._paint_later.cancel()
+            self._paint_later = None
         if self.paused or self._quitting:
             return
         self._painted_at = time.monotonic()
-        self._arm_watchdog()
+        self._arm_age_timer()
         try:
             screen = self.screen
         except ScreenStackError:
@@ -356,24 +436,38 @@ class WsmonApp(EngineActions, SessionEnd):
         self._cycle(-1)
 
     def action_pause(self) -> None:
-        self.paused = not self.paused
         screen = self.screen
+        if not self.paused:
+            painted = screen.painted if isinstance(screen, ViewScreen) else None
+            self.frozen = painted or self.latest  # what is on screen now stays there
+        self.paused = not self.paused
         if isinstance(screen, ViewScreen):
             screen.paint(force=not self.paused)
         if self.paused:
-            self._cancel_repaints()
+            if self._paint_later is not None:
+                self._paint_later.cancel()
+                self._paint_later = None
         else:
+            self.frozen = None
             self._painted_at = time.monotonic()
-            self._arm_watchdog()
+        self._arm_age_timer()
         self.notify("Paused: the screen is frozen, the monitor keeps running." if self.paused
                     else "Resumed.", timeout=3)
 
     @work(group="commands", exit_on_error=False, description="refresh now")
     async def action_refresh(self) -> None:
-        await asyncio.wait_for(self.engine.refresh_now(), 30)
+        """A snapshot now; while paused it replaces the frozen one, and the screen stays paused."""
+        snapshot = await asyncio.wait_for(self.engine.refresh_now(), 30)
+        if self.paused:
+            self.frozen = snapshot if isinstance(snapshot, Snapshot) else self.latest
         screen = self.screen
-        if isinstance(screen, ViewScreen) and not self.paused:
+        if isinstance(screen, ViewScreen):
             screen.paint(force=True)
+        self._arm_age_timer()
+        if self.paused:
+            shown = self.shown
+            when = f" (data {age_text(self.clock() - shown.taken_at)} old)" if shown is not None else ""
+            self.notify(f"Refreshed once{when}; still paused (p resumes).", timeout=4, markup=False)
 
     def action_theme_picker(self) -> None:
         from wsmon_tui.tui.screens.theme_picker import ThemePicker
@@ -429,6 +523,30 @@ class WsmonApp(EngineActions, SessionEnd):
         """True once the terminal hung up: the Linux driver drops every write (see driver.py)."""
         return self._hung_up
 
+    @property
+    def acting(self) -> bool:
+        """This dashboard runs the engine that acts for the deployment (probes, pages, rolls
+        back): quitting it stops all that. An attached or read-only face only leaves."""
+        worker = self.engine_worker
+        running = worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        return running and bool(self.engine.acting) and not self.read_only
+
     async def action_quit(self) -> None:
-        """Stop the engine, wait until it has closed its session, then exit."""
-        await self._stop_and_exit("user")
+        """Stop the engine, wait until it has closed its session, then exit; a dashboard that
+        runs the acting engine asks first (an attached face just leaves)."""
+        if self._quitting:
+            return
+        if not self.acting:
+            await self._stop_and_exit("user")
+            return
+        from wsmon_tui.tui.screens.confirm_quit import ConfirmQuitScreen
+
+        if any(isinstance(s, ConfirmQuitScreen) for s in self.screen_stack):
+            return  # asked already: y or n answers it
+
+        async def done(quit_: bool | None) -> None:
+            if quit_:
+                await self._stop_and_exit("user")
+
+        self.clear_notifications()  # nothing sits on the question (see _toasts_wait)
+        self.push_screen(ConfirmQuitScreen(self.deployment_name), done)

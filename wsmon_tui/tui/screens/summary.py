@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from wsmon_tui.model import SEVERITY_ORDER, Snapshot
+from wsmon_tui.model import SEVERITY_ORDER, Snapshot, TargetView
 from wsmon_tui.tui.fmt import count, duration, ms, num, pct, pct100, safe
 from wsmon_tui.tui.screens.base import ViewScreen
 from wsmon_tui.tui.widgets.figures import Figure
@@ -16,29 +18,41 @@ from wsmon_tui.tui.widgets.target_card import TargetCard
 FIGURES = (("connections", "Connections"), ("messages", "Messages/s"), ("errors", "Error rate"),
            ("handshake", "p95 handshake"), ("rtt", "p95 round-trip"), ("adoption", "Adoption"),
            ("queue", "Queue depth"))
+FLEET = "fleet"
+"""The scope line of a figure over the whole deployment (summed or from the servers' own)."""
 SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
 
 
-def _max(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
+def _worst(snap: Snapshot, value: Callable[[TargetView], float | None]) -> tuple[float | None, str]:
+    """The highest value among the targets, and whose it is ("" when none has one)."""
+    found = [(v, t.name) for t in snap.targets if (v := value(t)) is not None]
+    if not found:
+        return None, ""
+    best = max(found, key=lambda pair: pair[0])
+    return best[0], best[1]
 
 
-def figure_values(snap: Snapshot) -> dict[str, tuple[str, str]]:
+def worst_scope(name: str) -> str:
+    """The third line of a worst-target figure: whose figure it is."""
+    return f"worst: {safe(name, 40)}" if name else "worst target"
+
+
+def figure_values(snap: Snapshot) -> dict[str, tuple[str, str, str]]:
+    """Each big figure's value, level and scope: fleet-wide figures say "fleet", the worst
+    target's say whose they are (an error rate of 100 % on one target is not the fleet's)."""
     ov = snap.overall
-    targets = snap.targets
-    errs = _max([t.error_rate for t in targets])
-    hs = _max([t.handshake_ms.p95 for t in targets])
-    rtt = _max([t.rtt_ms.p95 for t in targets])
+    errs, errs_on = _worst(snap, lambda t: t.error_rate)
+    hs, hs_on = _worst(snap, lambda t: t.handshake_ms.p95)
+    rtt, rtt_on = _worst(snap, lambda t: t.rtt_ms.p95)
     err_level = "error" if errs is not None and errs >= 0.05 else "warning" if errs else ""
     return {
-        "connections": (count(ov.get("connections")), ""),
-        "messages": (num(ov.get("messages_per_s")), ""),
-        "errors": (pct(errs), err_level),
-        "handshake": (ms(hs), ""),
-        "rtt": (ms(rtt), ""),
-        "adoption": (pct(ov.get("adoption")), ""),
-        "queue": (count(ov.get("queue_depth")), ""),
+        "connections": (count(ov.get("connections")), "", FLEET),
+        "messages": (num(ov.get("messages_per_s")), "", FLEET),
+        "errors": (pct(errs), err_level, worst_scope(errs_on)),
+        "handshake": (ms(hs), "", worst_scope(hs_on)),
+        "rtt": (ms(rtt), "", worst_scope(rtt_on)),
+        "adoption": (pct(ov.get("adoption")), "", FLEET),
+        "queue": (count(ov.get("queue_depth")), "", FLEET),
     }
 
 
@@ -136,8 +150,8 @@ class SummaryScreen(ViewScreen):
     def show(self, snapshot: Snapshot) -> None:
         if not self._figures:
             self._figures = {key: self.query_one(f"#figure-{key}", Figure) for key, _ in FIGURES}
-        for key, (value, level) in figure_values(snapshot).items():
-            self._figures[key].show(value, level)
+        for key, (value, level, scope) in figure_values(snapshot).items():
+            self._figures[key].show(value, level, scope)
         wanted = [t.name for t in snapshot.targets]
         if list(self._cards) != wanted:
             cards = self.query_one("#cards", Grid)
