@@ -7,13 +7,11 @@ skipping work when nothing changed. Commands (acknowledge, silence, rollback) an
 history questions (chart ranges, deliveries, the report) go to the engine in short
 workers; their errors become notifications, never crashes.
 
-The header's age of the data and the rollback banner's time in state count every second
-between repaints (a timer that redraws only those two lines). Alert toasts come one per
-snapshot and never over a dialog (``tui/toasts.py``).
-
 The app is built from parts named for what they hold: ``tui/palette.py`` (the Ctrl+P
 commands), ``tui/actions.py`` (acknowledge, silence, rollback, export),
-``tui/lifecycle.py`` (signal handlers and the graceful stop) and ``tui/toasts.py``.
+``tui/lifecycle.py`` (the quit key, signal handlers and the graceful stop) and
+``tui/chrome.py`` (the data's age counted between repaints, the rollback banner over
+dialogs, the alert toasts of ``tui/toasts.py``).
 """
 
 from __future__ import annotations
@@ -35,15 +33,15 @@ from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.events import Key
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
-from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from wsmon_tui.model import Snapshot
 from wsmon_tui.runtime import settle_gc
 from wsmon_tui.seam import EngineLink
 from wsmon_tui.tui.actions import EngineActions
+from wsmon_tui.tui.chrome import ScreenChrome
 from wsmon_tui.tui.fmt import safe
 from wsmon_tui.tui.lifecycle import SessionEnd
 from wsmon_tui.tui.messages import SnapshotArrived
@@ -54,16 +52,13 @@ from wsmon_tui.tui.screens.detailed import DetailedScreen
 from wsmon_tui.tui.screens.metrics import MetricsScreen
 from wsmon_tui.tui.screens.summary import SummaryScreen
 from wsmon_tui.tui.themes import ThemeSet, choose, load_themes
-from wsmon_tui.tui.toasts import AlertToasts, toast_text
+from wsmon_tui.tui.toasts import AlertToasts
 from wsmon_tui.tui.widgets.banner import RollbackBanner
 from wsmon_tui.tui.widgets.header import age_text
 
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
 READ_ONLY_IDS = frozenset({"alerts.ack", "alerts.silence", "rollback"})
-AGE_SLACK = 0.2
-"""How late (s) the age may turn to the next second: a snapshot due within it repaints the
-header anyway, so at a steady tick the age timer never wakes the process by itself."""
 
 
 def current_user() -> str:
@@ -73,7 +68,7 @@ def current_user() -> str:
         return "unknown"
 
 
-class WsmonApp(EngineActions, SessionEnd):
+class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
     """``WsmonApp(engine, mode=..., refresh=..., theme=..., read_only=...)``."""
 
     CSS_PATH = "app.tcss"
@@ -272,83 +267,11 @@ class WsmonApp(EngineActions, SessionEnd):
         # like any other error in a handler (the app exits and prints the traceback).
         self.call_later(self.repaint)
 
-    def _arm_age_timer(self) -> None:
-        """Wake when the age on screen turns to its next whole second (plus ``AGE_SLACK``)."""
-        if self._age_timer is not None:
-            self._age_timer.cancel()
-            self._age_timer = None
-        shown = self._data_on_screen()
-        if shown is None or self._quitting:
-            return
-        age = self.clock() - shown.taken_at
-        delay = 1.0 - age % 1.0 if age >= 0 else 1.0
-        self._age_timer = asyncio.get_running_loop().call_later(delay + AGE_SLACK, self._timed_clock)
-
-    def _data_on_screen(self) -> Snapshot | None:
-        """The snapshot the view on screen shows (behind any dialog)."""
-        try:
-            stack = self.screen_stack
-        except ScreenStackError:
-            return None
-        for screen in reversed(stack):
-            if isinstance(screen, ViewScreen) and screen.painted is not None:
-                return screen.painted
-        return self.shown
-
-    def _timed_clock(self) -> None:
-        self._age_timer = None
-        self.call_later(self.paint_clock)  # through the queue, as _timed_repaint
-
-    def paint_clock(self) -> None:
-        """Redraw what counts with the clock (header age, banner time in state) on every screen
-        that shows: the view and any dialog over it. No layout, no body."""
-        if self._quitting:
-            return
-        try:
-            stack = self.screen_stack
-        except ScreenStackError:
-            return
-        latest = self.latest
-        now = self.clock()
-        for screen in stack:
-            if isinstance(screen, ViewScreen):
-                screen.paint_clock()
-            banner = self._modal_banners.get(screen)
-            if banner is not None:
-                banner.show(latest.rollback if latest is not None else None, now)
-        self._arm_age_timer()
-
     def _cancel_repaints(self) -> None:
         for handle in (self._paint_later, self._age_timer):
             if handle is not None:
                 handle.cancel()
         self._paint_later = self._age_timer = None
-
-    def _screen_changed(self, screen: Screen[Any]) -> None:
-        """A dialog opened: it gets the banner too; one closed: held toasts may show now."""
-        self._modal_banners = {s: b for s, b in self._modal_banners.items() if s in self.screen_stack}
-        if isinstance(screen, ModalScreen) and screen not in self._modal_banners:
-            banner = self._modal_banners[screen] = RollbackBanner(over_dialog=True)
-            screen.call_after_refresh(self._mount_modal_banner, screen, banner)
-        self._show_toasts()
-
-    async def _mount_modal_banner(self, screen: Screen[Any], banner: RollbackBanner) -> None:
-        if screen.is_attached and not banner.is_attached:
-            await screen.mount(banner)
-            latest = self.latest
-            banner.show(latest.rollback if latest is not None else None, self.clock())
-
-    def _toasts_wait(self) -> bool:
-        """A dialog is open or the user types in a filter: toasts would cover or interrupt it."""
-        return isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input)
-
-    def _show_toasts(self) -> None:
-        """One toast for the alerts that started firing since the last one (``tui/toasts.py``)."""
-        if not self.toasts.held or self._toasts_wait():
-            return
-        alerts = self.toasts.take()
-        title, text = toast_text(alerts)
-        self.notify(text, title=title, severity="error", timeout=15, markup=False)
 
     def _maybe_ask_rollback(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
         rb = snapshot.rollback
@@ -522,31 +445,3 @@ class WsmonApp(EngineActions, SessionEnd):
     def hung_up(self) -> bool:
         """True once the terminal hung up: the Linux driver drops every write (see driver.py)."""
         return self._hung_up
-
-    @property
-    def acting(self) -> bool:
-        """This dashboard runs the engine that acts for the deployment (probes, pages, rolls
-        back): quitting it stops all that. An attached or read-only face only leaves."""
-        worker = self.engine_worker
-        running = worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
-        return running and bool(self.engine.acting) and not self.read_only
-
-    async def action_quit(self) -> None:
-        """Stop the engine, wait until it has closed its session, then exit; a dashboard that
-        runs the acting engine asks first (an attached face just leaves)."""
-        if self._quitting:
-            return
-        if not self.acting:
-            await self._stop_and_exit("user")
-            return
-        from wsmon_tui.tui.screens.confirm_quit import ConfirmQuitScreen
-
-        if any(isinstance(s, ConfirmQuitScreen) for s in self.screen_stack):
-            return  # asked already: y or n answers it
-
-        async def done(quit_: bool | None) -> None:
-            if quit_:
-                await self._stop_and_exit("user")
-
-        self.clear_notifications()  # nothing sits on the question (see _toasts_wait)
-        self.push_screen(ConfirmQuitScreen(self.deployment_name), done)
