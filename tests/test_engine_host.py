@@ -74,6 +74,26 @@ async def test_host_defers_then_forwards_commands_to_the_engine_loop():
     assert await asyncio.wait_for(run, 5) == "user"
 
 
+async def test_acting_only_while_its_monitor_runs_holds_the_lease_and_may_act():
+    """What the dashboard's quit question asks: does stopping this engine stop the paging?"""
+    host, built, _ = hosted()
+    assert host.acting is False  # not started: nothing to stop yet
+    run = asyncio.ensure_future(host.run(None))
+    for _ in range(200):
+        if host.started:
+            break
+        await asyncio.sleep(0.01)
+    mon = built[0]
+    assert host.acting is True
+    mon.acting = False  # as a Monitor that found the lease held: it only watches
+    assert host.acting is False
+    mon.acting = True
+    host.read_only = True
+    assert host.acting is False
+    host.request_stop("user")
+    assert await asyncio.wait_for(run, 5) == "user"
+
+
 async def test_a_stop_asked_before_the_engine_exists_is_kept():
     host, built, _ = hosted()
     host.request_stop("sigterm")

@@ -235,9 +235,9 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
         if self._snapshot_at:
             self._snapshot_gap = now - self._snapshot_at
         self._snapshot_at = now
-        self.toasts.observe(snapshot)
-        self._show_toasts()
         self._maybe_ask_rollback(previous, snapshot)
+        self.toasts.observe(snapshot)
+        self._show_toasts()  # after the rollback question: held while it is open, not cleared by it
         self._schedule_repaint()
 
     # Pacing: a repaint rides on the snapshot that makes it due, so in steady state the
@@ -260,6 +260,7 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
             self.repaint()
         elif self._paint_later is None:
             self._paint_later = asyncio.get_running_loop().call_later(due - now, self._timed_repaint)
+            self._leave_age_to(self._paint_later)
 
     def _timed_repaint(self) -> None:
         self._paint_later = None

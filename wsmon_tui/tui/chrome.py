@@ -24,6 +24,9 @@ from wsmon_tui.tui.widgets.banner import RollbackBanner
 AGE_SLACK = 0.2
 """How late (s) the age may turn to the next second: a snapshot due within it repaints the
 header anyway, so at a steady tick the age timer never wakes the process by itself."""
+AGE_DEFER = 0.5
+"""A held-back repaint due at most this long (s) after an age tick redraws the header itself:
+the tick is left to it (at a steady tick the repaint's phase may trail the snapshots')."""
 
 
 class ScreenChrome(App[int]):
@@ -34,6 +37,7 @@ class ScreenChrome(App[int]):
     toasts: AlertToasts
     _quitting: bool
     _age_timer: asyncio.TimerHandle | None
+    _paint_later: asyncio.TimerHandle | None
     _modal_banners: dict[Screen[Any], RollbackBanner]
     """The banner mounted over each open dialog (pop-ups never hide a rollback)."""
 
@@ -52,6 +56,16 @@ class ScreenChrome(App[int]):
         age = self.clock() - shown.taken_at
         delay = 1.0 - age % 1.0 if age >= 0 else 1.0
         self._age_timer = asyncio.get_running_loop().call_later(delay + AGE_SLACK, self._timed_clock)
+        if self._paint_later is not None:
+            self._leave_age_to(self._paint_later)
+
+    def _leave_age_to(self, repaint: asyncio.TimerHandle) -> None:
+        """``repaint`` (a held-back repaint) redraws the header: an age tick due less than
+        ``AGE_DEFER`` before it is left to it, so the process wakes once, not twice."""
+        timer = self._age_timer
+        if timer is not None and repaint.when() - timer.when() <= AGE_DEFER:
+            timer.cancel()
+            self._age_timer = None
 
     def _data_on_screen(self) -> Snapshot | None:
         """The snapshot the view on screen shows (behind any dialog)."""
