@@ -226,17 +226,18 @@ async def test_q_on_the_acting_engine_asks_and_n_stays():
         assert app.is_running and mon.stop_reason is None
 
 
-async def test_q_on_a_face_that_does_not_act_just_leaves():
-    for make in (lambda m: setattr(m, "acting", False), lambda m: None):
-        mon = FakeMonitor()
-        make(mon)
-        read_only = mon.acting  # the acting one, read-only: it may not act, so it does not ask
-        app, _ = make_app(mon, read_only=read_only)
-        async with app.run_test(size=SIZE) as pilot:
-            await feed(pilot, mon)
-            await pilot.press("q")
-            await pilot.pause(0.3)
-        assert mon.stop_reason == "user" and app.return_value == 0
+@pytest.mark.parametrize("acting,read_only", [(False, False), (False, True), (True, True)],
+                         ids=["attached", "attached-read-only", "own-engine-read-only"])
+async def test_q_on_a_face_that_does_not_act_just_leaves(acting, read_only):
+    """An attached face (its engine acts in another process) or a read-only one stops no paging."""
+    mon = FakeMonitor()
+    mon.acting = acting
+    app, _ = make_app(mon, read_only=read_only)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(pilot, mon)
+        await pilot.press("q")
+        await pilot.pause(0.3)
+    assert mon.stop_reason == "user" and app.return_value == 0
 
 
 # -- 5. toasts that do not bury the screen --------------------------------------------------------
