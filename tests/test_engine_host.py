@@ -42,7 +42,10 @@ async def test_first_frame_before_the_engine_then_snapshots_flow_from_its_thread
             await pilot.pause()
         await until(pilot, lambda: app.snapshots_received == 3)
         assert app.latest is not None and app.latest.tick == 3
-        await pilot.press("q")
+        await pilot.press("q")  # the host runs the acting engine: the dashboard asks first
+        await until(pilot, lambda: app.screen.id == "confirm-quit")
+        assert not built[0].finished
+        await pilot.press("y")
         await until(pilot, lambda: built[0].finished)
     assert len(built) == 1 and built[0].stop_reason == "user"
 
@@ -67,6 +70,26 @@ async def test_host_defers_then_forwards_commands_to_the_engine_loop():
     req = RangeRequest("api-eu", "handshake_p95")
     assert (await host.metric_ranges([req], now - 60, now)) == {req: [(now - 10, 3.0)]}  # from memory
     assert (await host.metric_ranges([req], now - 3600, now)) == {req: []}  # older: the store (none here)
+    host.request_stop("user")
+    assert await asyncio.wait_for(run, 5) == "user"
+
+
+async def test_acting_only_while_its_monitor_runs_holds_the_lease_and_may_act():
+    """What the dashboard's quit question asks: does stopping this engine stop the paging?"""
+    host, built, _ = hosted()
+    assert host.acting is False  # not started: nothing to stop yet
+    run = asyncio.ensure_future(host.run(None))
+    for _ in range(200):
+        if host.started:
+            break
+        await asyncio.sleep(0.01)
+    mon = built[0]
+    assert host.acting is True
+    mon.acting = False  # as a Monitor that found the lease held: it only watches
+    assert host.acting is False
+    mon.acting = True
+    host.read_only = True
+    assert host.acting is False
     host.request_stop("user")
     assert await asyncio.wait_for(run, 5) == "user"
 

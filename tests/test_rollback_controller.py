@@ -132,6 +132,36 @@ async def test_verification_needs_consecutive_healthy_evaluations(rec, rigs, tmp
     assert not any(rule == "RollbackFailed" for rule, _ in rig.alert_kinds())
 
 
+async def test_the_view_says_what_set_it_off_the_step_in_flight_and_since_when(rec, rigs, tmp_path) -> None:
+    """What a face's banner reads: the cause (rule, target, value), the planned steps (the one in
+    flight is ``planned[len(steps)]``), when the state began, verification progress, the throttle."""
+    config = _config(rec)
+    config.throttle = ThrottleConfig(on=["QueueBacklog"], cooldown=60.0, steps=[
+        StepConfig(type="http", name="slow-down", method="PUT", url=rec.url + "/throttle")])
+    rig = Rig(config, tmp_path / "wsmon.db")
+    rigs.append(rig)
+    first = await rig.tick(status="critical", health=20, rules={"HighErrorRate"})
+    rb = first.rollback
+    assert rb is not None and rb.kind == "rollback" and rb.state == "running" and rb.automatic
+    assert (rb.trigger, rb.trigger_target, rb.trigger_value) == ("HighErrorRate", "overall", 0.4)
+    assert rb.planned == ("undo",) and rb.steps == ()  # "undo" is in flight
+    assert rb.state_since == rb.started_at == rig.clock()
+    assert rb.throttle is None
+    steps_done = rig.clock()
+    view = rig.ctl.view()
+    assert view.state == "verifying" and view.state_since == steps_done and view.verify_needed == 3
+    assert [s["name"] for s in view.steps] == ["undo"] and view.steps[0]["ok"] is True
+    await rig.tick()
+    assert rig.ctl.view().verify_streak == 1
+    await rig.tick(rules={"QueueBacklog"})
+    out = await rig.tick(rules={"QueueBacklog"})
+    assert out.rollback.state == "verified" and out.rollback.state_since == out.rollback.finished_at
+    throttle = rig.ctl.view().throttle
+    assert throttle is not None and throttle.kind == "throttle" and throttle.state == "done"
+    assert throttle.planned == ("slow-down",) and throttle.trigger == "QueueBacklog"
+    assert throttle.verify_needed == 0 and throttle.throttle is None
+
+
 async def test_health_below_must_hold_for(rec, rigs, tmp_path) -> None:
     rig = Rig(_config(rec, on=[], health_below=50.0, for_=10.0), tmp_path / "wsmon.db")
     rigs.append(rig)

@@ -72,8 +72,8 @@ async def test_big_figures_take_the_level_of_their_threshold():
     slow = replace(target("api-eu", 0), rtt_ms=Percentiles(300.0, 627.0, 700.0), values={})
     down = replace(target("api-us", 1, status="critical", error_rate=1.0), values={})
     figures = figure_values(snapshot(3, targets=(slow, down)), th)
-    assert figures["rtt"] == ("627.0 ms", "warning")
-    assert figures["errors"] == ("100.0%", "error")
+    assert figures["rtt"] == ("627.0 ms", "warning", "worst: api-eu")
+    assert figures["errors"] == ("100.0%", "error", "worst: api-us")
     assert figures["handshake"][1] == ""  # 4.5 ms is far below 1000 ms
     # an alert firing on a metric colours its figure even where no value passes a tier
     dropping = snapshot(3, alerts=(alert("AdoptionDrop", "api-eu", "warning", "firing"),))

@@ -193,7 +193,9 @@ def test_real_executable_views_ack_rollback_cancel_quit(tmux, tmp_path):
     time.sleep(0.5)
     assert not (tmp_path / "rolled-back").exists(), "Escape must not run the rollback"
 
-    t.keys("q", pause=0)
+    t.keys("q")  # this dashboard runs the acting engine: leaving is asked
+    t.wait(lambda s: "Quit? y/N" in s, "the quit question")
+    t.keys("y", pause=0)
     assert t.wait_exit() == "EXIT=0"
     _assert_restored(t)
     assert not (tmp_path / "rolled-back").exists()
@@ -217,7 +219,9 @@ def test_demo_at_80x24(tmux, tmp_path):
     t.wait(lambda s: "Confirm rollback" in s, "the rollback dialog at 80x24")
     t.keys("Escape")
     t.wait(lambda s: "Confirm rollback" not in s, "the dialog closed by Escape")
-    t.keys("q", pause=0)
+    t.keys("q")
+    t.wait(lambda s: "Quit? y/N" in s, "the quit question at 80x24")
+    t.keys("y", pause=0)
     assert t.wait_exit() == "EXIT=0"
     _assert_restored(t)
 

@@ -86,8 +86,8 @@ async def test_start_mode_and_header():
         await feed(pilot, mon)
         assert app.current_mode == "alerts"
         header = str(app.screen.query_one(WsmonHeader).content)
-        for part in ("chat-gateway", "2.4.0", "prev 2.3.1", "session 20260101-000000-test", "DEGRADED 82",
-                     "updated 2s ago"):
+        for part in ("chat-gateway", "2.4.0", "prev 2.3.1", "session 20260101-000000-test",
+                     "CRITICAL · 1 alert firing", "score 82", "updated 2s ago"):
             assert part in header
         assert "PAUSED" not in header
         await pilot.press("p")
@@ -155,23 +155,40 @@ async def test_a_new_snapshot_reaches_the_screen_at_once():
 
 
 async def test_a_bug_in_a_view_on_a_timed_repaint_is_reported_by_textual():
-    """Timed repaints (the throttle, the watchdog) go through the app's message queue, so
+    """Timed repaints (the throttle, the age timer) go through the app's message queue, so
     an exception in a view exits the app with its traceback, as in any handler."""
-    app, mon = make_app(refresh=0.05)
+    app, mon = make_app(refresh=0.5)
 
     def broken(*, force: bool = False) -> None:
         raise RuntimeError("a bug in a view")
 
     with pytest.raises(RuntimeError, match="a bug in a view"):
         async with app.run_test(size=SIZE) as pilot:
-            await feed(pilot, mon)
-            app.screen.paint = broken  # the watchdog repaints within two refreshes
-            await pilot.pause(0.5)
+            snaps = sequence()
+            await feed(pilot, mon, snaps[:1])
+            app.screen.paint = broken
+            mon.publish(snaps[1])  # too soon: held back, then painted by the throttle's timer
+            await pilot.pause(0.8)
+    assert app.return_code == 1
+
+
+async def test_a_bug_in_the_header_on_the_age_timer_is_reported_by_textual():
+    app, mon = make_app(refresh=0.05)
+
+    def broken() -> None:
+        raise RuntimeError("a bug in the header")
+
+    with pytest.raises(RuntimeError, match="a bug in the header"):
+        async with app.run_test(size=SIZE) as pilot:
+            await feed(pilot, mon, sequence()[:1])
+            app.screen.paint_clock = broken  # the age timer fires within 1.2 s
+            await pilot.pause(1.5)
     assert app.return_code == 1
 
 
 async def test_the_header_age_keeps_counting_when_snapshots_stop():
-    """No snapshots (the engine is stuck): the watchdog still repaints, so the age grows."""
+    """No snapshots (the engine is stuck): the age timer still redraws the header, so the age
+    grows; the body is not redrawn for the same snapshot."""
     now = [BASE + 17.0]
     app, mon = make_app(refresh=0.1, clock=lambda: now[0])
     async with app.run_test(size=SIZE) as pilot:
@@ -181,9 +198,8 @@ async def test_the_header_age_keeps_counting_when_snapshots_stop():
         assert f"updated {int(now[0] - first.taken_at)}s ago" in str(header.content)
         start = app.repaints
         now[0] += 21
-        await pilot.pause(0.6)
-        assert f"updated {int(now[0] - first.taken_at)}s ago" in str(header.content)
-        # the body is not redrawn for the same snapshot, only the header
+        await until(pilot, lambda: f"updated {int(now[0] - first.taken_at)}s ago" in str(header.content),
+                    timeout=3)
         assert app.repaints == start
 
 
@@ -587,7 +603,9 @@ async def test_quit_stops_the_engine_and_waits_for_it():
     app, mon = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(pilot, mon)
-        await pilot.press("q")
+        await pilot.press("q")  # this dashboard runs the acting engine: it asks first
+        await until(pilot, lambda: app.screen.id == "confirm-quit")
+        await pilot.press("y")
         await pilot.pause(0.2)
     assert mon.stop_reason == "user" and mon.finished
     assert app.return_value == 0

@@ -9,10 +9,13 @@ the HTML report pytest-textual-snapshot writes on failure) before committing the
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.test_tui_app import make_app, until
 from tests.tui_fixtures import BASE, FakeMonitor, fleet, sequence
+from wsmon_tui.model import RollbackView
 from wsmon_tui.tui.app import WsmonApp
 from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen
 
@@ -41,15 +44,27 @@ def filled_monitor() -> FakeMonitor:
     return mon
 
 
-def fed_app(mode: str, *, rollback_dialog: bool = False, thirty: bool = False):
+ROLLING_BACK = RollbackView(
+    id=4, state="running", trigger="HighErrorRate", reason="HighErrorRate firing", started_at=BASE + 8,
+    steps=({"type": "flag", "name": "ws_transport", "ok": True, "duration_ms": 84.0, "detail": "set"},),
+    automatic=True, user="wsmon-tui (automatic)", trigger_target="api-us", trigger_value=0.12,
+    trigger_threshold=0.05, trigger_summary="api-us: probe error rate 12.0% over 12 probes in 60 s",
+    planned=("ws_transport", "deploy"), state_since=BASE + 8)
+"""A rollback at its second step, nine seconds in (the clock is BASE + 17)."""
+
+
+def fed_app(mode: str, *, rollback_dialog: bool = False, rolling_back: bool = False, thirty: bool = False):
     """The app in ``mode`` and the ``run_before`` that feeds it the fixed sequence (or, with
     ``thirty``, the 30-target fleet with four down)."""
     mon = filled_monitor()
     app, _ = make_app(mon, mode=mode)
+    snaps = sequence()
+    if rolling_back:
+        snaps[-1] = dataclasses.replace(snaps[-1], rollback=ROLLING_BACK)
 
     async def run_before(pilot) -> None:
         assert isinstance(pilot.app, WsmonApp)
-        for snap in [fleet(1), fleet(2)] if thirty else sequence():
+        for snap in [fleet(1), fleet(2)] if thirty else snaps:
             mon.publish(snap)
             await pilot.pause()
         await pilot.pause(0.15)
@@ -81,4 +96,11 @@ def test_rollback_dialog_snapshot(snap_compare, size):
 def test_thirty_targets_snapshot(snap_compare, mode, size):
     """Worst first; the summary folds the healthy and keeps its panels on screen."""
     app, run_before = fed_app(mode, thirty=True)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("mode", ["summary", "alerts"])
+def test_rollback_banner_snapshot(snap_compare, mode, size):
+    app, run_before = fed_app(mode, rolling_back=True)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

@@ -188,7 +188,16 @@ async def test_real_monitor_against_a_local_echo_server(tmp_path):
                 await pilot.press("r")
                 await pilot.pause(0.2)
                 assert "echo-local" in screen_text(app)
+                await pilot.press("q")  # this dashboard's engine acts for echo-local: it asks
+                await until(pilot, lambda: app.screen.id == "confirm-quit")
+                question = str(app.screen.query_one("#quit-question").content)
+                assert "quitting stops probing, paging and rollback for echo-local" in question
+                await pilot.press("n")
+                await pilot.pause(0.2)
+                assert app.is_running and monitor.session_id
                 await pilot.press("q")
+                await until(pilot, lambda: app.screen.id == "confirm-quit")
+                await pilot.press("y")
                 await pilot.pause(0.5)
             assert app.return_value == 0
             sessions = store.sessions(deployment="echo-local")

@@ -113,9 +113,14 @@ alert = st.builds(AlertView, id=text, rule=text, target=text, severity=text, sta
                   ack_comment=text)
 json_scalar = st.none() | st.booleans() | st.integers() | text | st.floats(allow_nan=False)
 step = st.dictionaries(text, json_scalar, max_size=3)
-rollback = st.builds(RollbackView, id=st.none() | st.integers(0, 10**6), state=text, trigger=text,
-                     reason=text, started_at=opt_float, steps=st.lists(step, max_size=2).map(tuple),
-                     auto_count=st.integers(0, 5), recommended=st.booleans())
+rollback_fields = dict(
+    id=st.none() | st.integers(0, 10**6), state=text, trigger=text, reason=text, started_at=opt_float,
+    steps=st.lists(step, max_size=2).map(tuple), auto_count=st.integers(0, 5), recommended=st.booleans(),
+    kind=text, automatic=st.booleans(), trigger_target=text, trigger_value=opt_float,
+    trigger_threshold=opt_float, trigger_summary=text, planned=st.lists(text, max_size=3).map(tuple),
+    state_since=opt_float, verify_deadline=opt_float, verify_streak=st.integers(0, 9), detail=text)
+rollback = st.builds(RollbackView, **rollback_fields,
+                     throttle=st.none() | st.builds(RollbackView, **rollback_fields))
 snapshots = st.builds(
     Snapshot, taken_at=floats, tick=st.integers(0, 10**9), session_id=text,
     deployment=st.builds(DeploymentView, text, text, text, opt_float), level=text, interval=floats,

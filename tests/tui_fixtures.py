@@ -197,6 +197,8 @@ class FakeMonitor:
         self.series = SeriesBook()
         self.range_requests: list[tuple[tuple[Any, ...], float, float]] = []
         self.read_only = False
+        self.acting = True
+        """As a Monitor holding the lease: a dashboard running it asks before quitting."""
         self.session_id = "20260101-000000-test"
         self.session_started = BASE
         self.latest: Snapshot | None = None

@@ -113,6 +113,12 @@ class EngineHost:
         return float(self._monitor.session_started) if self._monitor is not None else 0.0
 
     @property
+    def acting(self) -> bool:
+        """The Monitor runs, holds the lease (``Monitor.acting``) and may act (not read-only)."""
+        monitor = self._monitor
+        return monitor is not None and bool(monitor.acting) and not monitor.read_only
+
+    @property
     def read_only(self) -> bool:
         return bool(self._monitor.read_only) if self._monitor is not None else self._read_only
 

@@ -263,16 +263,46 @@ class AlertView:
 
 @dataclass(frozen=True, slots=True)
 class RollbackView:
+    """The latest rollback (or, as ``throttle``, the latest throttle) and what a face shows of
+    it while it runs: what set it off, the step it is at, how long it has been in its state."""
+
     id: int | None
     state: str
-    """idle | running | verifying | verified | failed_verification | failed | dry_run"""
+    """A rollback: idle | running | verifying | verified | failed_verification | failed |
+    dry_run. A throttle: running | done | failed | dry_run."""
     trigger: str = ""
+    """The rule that set it off, ``health_below``, or ``manual``."""
     reason: str = ""
     started_at: float | None = None
     finished_at: float | None = None
     steps: tuple[Mapping[str, object], ...] = ()
+    """The steps done so far, in order: {type, name, ok, duration_ms, detail}."""
     auto_count: int = 0
     recommended: bool = False
+    kind: str = "rollback"
+    """rollback | throttle"""
+    automatic: bool = False
+    user: str = ""
+    trigger_target: str = ""
+    """The target of the alert that set it off (the deployment for ``health_below``)."""
+    trigger_value: float | None = None
+    trigger_threshold: float | None = None
+    trigger_summary: str = ""
+    """The triggering alert's summary, as its rule wrote it (untrusted text)."""
+    planned: tuple[str, ...] = ()
+    """Every configured step's name, in order: ``steps`` holds those done, so while it runs
+    ``planned[len(steps)]`` is the step in flight."""
+    state_since: float | None = None
+    """When it entered ``state`` (started, steps done and verifying, finished)."""
+    verify_deadline: float | None = None
+    verify_streak: int = 0
+    """Healthy evaluations in a row so far while verifying."""
+    verify_needed: int = 0
+    """Healthy evaluations in a row that verify it (``verify_successes``)."""
+    detail: str = ""
+    """How it ended, or what its steps left behind (failed steps it continued past)."""
+    throttle: RollbackView | None = None
+    """The latest throttle of this session (on a rollback's view only)."""
 
 
 @dataclass(frozen=True, slots=True)

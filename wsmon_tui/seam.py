@@ -77,6 +77,14 @@ class EngineLink(Protocol):
         ...
 
     @property
+    def acting(self) -> bool:
+        """True while the engine runs in this process and acts for the deployment (it holds the
+        state dir's lease: it probes, alerts, pages and may roll back), so stopping it stops
+        all that; False while it stands by or only watches, and for a face attached to an
+        engine in another process."""
+        ...
+
+    @property
     def read_only(self) -> bool: ...
 
     @read_only.setter

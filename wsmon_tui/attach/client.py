@@ -212,6 +212,11 @@ class AttachedEngine:
         return self._session_id
 
     @property
+    def acting(self) -> bool:
+        """False: the engine acts in its own process; leaving this face stops nothing."""
+        return False
+
+    @property
     def session_started(self) -> float:
         return float(self.conn.info.get("started") or 0.0)
 

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import dataclasses
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from wsmon_tui.errors import WsmonError
@@ -42,11 +41,13 @@ from wsmon_tui.rollback.controller_state import (
     ALERT_RECOMMENDED,
     AUTO_USER,
     HEALTH_TRIGGER,
+    Cause,
     _Action,
-    _alert_value,
+    _cause,
 )
 from wsmon_tui.rollback.lock import RollbackRefused
 from wsmon_tui.rollback.rollout import RolloutTracking
+from wsmon_tui.rollback.steps import step_label
 from wsmon_tui.rollback.throttle import Throttling
 
 
@@ -121,15 +122,14 @@ class RollbackController(Throttling, RolloutTracking):
         return outcome.apply(snapshot), outcome.notifications
 
     def view(self) -> RollbackView:
+        """The latest rollback, with the latest throttle in ``throttle``."""
+        throttle = self._throttle.view() if self._throttle is not None else None
         a = self._current
         if a is None:
             return RollbackView(id=None, state="idle", auto_count=self.auto_count,
-                                recommended=self._recommended)
-        return RollbackView(
-            id=a.id, state=a.state, trigger=a.trigger, reason=a.reason, started_at=a.started_at,
-            finished_at=a.finished_at, steps=tuple(MappingProxyType(dict(s)) for s in a.steps),
-            auto_count=self.auto_count, recommended=self._recommended,
-        )
+                                recommended=self._recommended, throttle=throttle)
+        return a.view(verify_needed=self.cfg.verify_successes, auto_count=self.auto_count,
+                      recommended=self._recommended, throttle=throttle)
 
     @property
     def current(self) -> dict[str, Any] | None:
@@ -165,7 +165,7 @@ class RollbackController(Throttling, RolloutTracking):
             await asyncio.wait(tasks, timeout=timeout)
 
     def _start(self, *, reason: str, user: str, trigger: str, automatic: bool, dry_run: bool,
-               trigger_value: float | None) -> _Action:
+               trigger_value: float | None, cause: Cause | None = None) -> _Action:
         if self.read_only:
             raise _read_only_error("rollback")
         cur = self._current
@@ -177,7 +177,8 @@ class RollbackController(Throttling, RolloutTracking):
         self.lock.acquire(user=user, deployment=self.deployment, lifetime=self._lock_lifetime())
         now = self.clock()
         action = _Action(kind="rollback", trigger=trigger, trigger_value=trigger_value, reason=reason,
-                         user=user, automatic=automatic, dry_run=dry_run, started_at=now)
+                         user=user, automatic=automatic, dry_run=dry_run, started_at=now, cause=cause,
+                         planned=tuple(step_label(s) for s in self.cfg.steps))
         self._begin(action)
         self.lock.update(action_id=action.id)
         self._current = action
@@ -223,7 +224,7 @@ class RollbackController(Throttling, RolloutTracking):
     # -- policy ----------------------------------------------------------------------------
 
     def _rollback_trigger(self, snapshot: Snapshot, alerts: tuple[AlertView, ...], firing: set[str],
-                          now: float) -> tuple[str, float | None] | None:
+                          now: float) -> Cause | None:
         score = snapshot.health_score
         below = self.cfg.health_below
         if below is not None and score is not None and score < below:
@@ -233,30 +234,32 @@ class RollbackController(Throttling, RolloutTracking):
             self._below_since = None
         for rule in self.cfg.on:
             if rule in firing:
-                return rule, _alert_value(alerts, rule)
+                return _cause(alerts, rule)
         if self._below_since is not None and now - self._below_since >= self.cfg.for_:
-            return HEALTH_TRIGGER, score
+            return Cause(HEALTH_TRIGGER, score, self.deployment, below,
+                         f"health {score:.0f} below {below:g} for {self.cfg.for_:g}s"
+                         if score is not None and below is not None else "")
         return None
 
-    def _maybe_auto(self, trigger: tuple[str, float | None], now: float) -> None:
+    def _maybe_auto(self, trigger: Cause, now: float) -> None:
         if self.busy():
             return
         if self.auto_count >= self.cfg.max_auto:
             if not self._exhausted_logged:
                 self._exhausted_logged = True
-                self._log("rollback_suppressed", trigger=trigger[0], value=trigger[1],
+                self._log("rollback_suppressed", trigger=trigger.rule, value=trigger.value,
                           why=f"max_auto ({self.cfg.max_auto}) automatic rollbacks of this deployment "
                               "version reached")
             return
         last = self._last_rollback_at()
         if last is not None and now - last < self.cfg.cooldown:
             return
-        rule, value = trigger
+        rule, value = trigger.rule, trigger.value
         reason = f"{rule} firing" if rule != HEALTH_TRIGGER else (
             f"health {value} below {self.cfg.health_below:g} for {self.cfg.for_:g}s")
         try:
             action = self._start(reason=reason, user=AUTO_USER, trigger=rule, automatic=True,
-                                 dry_run=self.cfg.dry_run, trigger_value=value)
+                                 dry_run=self.cfg.dry_run, trigger_value=value, cause=trigger)
         except RollbackRefused as exc:  # another process is rolling back: its outcome decides
             if str(exc) != self._refused_logged:
                 self._refused_logged = str(exc)
@@ -264,14 +267,14 @@ class RollbackController(Throttling, RolloutTracking):
             return
         self._task = asyncio.ensure_future(self._execute(action, self.cfg.steps))
 
-    def _maybe_recommend(self, trigger: tuple[str, float | None], now: float) -> None:
+    def _maybe_recommend(self, trigger: Cause, now: float) -> None:
         if self._recommended or self.busy() or self.lock.held_elsewhere() is not None:
             return
         last = self._last_rollback_at()
         if last is not None and now - last < self.cfg.cooldown:
             return
         self._recommended = True
-        rule, value = trigger
+        rule, value = trigger.rule, trigger.value
         self._log("rollback_recommended", trigger=rule, value=value)
         self._alert_raise(ALERT_RECOMMENDED, "critical", f"Rollback of {self.deployment} recommended: {rule}",
                           "auto = \"ask\": confirm in the TUI or run `wsmon-tui rollback`", value)

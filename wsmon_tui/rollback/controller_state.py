@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 
 from wsmon_tui.config import Config
 from wsmon_tui.errors import StoreError
-from wsmon_tui.model import AlertView
+from wsmon_tui.model import AlertView, RollbackView
 from wsmon_tui.rollback.audit import AuditDB
 from wsmon_tui.rollback.flags import FlagProvider
 from wsmon_tui.rollback.lock import MARGIN, RollbackLock
@@ -37,6 +38,17 @@ ALERT_RECOMMENDED = "RollbackRecommended"
 ALERT_IN_PROGRESS = "RollbackInProgress"
 ALERT_THROTTLED = "Throttled"
 HEALTH_TRIGGER = "health_below"
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What set an action off: a firing rule's alert, or the overall health."""
+
+    rule: str
+    value: float | None
+    target: str = ""
+    threshold: float | None = None
+    summary: str = ""
 
 
 @dataclass
@@ -57,6 +69,29 @@ class _Action:
     verify_deadline: float | None = None
     streak: int = 0
     detail: str = ""
+    cause: Cause | None = None
+    """The alert (or health) that set it off, for the faces; None for a manual one."""
+    planned: tuple[str, ...] = ()
+    """The configured steps' names, in order."""
+    state_since: float | None = None
+    """When it entered its current state."""
+
+    def view(self, *, verify_needed: int = 0, auto_count: int = 0, recommended: bool = False,
+             throttle: RollbackView | None = None) -> RollbackView:
+        """What a face shows of this action."""
+        cause = self.cause
+        return RollbackView(
+            id=self.id, state=self.state, trigger=self.trigger, reason=self.reason,
+            started_at=self.started_at, finished_at=self.finished_at,
+            steps=tuple(MappingProxyType(dict(s)) for s in self.steps), auto_count=auto_count,
+            recommended=recommended, kind=self.kind, automatic=self.automatic, user=self.user,
+            trigger_target=cause.target if cause else "", trigger_value=self.trigger_value,
+            trigger_threshold=cause.threshold if cause else None,
+            trigger_summary=cause.summary if cause else "", planned=self.planned,
+            state_since=self.state_since if self.state_since is not None else self.started_at,
+            verify_deadline=self.verify_deadline, verify_streak=self.streak,
+            verify_needed=verify_needed if self.kind == "rollback" else 0, detail=self.detail,
+            throttle=throttle)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "state": self.state, "outcome": self.state,
@@ -202,9 +237,11 @@ class ControllerState:
             log.exception("session log failed")
 
 
-def _alert_value(alerts: tuple[AlertView, ...], rule: str) -> float | None:
-    for alert in alerts:
-        if alert.rule == rule and alert.state == "firing" and alert.value is not None:
-            return alert.value
-    return None
-
+def _cause(alerts: tuple[AlertView, ...], rule: str) -> Cause:
+    """``rule`` as the cause of an action: the target, value, threshold and summary of its first
+    firing alert that has a value (else of its first firing alert)."""
+    firing = [a for a in alerts if a.rule == rule and a.state == "firing"]
+    found = next((a for a in firing if a.value is not None), firing[0] if firing else None)
+    if found is None:
+        return Cause(rule, None)
+    return Cause(rule, found.value, found.target, found.threshold, found.summary)

@@ -74,7 +74,8 @@ class Execution(ControllerState):
                              f"steps failed (continued): {', '.join(failed)}" if failed else "")
             else:
                 action.state = "verifying"
-                action.verify_deadline = self.clock() + self.cfg.verify_window
+                action.state_since = self.clock()
+                action.verify_deadline = action.state_since + self.cfg.verify_window
                 action.streak = 0
                 action.detail = f"steps failed (continued): {', '.join(failed)}" if failed else ""
                 self._set_outcome(action, "verifying")
@@ -106,7 +107,7 @@ class Execution(ControllerState):
         if action.finished_at is not None:
             return
         action.state = outcome
-        action.finished_at = self.clock()
+        action.finished_at = action.state_since = self.clock()
         if detail:
             action.detail = detail
         self._set_outcome(action, outcome, action.finished_at, action.detail)

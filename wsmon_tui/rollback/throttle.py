@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from wsmon_tui.model import AlertView
-from wsmon_tui.rollback.controller_state import ALERT_THROTTLED, AUTO_USER, _Action, _alert_value
+from wsmon_tui.rollback.controller_state import ALERT_THROTTLED, AUTO_USER, _Action, _cause
 from wsmon_tui.rollback.execution import Execution
+from wsmon_tui.rollback.steps import step_label
 
 
 class Throttling(Execution):
@@ -35,9 +36,11 @@ class Throttling(Execution):
             return
         if self._last_throttle_at is not None and now - self._last_throttle_at < tc.cooldown:
             return
-        value = _alert_value(alerts, rule)
+        cause = _cause(alerts, rule)
+        value = cause.value
         action = _Action(kind="throttle", trigger=rule, trigger_value=value, reason=f"{rule} firing",
-                         user=AUTO_USER, automatic=True, dry_run=self.cfg.dry_run, started_at=now)
+                         user=AUTO_USER, automatic=True, dry_run=self.cfg.dry_run, started_at=now,
+                         cause=cause, planned=tuple(step_label(s) for s in tc.steps))
         self._begin(action)
         self._throttle = action
         self._last_throttle_at = now

@@ -8,8 +8,10 @@ history questions (chart ranges, deliveries, the report) go to the engine in sho
 workers; their errors become notifications, never crashes.
 
 The app is built from parts named for what they hold: ``tui/palette.py`` (the Ctrl+P
-commands), ``tui/actions.py`` (acknowledge, silence, rollback, export) and
-``tui/lifecycle.py`` (signal handlers and the graceful stop).
+commands), ``tui/actions.py`` (acknowledge, silence, rollback, export),
+``tui/lifecycle.py`` (the quit key, signal handlers and the graceful stop) and
+``tui/chrome.py`` (the data's age counted between repaints, the rollback banner over
+dialogs, the alert toasts of ``tui/toasts.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.events import Key
 from textual.filter import LineFilter, Monochrome, NoColor
+from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 from textual.worker import Worker, WorkerState
 
@@ -39,6 +42,7 @@ from wsmon_tui.model import Snapshot
 from wsmon_tui.runtime import settle_gc
 from wsmon_tui.seam import EngineLink
 from wsmon_tui.tui.actions import EngineActions
+from wsmon_tui.tui.chrome import ScreenChrome
 from wsmon_tui.tui.fmt import safe
 from wsmon_tui.tui.incident import IncidentMemo
 from wsmon_tui.tui.lifecycle import SessionEnd
@@ -51,6 +55,9 @@ from wsmon_tui.tui.screens.metrics import MetricsScreen
 from wsmon_tui.tui.screens.summary import SummaryScreen
 from wsmon_tui.tui.themes import ThemeSet, choose, load_themes, with_solid_muted
 from wsmon_tui.tui.thresholds import Thresholds
+from wsmon_tui.tui.toasts import AlertToasts
+from wsmon_tui.tui.widgets.banner import RollbackBanner
+from wsmon_tui.tui.widgets.header import age_text
 
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
@@ -64,7 +71,7 @@ def current_user() -> str:
         return "unknown"
 
 
-class WsmonApp(EngineActions, SessionEnd):
+class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
     """``WsmonApp(engine, mode=..., refresh=..., theme=..., read_only=...)``."""
 
     CSS_PATH = "app.tcss"
@@ -110,6 +117,8 @@ class WsmonApp(EngineActions, SessionEnd):
         self.user = user or current_user()
         self.latest: Snapshot | None = None
         """The newest snapshot received (views paint from it at the refresh rate)."""
+        self.frozen: Snapshot | None = None
+        """While paused: the snapshot on screen (``r`` replaces it once)."""
         self.paused = False
         self.snapshots_received = 0
         self.repaints = 0
@@ -118,7 +127,11 @@ class WsmonApp(EngineActions, SessionEnd):
         self._painted_at = float("-inf")
         """Monotonic time of the last repaint (the throttle)."""
         self._paint_later: asyncio.TimerHandle | None = None
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._age_timer: asyncio.TimerHandle | None = None
+        """Counts the header's age and the banner's time in state between repaints."""
+        self._modal_banners: dict[Screen[Any], RollbackBanner] = {}
+        """The banner mounted over each open dialog (pop-ups never hide a rollback)."""
+        self.toasts = AlertToasts()
         self._snapshot_at = 0.0
         self._snapshot_gap = 0.0
         """Seconds between the last two snapshots (the engine's tick, as seen from here)."""
@@ -182,6 +195,13 @@ class WsmonApp(EngineActions, SessionEnd):
     def deployment_name(self) -> str:
         return str(self.engine.config.deployment.name)
 
+    @property
+    def shown(self) -> Snapshot | None:
+        """The snapshot the views show: the latest, or while paused the one frozen on screen."""
+        if self.paused and self.frozen is not None:
+            return self.frozen
+        return self.latest
+
     def theme_names(self) -> list[str]:
         ours = self.theme_set.names()
         return ours + sorted(n for n in self.available_themes if n not in ours)
@@ -195,6 +215,7 @@ class WsmonApp(EngineActions, SessionEnd):
         if keymap:
             self.set_keymap(dict(keymap))
         self.switch_mode(self.start_mode)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.engine.subscribe(self._snapshot_callback)
         self._install_signal_handlers()
         # The first frame goes out before the engine starts its session and first probes.
@@ -240,11 +261,12 @@ class WsmonApp(EngineActions, SessionEnd):
         if self._snapshot_at:
             self._snapshot_gap = now - self._snapshot_at
         self._snapshot_at = now
-        self._announce_critical(previous, snapshot)
         self._maybe_ask_rollback(previous, snapshot)
         self.incident.see(snapshot, self.thresholds)
         if previous is None:
             self.load_thresholds()
+        self.toasts.observe(snapshot)
+        self._show_toasts()  # after the rollback question: held while it is open, not cleared by it
         self._schedule_repaint()
 
     @work(group="thresholds", exclusive=True, exit_on_error=False, description="alert thresholds")
@@ -258,8 +280,8 @@ class WsmonApp(EngineActions, SessionEnd):
     # Pacing: a repaint rides on the snapshot that makes it due, so in steady state the
     # screen costs no wake-up of its own (each wake-up of an idle process is what costs
     # most CPU here). Snapshots coming faster than --refresh are held back to one repaint
-    # per refresh; when they stop coming, a watchdog still repaints so that the header's
-    # "updated N ago" keeps counting.
+    # per refresh. Between repaints (a slow --refresh, snapshots that stopped, a pause) the
+    # age timer redraws the header and the banner only, as each second passes.
 
     def _slack(self) -> float:
         """How early a snapshot may repaint: snapshots land a little either side of the tick."""
@@ -275,6 +297,7 @@ class WsmonApp(EngineActions, SessionEnd):
             self.repaint()
         elif self._paint_later is None:
             self._paint_later = asyncio.get_running_loop().call_later(due - now, self._timed_repaint)
+            self._leave_age_to(self._paint_later)
 
     def _timed_repaint(self) -> None:
         self._paint_later = None
@@ -282,32 +305,11 @@ class WsmonApp(EngineActions, SessionEnd):
         # like any other error in a handler (the app exits and prints the traceback).
         self.call_later(self.repaint)
 
-    def _arm_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        gap = self._snapshot_gap or self.refresh_interval
-        delay = self.refresh_interval + min(gap, self.refresh_interval)
-        self._watchdog = asyncio.get_running_loop().call_later(delay, self._timed_repaint)
-
     def _cancel_repaints(self) -> None:
-        for handle in (self._paint_later, self._watchdog):
+        for handle in (self._paint_later, self._age_timer):
             if handle is not None:
                 handle.cancel()
-        self._paint_later = self._watchdog = None
-
-    def _announce_critical(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
-        if self.screen.id == "confirm-rollback":
-            return  # the alerts view keeps them; the dialog stays unobstructed
-        before = {a.id for a in previous.alerts if a.severity == "critical" and a.state == "firing"
-                  and not (a.silenced or a.inhibited_by)} if previous else set()
-        for alert in snapshot.alerts:
-            if alert.silenced or alert.inhibited_by:
-                continue  # muted: not notified, so not announced either (the alerts view shows it)
-            if alert.severity == "critical" and alert.state == "firing" and alert.id not in before:
-                text = f"{safe(alert.rule, 60)} on {safe(alert.target or 'overall', 60)}"
-                if alert.summary:
-                    text += f": {safe(alert.summary, 200)}"
-                self.notify(text, title="CRITICAL alert", severity="error", timeout=15, markup=False)
+        self._paint_later = self._age_timer = None
 
     def _maybe_ask_rollback(self, previous: Snapshot | None, snapshot: Snapshot) -> None:
         rb = snapshot.rollback
@@ -327,11 +329,13 @@ class WsmonApp(EngineActions, SessionEnd):
 
     def repaint(self) -> None:
         """Redraw the visible screen from the latest snapshot, unless paused (see ``_schedule_repaint``)."""
-        self._cancel_repaints()
+        if self._paint_later is not None:
+            self._paint_later.cancel()
+            self._paint_later = None
         if self.paused or self._quitting:
             return
         self._painted_at = time.monotonic()
-        self._arm_watchdog()
+        self._arm_age_timer()
         try:
             screen = self.screen
         except ScreenStackError:
@@ -393,24 +397,38 @@ class WsmonApp(EngineActions, SessionEnd):
         self._cycle(-1)
 
     def action_pause(self) -> None:
-        self.paused = not self.paused
         screen = self.screen
+        if not self.paused:
+            painted = screen.painted if isinstance(screen, ViewScreen) else None
+            self.frozen = painted or self.latest  # what is on screen now stays there
+        self.paused = not self.paused
         if isinstance(screen, ViewScreen):
             screen.paint(force=not self.paused)
         if self.paused:
-            self._cancel_repaints()
+            if self._paint_later is not None:
+                self._paint_later.cancel()
+                self._paint_later = None
         else:
+            self.frozen = None
             self._painted_at = time.monotonic()
-            self._arm_watchdog()
+        self._arm_age_timer()
         self.notify("Paused: the screen is frozen, the monitor keeps running." if self.paused
                     else "Resumed.", timeout=3)
 
     @work(group="commands", exit_on_error=False, description="refresh now")
     async def action_refresh(self) -> None:
-        await asyncio.wait_for(self.engine.refresh_now(), 30)
+        """A snapshot now; while paused it replaces the frozen one, and the screen stays paused."""
+        snapshot = await asyncio.wait_for(self.engine.refresh_now(), 30)
+        if self.paused:
+            self.frozen = snapshot if isinstance(snapshot, Snapshot) else self.latest
         screen = self.screen
-        if isinstance(screen, ViewScreen) and not self.paused:
+        if isinstance(screen, ViewScreen):
             screen.paint(force=True)
+        self._arm_age_timer()
+        if self.paused:
+            shown = self.shown
+            when = f" (data {age_text(self.clock() - shown.taken_at)} old)" if shown is not None else ""
+            self.notify(f"Refreshed once{when}; still paused (p resumes).", timeout=4, markup=False)
 
     def action_theme_picker(self) -> None:
         from wsmon_tui.tui.screens.theme_picker import ThemePicker
@@ -467,7 +485,3 @@ class WsmonApp(EngineActions, SessionEnd):
     def hung_up(self) -> bool:
         """True once the terminal hung up: the Linux driver drops every write (see driver.py)."""
         return self._hung_up
-
-    async def action_quit(self) -> None:
-        """Stop the engine, wait until it has closed its session, then exit."""
-        await self._stop_and_exit("user")

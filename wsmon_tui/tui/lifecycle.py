@@ -1,10 +1,13 @@
-"""How the app ends: SIGTERM, SIGHUP (a dropped SSH session), SIGINT and an exit the driver
-asks for (a browser tab closing under ``serve``) stop it like ``q``;
-the engine closes its session with how it ended, then the app exits (or, when the terminal
-hung up, leaves with ``os._exit``).
+"""How the app ends: ``q``, SIGTERM, SIGHUP (a dropped SSH session), SIGINT and an exit the
+driver asks for (a browser tab closing under ``serve``); the engine closes its session with
+how it ended, then the app exits (or, when the terminal hung up, leaves with ``os._exit``).
 
-Separate from the app (``tui/app.py``), which keeps ``_terminal_gone`` and ``action_quit``:
-this is the signal handling and the shutdown they start.
+Leaving is deliberate: ``q`` on a dashboard that runs the acting engine (it probes, pages and
+may roll back for the deployment) asks first; an attached or read-only face just leaves.
+Signals and a closed browser tab never ask: nobody is there to answer.
+
+Separate from the app (``tui/app.py``), which keeps ``_terminal_gone``: this is the quit
+key, the signal handling and the shutdown they start.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class SessionEnd(App[int]):
     engine: EngineLink
     engine_worker: Worker[str] | None
     engine_failed: bool
+    read_only: bool
     _quitting: bool
     _hung_up: bool
     _signal_task: asyncio.Future[None] | None
@@ -55,6 +59,9 @@ class SessionEnd(App[int]):
         def _terminal_gone(self) -> None: ...
 
         def _cancel_repaints(self) -> None: ...
+
+        @property
+        def deployment_name(self) -> str: ...
 
     def _install_signal_handlers(self) -> None:
         """SIGTERM, SIGHUP (a dropped SSH session) and SIGINT stop like ``q``: the engine
@@ -84,6 +91,34 @@ class SessionEnd(App[int]):
         if not (self._quitting or self._exit_called):
             event.prevent_default()
             self._signal_task = asyncio.ensure_future(self._stop_and_exit("user"))
+
+    @property
+    def acting(self) -> bool:
+        """This dashboard runs the engine that acts for the deployment (probes, pages, rolls
+        back): quitting it stops all that. An attached or read-only face only leaves."""
+        worker = self.engine_worker
+        running = worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        return running and bool(self.engine.acting) and not self.read_only
+
+    async def action_quit(self) -> None:
+        """Stop the engine, wait until it has closed its session, then exit; a dashboard that
+        runs the acting engine asks first (an attached face just leaves)."""
+        if self._quitting:
+            return
+        if not self.acting:
+            await self._stop_and_exit("user")
+            return
+        from wsmon_tui.tui.screens.confirm_quit import ConfirmQuitScreen
+
+        if any(isinstance(s, ConfirmQuitScreen) for s in self.screen_stack):
+            return  # asked already: y or n answers it
+
+        async def done(quit_: bool | None) -> None:
+            if quit_:
+                await self._stop_and_exit("user")
+
+        self.clear_notifications()  # nothing sits on the question (see _toasts_wait)
+        self.push_screen(ConfirmQuitScreen(self.deployment_name), done)
 
     async def _stop_and_exit(self, reason: str) -> None:
         if self._quitting:

@@ -1,4 +1,5 @@
-"""What every view shares: header, tab strip, footer, and painting from the latest snapshot."""
+"""What every view shares: header, rollback banner, tab strip, footer, and painting from the
+snapshot on screen (the latest, or the one frozen by pause)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from wsmon_tui.model import Snapshot
+from wsmon_tui.tui.widgets.banner import RollbackBanner
 from wsmon_tui.tui.widgets.header import WsmonHeader, header_content
 from wsmon_tui.tui.widgets.tabs import ViewTabs
 
@@ -38,13 +40,17 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         self.painted: Snapshot | None = None
         """The snapshot the body shows; the body is redrawn only when a newer one arrives."""
         self._texts: dict[str, object] = {}
+        self.header = WsmonHeader()
+        self.banner = RollbackBanner()
+        """Under the header, above everything else: a rollback or throttle in progress."""
 
     @property
     def wsmon(self) -> WsmonApp:
         return cast("WsmonApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield WsmonHeader()
+        yield self.header
+        yield self.banner
         yield ViewTabs(self.MODE)
         yield from self.compose_body()
 
@@ -68,21 +74,34 @@ class ViewScreen(Screen[None], inherit_bindings=False):
             self.paint(force=True)
 
     def paint(self, *, force: bool = False) -> None:
-        """Repaint from the app's latest snapshot (called at the --refresh rate)."""
+        """Repaint from the snapshot on screen (called at the --refresh rate)."""
         if not getattr(self, "_ready", False):
             return
         app = self.wsmon
-        snapshot = app.latest
-        self.query_one(WsmonHeader).show(header_content(
-            snapshot, now=app.clock(), paused=app.paused, read_only=app.read_only,
-            deployment=app.deployment_name, attached=app.attached_to))
+        snapshot = app.shown
         if snapshot is None:
+            self.paint_clock()
             return
         self.query_one(ViewTabs).show(active_alerts(snapshot))
         if force or snapshot is not self.painted:
             self.painted = snapshot
             with app.batch_update():  # one compositor update for the whole view
                 self.show(snapshot)
+        self.paint_clock()
+
+    def paint_clock(self) -> None:
+        """The header and the banner: what counts with the clock (the data's age, the time a
+        rollback has been in its state), so the app calls it every second between repaints.
+        The banner follows the latest snapshot even while paused: a rollback is never hidden."""
+        if not getattr(self, "_ready", False):
+            return
+        app = self.wsmon
+        now = app.clock()
+        self.header.show(header_content(
+            self.painted or app.shown, now=now, paused=app.paused, read_only=app.read_only,
+            deployment=app.deployment_name, attached=app.attached_to))
+        latest = app.latest
+        self.banner.show(latest.rollback if latest is not None else None, now)
 
     def show(self, snapshot: Snapshot) -> None:
         """Draw the body from ``snapshot``."""

@@ -7,12 +7,14 @@ each), so the panels are on screen at any size and with any number of targets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from wsmon_tui.model import Snapshot
+from wsmon_tui.model import Snapshot, TargetView
 from wsmon_tui.tui.fmt import count, duration, ms, num, pct, pct100, safe
 from wsmon_tui.tui.screens.alerts import ordered, shown_state
 from wsmon_tui.tui.screens.base import ViewScreen
@@ -24,36 +26,50 @@ from wsmon_tui.tui.widgets.target_card import card_scales
 FIGURES = (("connections", "Connections"), ("messages", "Messages/s"), ("errors", "Error rate"),
            ("handshake", "p95 handshake"), ("rtt", "p95 round-trip"), ("adoption", "Adoption"),
            ("queue", "Queue depth"))
+FLEET = "fleet"
+"""The scope line of a figure over the whole deployment (summed or from the servers' own)."""
 SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "info": "$text-primary"}
 
 
-def _max(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
+def _worst(snap: Snapshot, value: Callable[[TargetView], float | None]) -> tuple[float | None, str]:
+    """The highest value among the targets, and whose it is ("" when none has one)."""
+    found = [(v, t.name) for t in snap.targets if (v := value(t)) is not None]
+    if not found:
+        return None, ""
+    best = max(found, key=lambda pair: pair[0])
+    return best[0], best[1]
 
 
-def figure_values(snap: Snapshot, thresholds: Thresholds | None = None) -> dict[str, tuple[str, str]]:
-    """Each big figure's text and level: "warning" or "error" when a target's value is past
-    its rule's threshold (the rules' tiers), or an alert on that metric is firing."""
+def worst_scope(name: str) -> str:
+    """The third line of a worst-target figure: whose figure it is."""
+    return f"worst: {safe(name, 40)}" if name else "worst target"
+
+
+def figure_values(snap: Snapshot, thresholds: Thresholds | None = None) -> dict[str, tuple[str, str, str]]:
+    """Each big figure's value, level and scope. The level is "warning" or "error" when a
+    target's value is past its rule's threshold (the rules' tiers), or an alert on that metric
+    is firing; fleet-wide figures say "fleet", the worst target's say whose they are (an error
+    rate of 100 % on one target is not the fleet's)."""
     ov = snap.overall
     targets = snap.targets
     th = thresholds or Thresholds()
-    errs = _max([t.error_rate for t in targets])
-    hs = _max([t.handshake_ms.p95 for t in targets])
-    rtt = _max([t.rtt_ms.p95 for t in targets])
+    errs, errs_on = _worst(snap, lambda t: t.error_rate)
+    hs, hs_on = _worst(snap, lambda t: t.handshake_ms.p95)
+    rtt, rtt_on = _worst(snap, lambda t: t.rtt_ms.p95)
 
     def level(metric: str) -> str:
         return worse(th.worst(metric, ((t.name, t.values.get(metric)) for t in targets)),
                      th.alert_level(snap.alerts, metric))
 
     return {
-        "connections": (count(ov.get("connections")), th.alert_level(snap.alerts, "connection_utilisation")),
-        "messages": (num(ov.get("messages_per_s")), ""),
-        "errors": (pct(errs), level("error_rate")),
-        "handshake": (ms(hs), level("handshake_p95")),
-        "rtt": (ms(rtt), level("rtt_p95")),
-        "adoption": (pct(ov.get("adoption")), th.alert_level(snap.alerts, "adoption")),
-        "queue": (count(ov.get("queue_depth")), level("queue_depth")),
+        "connections": (count(ov.get("connections")), th.alert_level(snap.alerts, "connection_utilisation"),
+                        FLEET),
+        "messages": (num(ov.get("messages_per_s")), "", FLEET),
+        "errors": (pct(errs), level("error_rate"), worst_scope(errs_on)),
+        "handshake": (ms(hs), level("handshake_p95"), worst_scope(hs_on)),
+        "rtt": (ms(rtt), level("rtt_p95"), worst_scope(rtt_on)),
+        "adoption": (pct(ov.get("adoption")), th.alert_level(snap.alerts, "adoption"), FLEET),
+        "queue": (count(ov.get("queue_depth")), level("queue_depth"), FLEET),
     }
 
 
@@ -145,6 +161,9 @@ class SummaryScreen(ViewScreen):
 
     def on_resize(self) -> None:
         self.query_one("#figures", Grid).styles.grid_size_columns = 7 if self.size.width >= 110 else 4
+        # On a short screen the blank rows between the figures, the panels and the targets
+        # go to the targets: at 80x24 that is two more target lines (the degraded ones).
+        self.set_class(self.size.height < 30, "-compact")
 
     def alert_lines(self) -> int:
         """How many alerts the panel lists: fewer on a short screen, so the targets keep room."""
@@ -155,8 +174,8 @@ class SummaryScreen(ViewScreen):
         if not self._figures:
             self._figures = {key: self.query_one(f"#figure-{key}", Figure) for key, _ in FIGURES}
         thresholds = self.wsmon.thresholds
-        for key, (value, level) in figure_values(snapshot, thresholds).items():
-            self._figures[key].show(value, level)
+        for key, (value, level, scope) in figure_values(snapshot, thresholds).items():
+            self._figures[key].show(value, level, scope)
         self.set_text("#alerts-panel", alerts_content(snapshot, self.alert_lines()))
         self.set_text("#rollout-panel", rollout_content(snapshot))
         self.set_text("#resources-panel", resources_content(snapshot))
