@@ -60,6 +60,7 @@ class Recorder(MonitorBase):
             return
         try:
             self._store_hold_drops(snap)
+            self._store_statuses(snap)
         except Exception as exc:  # like the rest of history: said, never fatal
             if not any("history" in n for n in self._notes):
                 self._notes.append(f"history is not being stored: {exc}")
@@ -85,6 +86,18 @@ class Recorder(MonitorBase):
                                             {"target": tv.name, "code": code})
                     seen = at
             self._hold_drops_stored[tv.name] = seen
+
+    def _store_statuses(self, snap: Snapshot) -> None:
+        """Each change of the fleet's or a target's status as a ``status`` event (target, status):
+        the store keeps scores once per interval, but a status is not a function of its score,
+        so ``replay`` reads the status from these."""
+        assert self.store is not None
+        stored = self._statuses_stored
+        for name, status in (("", str(snap.status)), *((tv.name, str(tv.status)) for tv in snap.targets)):
+            if stored.get(name) != status:
+                self.store.record_event(self.session_id, "status", snap.taken_at,
+                                        {"target": name, "status": status})
+                stored[name] = status
 
     def _save_probes(self) -> None:
         """Queue the probe results not yet handed to the store."""
