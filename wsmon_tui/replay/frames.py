@@ -1,0 +1,199 @@
+"""One frame of a replay: the Snapshot a recorded session's screens showed at one instant,
+rebuilt from what the store kept.
+
+Kept, and so shown: each target's stored figures (success and error rate, handshake and
+round-trip percentiles, score, server metrics), the fleet's (score, summed server metrics,
+host and process resources), the probes themselves (the last one, the errors, close codes and
+statuses counted over the session so far, the probes in the evaluation window), the status
+changes, sparklines from the stored samples, the alerts, the rollback and the rollout.
+
+Not kept, and so left empty (``None``, ``{}``) rather than made up: the performance score,
+connections per server instance, the held connection's state, scrape errors, the baseline's
+verdict. ``NOT_RECORDED`` names them; every frame lists them (``Snapshot.not_recorded``, which
+the target view shows as "not recorded") and says so in a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from wsmon_tui.engine.readmodel import HISTORY_POINTS
+from wsmon_tui.metrics import HISTORY_METRICS, RESOURCE_METRICS, SERVER_METRICS
+from wsmon_tui.model import (
+    DeploymentView,
+    Percentiles,
+    ProbeResult,
+    ResourceView,
+    Snapshot,
+    Status,
+    TargetView,
+    counts_close_code,
+    counts_http_status,
+)
+from wsmon_tui.replay.episodes import alert_views_at, rollback_view_at
+from wsmon_tui.replay.source import Recording, StoreReader
+
+NOT_RECORDED = {"performance_score": "performance score", "instances": "connections per instance",
+                "hold": "held connection state", "scrape_errors": "scrape errors",
+                "baseline": "baseline verdict"}
+"""Figures a live snapshot has that the store does not keep (``Snapshot.not_recorded``), by name."""
+NOT_RECORDED_NOTE = "replay: not recorded, so not shown: " + ", ".join(NOT_RECORDED.values())
+NO_STATUS_NOTE = "replay: statuses were not recorded by the version that ran this session"
+
+_PROBE_COLS = ("ts", "ok", "error_class", "detail", "connect_ms", "handshake_ms", "rtt_ms", "ping_ms",
+               "duration_ms", "close_code", "close_reason", "http_status")
+_PROCESS = (("process_cpu_percent", "cpu_percent"), ("rss_mb", "rss_mb"), ("open_fds", "open_fds"),
+            ("threads", "threads"), ("process_connections", "connections"))
+
+
+def _status_at(changes: tuple[tuple[float, str], ...], t: float) -> str:
+    status = Status.UNKNOWN.value
+    for at, value in changes:
+        if at > t:
+            break
+        status = value
+    return status
+
+
+class FrameBuilder:
+    """Builds frame ``i`` of a recording (blocking reads: call it from a worker thread)."""
+
+    def __init__(self, reader: StoreReader, recording: Recording) -> None:
+        self.reader = reader
+        self.rec = recording
+
+    # -- stored figures ----------------------------------------------------------------------
+
+    def _values_at(self, t: float) -> dict[tuple[str, str], float]:
+        """Every stored series' value at the instant ``t`` (raw samples, or the minute's rollup)."""
+        by_id = {i: key for key, i in self.rec.series.items()}
+        out: dict[tuple[str, str], float] = {}
+        for sid, value in self.reader.read("SELECT series_id, value FROM samples WHERE ts = ?", (t,)):
+            if sid in by_id:
+                out[by_id[sid]] = float(value)
+        ids = list(by_id)
+        for i in range(0, len(ids), 500):  # both tables are keyed (series, time): a lookup per series
+            chunk = ids[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for sid, value in self.reader.read(
+                    f"SELECT series_id, value FROM series_samples WHERE series_id IN ({marks}) AND ts = ?"
+                    f" UNION ALL SELECT series_id, avg FROM rollups WHERE series_id IN ({marks})"
+                    " AND minute = ?",
+                    (*chunk, t, *chunk, t)):
+                out[by_id[sid]] = float(value)
+        return out
+
+    def _tail(self, target: str, metric: str, t: float) -> tuple[float, ...]:
+        """The last ``HISTORY_POINTS`` stored values of one series up to ``t``, oldest first."""
+        sid = self.rec.series.get((target, metric))
+        if sid is None:
+            return ()
+        rows = self.reader.read(
+            "SELECT ts, value FROM (SELECT ts, value FROM series_samples WHERE series_id = ?1"
+            " AND ts >= ?2 AND ts <= ?3 UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1"
+            " AND ts >= ?2 AND ts <= ?3 UNION ALL SELECT minute, avg FROM rollups WHERE series_id = ?1"
+            " AND minute >= ?2 AND minute <= ?3) ORDER BY ts DESC LIMIT ?4",
+            (sid, self.rec.start, t, HISTORY_POINTS))
+        return tuple(float(v) for _, v in reversed(rows))
+
+    # -- probes ------------------------------------------------------------------------------
+
+    def _probe_counts(self, t: float) -> dict[str, dict[str, dict[str, int]]]:
+        """Per target: errors by class, close codes and HTTP statuses over the session up to ``t``,
+        counted as the live figures count them."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for target, ok, eclass, code, status, n in self.reader.read(
+                "SELECT target, ok, error_class, close_code, http_status, count(*) FROM probes"
+                " WHERE session_id = ? AND ts <= ? AND (NOT ok OR close_code IS NOT NULL"
+                " OR http_status IS NOT NULL) GROUP BY 1, 2, 3, 4, 5", (self.rec.id, t)):
+            counts = out.setdefault(target, {"errors": {}, "close_codes": {}, "http_statuses": {}})
+            if not ok:
+                key = eclass or "unknown"
+                counts["errors"][key] = counts["errors"].get(key, 0) + n
+            if counts_close_code(bool(ok), code):
+                counts["close_codes"][str(code)] = counts["close_codes"].get(str(code), 0) + n
+            if counts_http_status(bool(ok), status):
+                counts["http_statuses"][str(status)] = counts["http_statuses"].get(str(status), 0) + n
+        return out
+
+    def _in_window(self, t: float) -> dict[str, int]:
+        return {str(target): int(n) for target, n in self.reader.read(
+            "SELECT target, count(*) FROM probes WHERE session_id = ? AND ts > ? AND ts <= ? GROUP BY target",
+            (self.rec.id, t - self.rec.window, t))}
+
+    def _last_probe(self, target: str, t: float) -> ProbeResult | None:
+        rows = self.reader.rows(
+            f"SELECT {', '.join(_PROBE_COLS)} FROM probes WHERE session_id = ? AND target = ? AND ts <= ?"
+            " ORDER BY ts DESC, id DESC LIMIT 1", (self.rec.id, target, t))
+        if not rows:
+            return None
+        r = rows[0]
+        return ProbeResult(target=target, started_at=r["ts"], ok=bool(r["ok"]), error_class=r["error_class"],
+                           detail=r["detail"] or "", connect_ms=r["connect_ms"],
+                           handshake_ms=r["handshake_ms"],
+                           rtt_ms=r["rtt_ms"], ping_ms=r["ping_ms"], duration_ms=r["duration_ms"],
+                           close_code=r["close_code"], close_reason=r["close_reason"] or "",
+                           http_status=r["http_status"])
+
+    # -- the frame ---------------------------------------------------------------------------
+
+    def build(self, index: int) -> Snapshot:
+        rec = self.rec
+        t = rec.times[index]
+        values = self._values_at(t)
+        counts = self._probe_counts(t)
+        in_window = self._in_window(t)
+        targets = tuple(self._target(name, url, t, values, counts.get(name, {}), in_window.get(name, 0))
+                        for name, url in rec.targets)
+        overall = {m: v for (target, m), v in values.items() if target == ""}
+        alerts = alert_views_at(rec.occurrences, t)
+        rollout = None
+        for at, pct in rec.rollout:
+            if at > t:
+                break
+            rollout = pct
+        session = rec.session
+        notes = [NOT_RECORDED_NOTE]
+        if not rec.statuses:
+            notes.insert(0, NO_STATUS_NOTE)
+        return Snapshot(
+            taken_at=t, tick=index + 1, session_id=rec.id,
+            deployment=DeploymentView(name=str(session["deployment"]), version=str(session["version"] or ""),
+                                      rollout_percent=rollout),
+            level=str(session["level"]), interval=float(session["interval"]),
+            status=_status_at(rec.statuses.get("", ()), t), health_score=overall.get("health_score"),
+            targets=targets, resources=_resources(overall), alerts=alerts,
+            rollback=rollback_view_at(rec.actions, t, auto_times=rec.auto_times, alerts=alerts),
+            notes=tuple(notes), overall=MappingProxyType(overall), not_recorded=tuple(NOT_RECORDED))
+
+    def _target(self, name: str, url: str, t: float, values: Mapping[tuple[str, str], float],
+                counts: Mapping[str, dict[str, int]], probes: int) -> TargetView:
+        def get(metric: str) -> float | None:
+            return values.get((name, metric))
+
+        metrics = {m: v for m in SERVER_METRICS if (v := get(m)) is not None}
+        history = {m: tail for m in HISTORY_METRICS if (tail := self._tail(name, m, t))}
+        return TargetView(
+            name=name, url=url, status=_status_at(self.rec.statuses.get(name, ()), t),
+            health_score=get("health_score"), probes=probes, success_rate=get("probe_success_rate"),
+            error_rate=get("error_rate"),
+            handshake_ms=Percentiles(get("handshake_p50"), get("handshake_p95"), get("handshake_p99")),
+            rtt_ms=Percentiles(get("rtt_p50"), get("rtt_p95"), get("rtt_p99")),
+            errors=MappingProxyType(dict(counts.get("errors", {}))),
+            close_codes=MappingProxyType(dict(counts.get("close_codes", {}))),
+            http_statuses=MappingProxyType(dict(counts.get("http_statuses", {}))),
+            last_probe=self._last_probe(name, t), metrics=MappingProxyType(metrics),
+            history=MappingProxyType(history))
+
+
+def _resources(overall: Mapping[str, Any]) -> ResourceView | None:
+    """The host's and the watched process's figures, when the session sampled them."""
+    if not any(overall.get(m) is not None for m in RESOURCE_METRICS):
+        return None
+    tcp = overall.get("tcp_connections")
+    return ResourceView(cpu_percent=overall.get("cpu_percent"), memory_percent=overall.get("memory_percent"),
+                        load1=overall.get("load1"), tcp_connections=None if tcp is None else int(tcp),
+                        process=MappingProxyType({key: overall[m] for m, key in _PROCESS
+                                                  if overall.get(m) is not None}))
