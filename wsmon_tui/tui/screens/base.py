@@ -46,6 +46,7 @@ class ViewScreen(Screen[None], inherit_bindings=False):
     def compose(self) -> ComposeResult:
         yield WsmonHeader()
         yield ViewTabs(self.MODE)
+        yield from self.wsmon.view_extras()
         yield from self.compose_body()
 
     async def _mount_footer(self) -> None:
@@ -75,7 +76,7 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         snapshot = app.latest
         self.query_one(WsmonHeader).show(header_content(
             snapshot, now=app.clock(), paused=app.paused, read_only=app.read_only,
-            deployment=app.deployment_name, attached=app.attached_to))
+            deployment=app.deployment_name, attached=app.attached_to, replay=app.replay_label()))
         if snapshot is None:
             return
         self.query_one(ViewTabs).show(active_alerts(snapshot))

@@ -13,9 +13,11 @@ BADGE = {"healthy": "bold $text-success", "degraded": "bold $text-warning",
 
 
 def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
-                   read_only: bool = False, deployment: str = "", attached: str = "") -> Content:
+                   read_only: bool = False, deployment: str = "", attached: str = "",
+                   replay: str = "") -> Content:
     """The header line; every server-supplied string goes in as plain text. ``attached``: the
-    engine this face is attached to ("pid N · session S"), when it runs in another process."""
+    engine this face is attached to ("pid N · session S"), when it runs in another process;
+    ``replay``: the replay's label ("REPLAY <recorded time> ×4"), shown instead of the age."""
     parts: list[str | tuple[str, str] | Content] = [("wsmon ", "bold $primary")]
     if snapshot is None:
         parts.append((safe(deployment or "starting"), "bold"))
@@ -29,8 +31,12 @@ def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
         parts.append("  ")
         parts.append((f" {status.upper()} {num(snapshot.health_score, 0)} ",
                       BADGE.get(status, BADGE["unknown"]) + " reverse"))
-        age = max(0.0, now - snapshot.taken_at)
-        parts.append(f"  updated {duration(age)} ago")
+        if replay:
+            parts.append("  ")
+            parts.append((f" {replay} ", "bold reverse $accent"))
+        else:
+            age = max(0.0, now - snapshot.taken_at)
+            parts.append(f"  updated {duration(age)} ago")
     if attached:
         parts.append((f"  attached to {safe(attached, 60)}", "bold $accent"))
     if read_only:
