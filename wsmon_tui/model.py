@@ -294,7 +294,8 @@ class Snapshot:
     ``health_score``."""
     not_recorded: tuple[str, ...] = ()
     """Figures left empty because they were never stored (a replay of a recorded session):
-    ``performance_score``, ``instances``, ``hold``, ``scrape_errors``, ``baseline``. A face says
+    ``performance_score``, ``instances``, ``hold``, ``scrape_errors``, ``baseline``,
+    ``pending_alerts`` (pending alerts that never fired are not kept). A face says
     "not recorded" for these rather than showing the empty value as a fact."""
 
 

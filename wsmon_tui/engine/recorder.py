@@ -19,6 +19,7 @@ from wsmon_tui.engine.base import MonitorBase
 from wsmon_tui.metrics import CHART_METRICS, HISTORY_METRICS, STORED_METRICS
 from wsmon_tui.model import Snapshot
 from wsmon_tui.redact import redact_text
+from wsmon_tui.wire import to_wire
 
 CLEANUP_EVERY = 3600.0
 """Seconds between store cleanups (rollups and retention) while a session runs."""
@@ -61,6 +62,7 @@ class Recorder(MonitorBase):
         try:
             self._store_hold_drops(snap)
             self._store_statuses(snap)
+            self._store_pictures(snap)
         except Exception as exc:  # like the rest of history: said, never fatal
             if not any("history" in n for n in self._notes):
                 self._notes.append(f"history is not being stored: {exc}")
@@ -98,6 +100,26 @@ class Recorder(MonitorBase):
                 self.store.record_event(self.session_id, "status", snap.taken_at,
                                         {"target": name, "status": status})
                 stored[name] = status
+
+    def _store_pictures(self, snap: Snapshot) -> None:
+        """The tick's alerts and rollback, as the faces were given them, each time they change: an
+        ``alerts`` event (every AlertView) when an alert appears, goes, or changes state, severity,
+        ack or mute; a ``rollback`` event (the RollbackView) when the rollback changes state or
+        finishes a step. ``replay`` shows them from the tick they were shown live (a value moving
+        within a state is not a change: it would write every tick)."""
+        assert self.store is not None
+        stored = self._pictures_stored
+        alerts = [(a.id, a.state, a.severity, a.acknowledged_by, a.acknowledged_at, a.silenced, a.escalated,
+                   a.inhibited_by) for a in snap.alerts]
+        if stored.get("alerts") != alerts:
+            self.store.record_event(self.session_id, "alerts", snap.taken_at,
+                                    {"alerts": [to_wire(a) for a in snap.alerts]})
+            stored["alerts"] = alerts
+        rb = snap.rollback
+        key = None if rb is None else (rb.id, rb.state, len(rb.steps), rb.recommended, rb.auto_count)
+        if stored.get("rollback", None) != key and not (key is None and "rollback" not in stored):
+            self.store.record_event(self.session_id, "rollback", snap.taken_at, {"rollback": to_wire(rb)})
+            stored["rollback"] = key
 
     def _save_probes(self) -> None:
         """Queue the probe results not yet handed to the store."""

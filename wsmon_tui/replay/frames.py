@@ -9,8 +9,10 @@ changes, sparklines from the stored samples, the alerts, the rollback and the ro
 
 Not kept, and so left empty (``None``, ``{}``) rather than made up: the performance score,
 connections per server instance, the held connection's state, scrape errors, the baseline's
-verdict. ``NOT_RECORDED`` names them; every frame lists them (``Snapshot.not_recorded``, which
-the target view shows as "not recorded") and says so in a note.
+verdict; for a session recorded before the alert pictures were (``pictures.py``), alerts that
+were pending but never fired (the alert engine deletes those). ``NOT_RECORDED`` names them;
+every frame lists them (``Snapshot.not_recorded``, which the target view shows as "not
+recorded") and says so in a note.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ from wsmon_tui.model import (
     counts_http_status,
 )
 from wsmon_tui.replay.episodes import alert_views_at, rollback_view_at
+from wsmon_tui.replay.pictures import picture_at
 from wsmon_tui.replay.source import Recording, StoreReader
 
 NOT_RECORDED = {"performance_score": "performance score", "instances": "connections per instance",
                 "hold": "held connection state", "scrape_errors": "scrape errors",
-                "baseline": "baseline verdict"}
+                "baseline": "baseline verdict", "pending_alerts": "pending alerts that never fired"}
 """Figures a live snapshot has that the store does not keep (``Snapshot.not_recorded``), by name."""
-NOT_RECORDED_NOTE = "replay: not recorded, so not shown: " + ", ".join(NOT_RECORDED.values())
 NO_STATUS_NOTE = "replay: statuses were not recorded by the version that ran this session"
 
 _PROBE_COLS = ("ts", "ok", "error_class", "detail", "connect_ms", "handshake_ms", "rtt_ms", "ping_ms",
@@ -148,14 +150,22 @@ class FrameBuilder:
         targets = tuple(self._target(name, url, t, values, counts.get(name, {}), in_window.get(name, 0))
                         for name, url in rec.targets)
         overall = {m: v for (target, m), v in values.items() if target == ""}
-        alerts = alert_views_at(rec.occurrences, t)
+        if rec.alert_pictures:
+            alerts = picture_at(rec.alert_pictures, t, ())
+        else:
+            alerts = alert_views_at(rec.occurrences, t)
+        if rec.rollback_pictures:
+            rollback = picture_at(rec.rollback_pictures, t, None)
+        else:
+            rollback = rollback_view_at(rec.actions, t, auto_times=rec.auto_times, alerts=alerts)
         rollout = None
         for at, pct in rec.rollout:
             if at > t:
                 break
             rollout = pct
         session = rec.session
-        notes = [NOT_RECORDED_NOTE]
+        missing = {k: v for k, v in NOT_RECORDED.items() if k != "pending_alerts" or not rec.alert_pictures}
+        notes = ["replay: not recorded, so not shown: " + ", ".join(missing.values())]
         if not rec.statuses:
             notes.insert(0, NO_STATUS_NOTE)
         return Snapshot(
@@ -165,8 +175,8 @@ class FrameBuilder:
             level=str(session["level"]), interval=float(session["interval"]),
             status=_status_at(rec.statuses.get("", ()), t), health_score=overall.get("health_score"),
             targets=targets, resources=_resources(overall), alerts=alerts,
-            rollback=rollback_view_at(rec.actions, t, auto_times=rec.auto_times, alerts=alerts),
-            notes=tuple(notes), overall=MappingProxyType(overall), not_recorded=tuple(NOT_RECORDED))
+            rollback=rollback, notes=tuple(notes), overall=MappingProxyType(overall),
+            not_recorded=tuple(missing))
 
     def _target(self, name: str, url: str, t: float, values: Mapping[tuple[str, str], float],
                 counts: Mapping[str, dict[str, int]], probes: int) -> TargetView:

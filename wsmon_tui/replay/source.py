@@ -6,8 +6,10 @@ next to a live engine on the same state dir. ``load_recording`` reads what a ses
 
 * its **frames**: the instants its samples were stored (once per interval), from the
   fleet's series and each target's success rate and score;
-* its **episodes**: alert occurrences with their transitions and acks, rollbacks with their
-  steps (``episodes.py``), the rollout percent, and each status change (``status`` events);
+* its **pictures**: the alerts and the rollback as its faces were given them, at each tick
+  they changed (``pictures.py``; a session recorded before those were written has its alert
+  occurrences and rollbacks rebuilt from their rows instead, ``episodes.py``), the rollout
+  percent, and each status change (``status`` events);
 * its **events**: what the timeline marks and ``[``/``]`` jump between, oldest first.
 
 What a frame shows at one instant is built on demand by ``frames.py``.
@@ -15,10 +17,11 @@ What a frame shows at one instant is built on demand by ``frames.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +29,24 @@ from typing import Any
 from wsmon_tui.errors import WsmonError
 from wsmon_tui.levels import LEVELS, evaluation_window
 from wsmon_tui.replay.episodes import Ack, Occurrence, RollbackAction, Step
+from wsmon_tui.replay.pictures import (
+    AlertPictures,
+    RollbackPictures,
+    alert_events,
+    read_pictures,
+    rollback_events,
+)
 from wsmon_tui.seam import ReplayEvent
 from wsmon_tui.store.connect import connect, state_db_path
 from wsmon_tui.store.history import History
 
 CLOCK_METRICS = ("probe_success_rate", "health_score")
 """Per target, the series whose stored instants are the frames (with every fleet series)."""
+TICK_SLACK = 0.25
+"""Seconds after a frame's instant within which the engine's own stamps belong to that tick (at
+most a quarter of the interval): judging a tick takes milliseconds."""
+USER_EVENTS = frozenset({"acknowledged", "unacknowledged"})
+"""Transitions people make between ticks: never moved onto a tick (the next frame shows them)."""
 
 
 class UnknownSession(WsmonError):
@@ -166,6 +181,10 @@ class Recording:
     occurrences: tuple[Occurrence, ...] = ()
     actions: tuple[RollbackAction, ...] = ()
     auto_times: tuple[float, ...] = ()
+    alert_pictures: AlertPictures = ()
+    """The alerts as the faces were given them, at each tick they changed (``pictures.py``); empty
+    for a session recorded before they were, whose alerts come from ``occurrences``."""
+    rollback_pictures: RollbackPictures = ()
     rollout: tuple[tuple[float, float | None], ...] = ()
     statuses: dict[str, tuple[tuple[float, str], ...]] = field(default_factory=dict)
     events: tuple[ReplayEvent, ...] = ()
@@ -197,13 +216,57 @@ def load_recording(reader: StoreReader, session: dict[str, Any]) -> Recording:
     interval = float(session["interval"])
     level = LEVELS.get(str(session["level"]))
     window = evaluation_window(level.window, interval) if level is not None else interval * 10
-    occurrences = _occurrences(reader, sid)
-    actions, auto_times = _actions(reader, session)
-    events = [e for o in occurrences for e in o.events()] + [e for a in actions for e in a.events()]
+    alert_pictures, rollback_pictures = read_pictures(
+        reader.events(kinds=["alerts", "rollback"], session_id=sid))
+    # a session recorded before the pictures were: its alerts and rollbacks rebuilt from the rows
+    snap = _tick_snapper(times, interval)
+    occurrences: tuple[Occurrence, ...] = ()
+    if not alert_pictures:
+        occurrences = tuple(_snapped_occurrence(o, snap) for o in _occurrences(reader, sid))
+    actions: tuple[RollbackAction, ...] = ()
+    auto_times: tuple[float, ...] = ()
+    if not rollback_pictures:
+        actions, auto_times = _actions(reader, session)
+        actions = tuple(_snapped_action(a, snap) for a in actions)
+        auto_times = tuple(sorted(float(snap(at) or at) for at in auto_times))
+    events = [*(e for o in occurrences for e in o.events()), *(e for a in actions for e in a.events()),
+              *alert_events(alert_pictures), *rollback_events(rollback_pictures)]
     events.sort(key=lambda e: e.at)
     return Recording(session=session, times=times, start=start, end=end, window=window, series=series,
                      occurrences=occurrences, actions=actions, auto_times=auto_times,
+                     alert_pictures=alert_pictures, rollback_pictures=rollback_pictures,
                      rollout=_rollout(reader, sid), statuses=_statuses(reader, sid), events=tuple(events))
+
+
+def _tick_snapper(times: tuple[float, ...], interval: float) -> Callable[[float | None], float | None]:
+    """A time the engine stamped while judging a tick (an alert's transition, a rollback's start or
+    end) moved onto that tick's frame: the tick's Snapshot is stamped first and judged
+    milliseconds later, and its Snapshot already showed what the judging decided."""
+    slack = min(TICK_SLACK, interval / 4)
+
+    def snap(at: float | None) -> float | None:
+        if at is None:
+            return None
+        i = bisect_right(times, at) - 1
+        return times[i] if i >= 0 and at - times[i] <= slack else at
+
+    return snap
+
+
+def _snapped_occurrence(o: Occurrence, snap: Callable[[float | None], float | None]) -> Occurrence:
+    row = dict(o.row)
+    for key in ("started_at", "firing_at", "resolved_at"):
+        row[key] = snap(row[key])
+    moved = tuple((at if event in USER_EVENTS else float(snap(at) or at), event, value, detail)
+                  for at, event, value, detail in o.transitions)
+    return dataclasses.replace(o, row=row, transitions=moved)
+
+
+def _snapped_action(a: RollbackAction, snap: Callable[[float | None], float | None]) -> RollbackAction:
+    row = dict(a.row)
+    for key in ("started_at", "finished_at"):
+        row[key] = snap(row[key])
+    return dataclasses.replace(a, row=row)
 
 
 def _frame_times(reader: StoreReader, ids: list[int], start: float, end: float) -> tuple[float, ...]:
