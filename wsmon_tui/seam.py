@@ -6,8 +6,8 @@ history questions. ``wsmon_tui.host.EngineHost`` implements it over a Monitor ru
 on a thread and event loop of its own, so nothing a face does (a slow repaint, a
 report) can delay a probe in flight; ``wsmon_tui.attach.client.AttachedEngine``
 implements it over the socket of an engine already running on the state dir (the
-face's commands go to that engine, which records them). Another implementation (over
-recorded history) fits without changing a face.
+face's commands go to that engine, which records them); ``wsmon_tui.replay.engine.ReplayEngine``
+implements it over a session recorded in the state database (``ReplayLink``, below), read-only.
 
 Every method that does work is a coroutine run on the engine's side: the caller's
 loop only waits for the answer. Snapshot callbacks are called on the engine's thread:

@@ -44,6 +44,9 @@ NOT_RECORDED = {"performance_score": "performance score", "instances": "connecti
 """Figures a live snapshot has that the store does not keep (``Snapshot.not_recorded``), by name."""
 NO_STATUS_NOTE = "replay: statuses were not recorded by the version that ran this session"
 
+DONE_BY = "ts <= ?2 AND ts + coalesce(duration_ms, 0) / 1000.0 <= ?2"
+"""A probe counts in a frame once its result was in (started and finished by the frame's instant;
+``?2`` is the instant): one still in flight at the tick was not shown live."""
 _PROBE_COLS = ("ts", "ok", "error_class", "detail", "connect_ms", "handshake_ms", "rtt_ms", "ping_ms",
                "duration_ms", "close_code", "close_reason", "http_status")
 _PROCESS = (("process_cpu_percent", "cpu_percent"), ("rss_mb", "rss_mb"), ("open_fds", "open_fds"),
@@ -108,7 +111,7 @@ class FrameBuilder:
         out: dict[str, dict[str, dict[str, int]]] = {}
         for target, ok, eclass, code, status, n in self.reader.read(
                 "SELECT target, ok, error_class, close_code, http_status, count(*) FROM probes"
-                " WHERE session_id = ? AND ts <= ? AND (NOT ok OR close_code IS NOT NULL"
+                f" WHERE session_id = ?1 AND {DONE_BY} AND (NOT ok OR close_code IS NOT NULL"
                 " OR http_status IS NOT NULL) GROUP BY 1, 2, 3, 4, 5", (self.rec.id, t)):
             counts = out.setdefault(target, {"errors": {}, "close_codes": {}, "http_statuses": {}})
             if not ok:
@@ -122,13 +125,14 @@ class FrameBuilder:
 
     def _in_window(self, t: float) -> dict[str, int]:
         return {str(target): int(n) for target, n in self.reader.read(
-            "SELECT target, count(*) FROM probes WHERE session_id = ? AND ts > ? AND ts <= ? GROUP BY target",
-            (self.rec.id, t - self.rec.window, t))}
+            f"SELECT target, count(*) FROM probes WHERE session_id = ?1 AND ts > ?3 AND {DONE_BY}"
+            " GROUP BY target", (self.rec.id, t, t - self.rec.window))}
 
     def _last_probe(self, target: str, t: float) -> ProbeResult | None:
         rows = self.reader.rows(
-            f"SELECT {', '.join(_PROBE_COLS)} FROM probes WHERE session_id = ? AND target = ? AND ts <= ?"
-            " ORDER BY ts DESC, id DESC LIMIT 1", (self.rec.id, target, t))
+            f"SELECT {', '.join(_PROBE_COLS)} FROM probes WHERE session_id = ?1 AND target = ?3"
+            f" AND {DONE_BY} ORDER BY ts + coalesce(duration_ms, 0) / 1000.0 DESC, id DESC LIMIT 1",
+            (self.rec.id, t, target))
         if not rows:
             return None
         r = rows[0]
