@@ -141,7 +141,7 @@ class MonitorBase:
         """Per target, the time of the last held-connection drop written as an event."""
         self._statuses_stored: dict[str, str] = {}
         """Per target ("" for the fleet), the status last written as a ``status`` event."""
-        self._pictures_stored: dict[str, object] = {}
+        self._pictures_stored: dict[str, Any] = {}
         """The alerts and the rollback as last written as ``alerts`` and ``rollback`` events (what
         a change is judged against; ``Recorder._store_pictures``)."""
         self.schedule_lag: deque[float] = deque(maxlen=4096)

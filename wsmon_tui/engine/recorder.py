@@ -90,34 +90,39 @@ class Recorder(MonitorBase):
             self._hold_drops_stored[tv.name] = seen
 
     def _store_statuses(self, snap: Snapshot) -> None:
-        """Each change of the fleet's or a target's status as a ``status`` event (target, status):
-        the store keeps scores once per interval, but a status is not a function of its score,
-        so ``replay`` reads the status from these."""
+        """The fleet's ("") and the targets' statuses that changed this tick, as one ``status``
+        event: the store keeps scores once per interval, but a status is not a function of its
+        score, so ``replay`` reads the status from these."""
         assert self.store is not None
         stored = self._statuses_stored
-        for name, status in (("", str(snap.status)), *((tv.name, str(tv.status)) for tv in snap.targets)):
-            if stored.get(name) != status:
-                self.store.record_event(self.session_id, "status", snap.taken_at,
-                                        {"target": name, "status": status})
-                stored[name] = status
+        changed = {name: status for name, status in (("", str(snap.status)),
+                                                     *((tv.name, str(tv.status)) for tv in snap.targets))
+                   if stored.get(name) != status}
+        if changed:
+            self.store.record_event(self.session_id, "status", snap.taken_at, {"statuses": changed})
+            stored.update(changed)
 
     def _store_pictures(self, snap: Snapshot) -> None:
-        """The tick's alerts and rollback, as the faces were given them, each time they change: an
-        ``alerts`` event (every AlertView) when an alert appears, goes, or changes state, severity,
-        ack or mute; a ``rollback`` event (the RollbackView) when the rollback changes state or
-        finishes a step. ``replay`` shows them from the tick they were shown live (a value moving
-        within a state is not a change: it would write every tick)."""
+        """The tick's alerts and rollback, as the faces were given them, when they change: an
+        ``alerts`` event with each alert that appeared or changed state, severity, ack or mute
+        (its whole AlertView) and the ids of those no longer shown; a ``rollback`` event (the
+        RollbackView) when the rollback changes state or finishes a step. ``replay`` shows them
+        from the tick they were shown live. A value moving within a state is not a change (it
+        would write every tick)."""
         assert self.store is not None
         stored = self._pictures_stored
-        alerts = [(a.id, a.state, a.severity, a.acknowledged_by, a.acknowledged_at, a.silenced, a.escalated,
-                   a.inhibited_by) for a in snap.alerts]
-        if stored.get("alerts") != alerts:
+        before: dict[str, tuple[object, ...]] = stored.get("alerts") or {}
+        keys = {a.id: (a.state, a.severity, a.acknowledged_by, a.acknowledged_at, a.silenced, a.escalated,
+                       a.inhibited_by) for a in snap.alerts}
+        changed = [to_wire(a) for a in snap.alerts if before.get(a.id) != keys[a.id]]
+        gone = [i for i in before if i not in keys]
+        if changed or gone or "alerts" not in stored:
             self.store.record_event(self.session_id, "alerts", snap.taken_at,
-                                    {"alerts": [to_wire(a) for a in snap.alerts]})
-            stored["alerts"] = alerts
+                                    {"changed": changed, "gone": gone})
+            stored["alerts"] = keys
         rb = snap.rollback
         key = None if rb is None else (rb.id, rb.state, len(rb.steps), rb.recommended, rb.auto_count)
-        if stored.get("rollback", None) != key and not (key is None and "rollback" not in stored):
+        if stored.get("rollback") != key and not (key is None and "rollback" not in stored):
             self.store.record_event(self.session_id, "rollback", snap.taken_at, {"rollback": to_wire(rb)})
             stored["rollback"] = key
 

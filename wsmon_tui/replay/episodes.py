@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -146,9 +146,13 @@ class Occurrence:
 
 
 def alert_views_at(occurrences: tuple[Occurrence, ...], t: float) -> tuple[AlertView, ...]:
+    return live_order(v for o in occurrences if (v := o.view_at(t)) is not None)
+
+
+def live_order(alerts: Iterable[AlertView]) -> tuple[AlertView, ...]:
     """Active alerts first (firing, then by severity and age), then the recently resolved, newest
     first: the order of the live snapshot."""
-    views = [v for o in occurrences if (v := o.view_at(t)) is not None]
+    views = list(alerts)
     active = sorted((v for v in views if v.state != "resolved"), key=lambda a: (
         a.state != "firing", -SEVERITY_ORDER.get(a.severity, 0), a.started_at or 0.0))
     resolved = sorted((v for v in views if v.state == "resolved"), key=lambda a: -(a.resolved_at or 0.0))

@@ -1,13 +1,14 @@
 """The alerts and the rollback exactly as a session's faces were given them.
 
-Since the recorder writes them (``engine/recorder.py``: an ``alerts`` event holding every
-AlertView of the tick, a ``rollback`` event holding the RollbackView, each written on the tick
-it changed), a replay shows them from that tick on, as they were: pending alerts that never
-fired, acks, mutes and escalations included. A session recorded before has none; its alerts and
-rollbacks are then rebuilt from the stored rows (``episodes.py``).
+Since the recorder writes them (``engine/recorder.py``: an ``alerts`` event holding the
+AlertViews that appeared or changed on a tick and the ids of those gone, a ``rollback`` event
+holding the RollbackView, each written on the tick it changed), a replay shows them from that
+tick on, as they were: pending alerts that never fired, acks, mutes and escalations included.
+A session recorded before has none; its alerts and rollbacks are then rebuilt from the stored
+rows (``episodes.py``).
 
-Within one picture an alert's value and summary are those of the tick the picture was taken
-(a value moving while its state holds is not a change, or every tick would be written).
+An alert's value and summary are those of the tick it last changed (a value moving while its
+state holds is not a change, or every tick would be written).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from wsmon_tui.replay.episodes import (
     ROLLBACK_STEP,
     ROLLBACK_VERIFYING,
     UNACK,
+    live_order,
 )
 from wsmon_tui.seam import ReplayEvent
 from wsmon_tui.wire import from_wire
@@ -39,11 +41,16 @@ def read_pictures(events: list[dict[str, Any]]) -> tuple[AlertPictures, Rollback
     """The ``alerts`` and ``rollback`` events of one session (oldest first) as pictures."""
     alerts: list[tuple[float, tuple[AlertView, ...]]] = []
     rollbacks: list[tuple[float, RollbackView | None]] = []
+    shown: dict[str, AlertView] = {}
     for event in events:
         data = event["data"]
-        if event["kind"] == "alerts":
-            views = tuple(from_wire(AlertView, a) for a in data.get("alerts") or ())
-            alerts.append((float(event["at"]), views))
+        if event["kind"] == "alerts":  # what changed on that tick: applied to what was shown
+            for raw in data.get("changed") or ():
+                view = from_wire(AlertView, raw)
+                shown[view.id] = view
+            for gone in data.get("gone") or ():
+                shown.pop(gone, None)
+            alerts.append((float(event["at"]), live_order(shown.values())))
         elif event["kind"] == "rollback":
             raw = data.get("rollback")
             rollbacks.append((float(event["at"]), None if raw is None else from_wire(RollbackView, raw)))

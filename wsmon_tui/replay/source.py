@@ -334,6 +334,6 @@ def _statuses(reader: StoreReader, sid: str) -> dict[str, tuple[tuple[float, str
     """Per target ("" for the fleet), each recorded status change (older sessions have none)."""
     out: dict[str, list[tuple[float, str]]] = {}
     for event in reader.events(kinds=["status"], session_id=sid):
-        data = event["data"]
-        out.setdefault(str(data.get("target", "")), []).append((float(event["at"]), str(data.get("status"))))
+        for name, status in (event["data"].get("statuses") or {}).items():
+            out.setdefault(str(name), []).append((float(event["at"]), str(status)))
     return {name: tuple(changes) for name, changes in out.items()}
