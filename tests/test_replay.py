@@ -20,6 +20,7 @@ from wsmon_tui.config import Config
 from wsmon_tui.errors import ReadOnlyError, UsageError, WsmonError
 from wsmon_tui.model import Snapshot
 from wsmon_tui.replay import ReplayEngine, parse_speed
+from wsmon_tui.replay.frames import FrameBuilder
 from wsmon_tui.replay.source import StoreReader, find_session
 from wsmon_tui.seam import RangeRequest, ReplayEvent
 from wsmon_tui.store import Store
@@ -101,6 +102,12 @@ async def test_frames_come_in_recorded_order_and_hold_what_the_live_screens_had(
     assert compared == frames
     statuses = [s.status for s in seen]
     assert "critical" in statuses and statuses[0] == "healthy" and statuses[-1] == "healthy"
+    # a frame built alone (a step back, a jump) is the frame built in order
+    fresh = FrameBuilder(StoreReader(rec.state), engine.recording)
+    try:
+        assert [fresh.build(i) for i in reversed(range(frames))] == seen[::-1]
+    finally:
+        fresh.reader.close()
     # what the store never kept is said, not made up
     assert seen[0].not_recorded and "hold" in seen[0].not_recorded
     assert "pending_alerts" not in seen[0].not_recorded  # they are in the alert pictures

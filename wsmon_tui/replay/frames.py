@@ -47,6 +47,7 @@ NO_STATUS_NOTE = "replay: statuses were not recorded by the version that ran thi
 DONE_BY = "ts <= ?2 AND ts + coalesce(duration_ms, 0) / 1000.0 <= ?2"
 """A probe counts in a frame once its result was in (started and finished by the frame's instant;
 ``?2`` is the instant): one still in flight at the tick was not shown live."""
+LOOKBACK_INTERVALS = 10
 _PROBE_COLS = ("ts", "ok", "error_class", "detail", "connect_ms", "handshake_ms", "rtt_ms", "ping_ms",
                "duration_ms", "close_code", "close_reason", "http_status")
 _PROCESS = (("process_cpu_percent", "cpu_percent"), ("rss_mb", "rss_mb"), ("open_fds", "open_fds"),
@@ -68,6 +69,9 @@ class FrameBuilder:
     def __init__(self, reader: StoreReader, recording: Recording) -> None:
         self.reader = reader
         self.rec = recording
+        self.lookback = max(LOOKBACK_INTERVALS * float(recording.session["interval"]), recording.window)
+        """How far back one read looks for each target's last probe."""
+        self._last_tails: tuple[int, dict[tuple[str, str], tuple[float, ...]]] | None = None
 
     # -- stored figures ----------------------------------------------------------------------
 
@@ -90,18 +94,51 @@ class FrameBuilder:
                 out[by_id[sid]] = float(value)
         return out
 
-    def _tail(self, target: str, metric: str, t: float) -> tuple[float, ...]:
-        """The last ``HISTORY_POINTS`` stored values of one series up to ``t``, oldest first."""
-        sid = self.rec.series.get((target, metric))
-        if sid is None:
-            return ()
-        rows = self.reader.read(
-            "SELECT ts, value FROM (SELECT ts, value FROM series_samples WHERE series_id = ?1"
-            " AND ts >= ?2 AND ts <= ?3 UNION ALL SELECT ts, value FROM samples WHERE series_id = ?1"
-            " AND ts >= ?2 AND ts <= ?3 UNION ALL SELECT minute, avg FROM rollups WHERE series_id = ?1"
-            " AND minute >= ?2 AND minute <= ?3) ORDER BY ts DESC LIMIT ?4",
-            (sid, self.rec.start, t, HISTORY_POINTS))
-        return tuple(float(v) for _, v in reversed(rows))
+    def _tails_at(self, index: int, values: Mapping[tuple[str, str], float]
+                  ) -> dict[tuple[str, str], tuple[float, ...]]:
+        """The sparklines of frame ``index``: the previous frame's with this frame's values added
+        when the frames are built in order (playing), else read (a step back, a jump)."""
+        done = self._last_tails
+        if done is not None and done[0] == index - 1:
+            tails = dict(done[1])
+            for key in ((n, m) for n, _ in self.rec.targets for m in HISTORY_METRICS):
+                value = values.get(key)
+                if value is not None:
+                    tails[key] = (*tails.get(key, ())[-(HISTORY_POINTS - 1):], value)
+        else:
+            tails = self._tails(self.rec.times[index])
+        self._last_tails = (index, tails)
+        return tails
+
+    def _tails(self, t: float) -> dict[tuple[str, str], tuple[float, ...]]:
+        """Per target and sparkline metric, the last ``HISTORY_POINTS`` stored values up to ``t``,
+        oldest first: one read of each table for every series (samples come once per interval,
+        rollups once a minute, so the points lie within a bounded range before ``t``)."""
+        wanted = {sid: key for key in ((n, m) for n, _ in self.rec.targets for m in HISTORY_METRICS)
+                  if (sid := self.rec.series.get(key)) is not None}
+        interval = float(self.rec.session["interval"])
+        raw_since = max(self.rec.start, t - 2 * HISTORY_POINTS * interval)
+        minute_since = max(self.rec.start - 60.0, t - 2 * HISTORY_POINTS * max(interval, 60.0))
+        points: dict[int, list[tuple[float, float]]] = {}
+        for sid, ts, value in self.reader.read(  # the unsettled minutes: by time, every series
+                "SELECT series_id, ts, value FROM samples WHERE ts >= ? AND ts <= ?", (raw_since, t)):
+            if sid in wanted:
+                points.setdefault(sid, []).append((ts, value))
+        ids = list(wanted)
+        for i in range(0, len(ids), 500):  # keyed (series, time): a range read per series
+            chunk = ids[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for sid, ts, value in self.reader.read(
+                    f"SELECT series_id, ts, value FROM series_samples WHERE series_id IN ({marks})"
+                    " AND ts >= ? AND ts <= ? UNION ALL SELECT series_id, minute, avg FROM rollups"
+                    f" WHERE series_id IN ({marks}) AND minute >= ? AND minute <= ?",
+                    (*chunk, raw_since, t, *chunk, minute_since, t)):
+                points.setdefault(sid, []).append((ts, value))
+        out: dict[tuple[str, str], tuple[float, ...]] = {}
+        for sid, pts in points.items():
+            pts.sort()
+            out[wanted[sid]] = tuple(float(v) for _, v in pts[-HISTORY_POINTS:])
+        return out
 
     # -- probes ------------------------------------------------------------------------------
 
@@ -128,20 +165,23 @@ class FrameBuilder:
             f"SELECT target, count(*) FROM probes WHERE session_id = ?1 AND ts > ?3 AND {DONE_BY}"
             " GROUP BY target", (self.rec.id, t, t - self.rec.window))}
 
-    def _last_probe(self, target: str, t: float) -> ProbeResult | None:
-        rows = self.reader.rows(
-            f"SELECT {', '.join(_PROBE_COLS)} FROM probes WHERE session_id = ?1 AND target = ?3"
-            f" AND {DONE_BY} ORDER BY ts + coalesce(duration_ms, 0) / 1000.0 DESC, id DESC LIMIT 1",
-            (self.rec.id, t, target))
-        if not rows:
-            return None
-        r = rows[0]
-        return ProbeResult(target=target, started_at=r["ts"], ok=bool(r["ok"]), error_class=r["error_class"],
-                           detail=r["detail"] or "", connect_ms=r["connect_ms"],
-                           handshake_ms=r["handshake_ms"],
-                           rtt_ms=r["rtt_ms"], ping_ms=r["ping_ms"], duration_ms=r["duration_ms"],
-                           close_code=r["close_code"], close_reason=r["close_reason"] or "",
-                           http_status=r["http_status"])
+    def _last_probes(self, t: float) -> dict[str, ProbeResult]:
+        """Each target's last probe whose result was in by ``t``: one read over the recent probes,
+        then one per target that had none lately (down for long, or probed rarely)."""
+        order = "ts + coalesce(duration_ms, 0) / 1000.0 DESC, id DESC"
+        cols = ", ".join(_PROBE_COLS)
+        out = {r["target"]: _probe(r) for r in self.reader.rows(
+            f"SELECT target, {cols} FROM (SELECT target, {cols}, row_number() OVER (PARTITION BY target"
+            f" ORDER BY {order}) AS rn FROM probes WHERE session_id = ?1 AND ts > ?3 AND {DONE_BY})"
+            " WHERE rn = 1", (self.rec.id, t, t - self.lookback))}
+        for name, _ in self.rec.targets:
+            if name not in out:
+                rows = self.reader.rows(f"SELECT target, {cols} FROM probes WHERE session_id = ?1 AND"
+                                        f" target = ?3 AND {DONE_BY} ORDER BY {order} LIMIT 1",
+                                        (self.rec.id, t, name))
+                if rows:
+                    out[name] = _probe(rows[0])
+        return out
 
     # -- the frame ---------------------------------------------------------------------------
 
@@ -151,7 +191,10 @@ class FrameBuilder:
         values = self._values_at(t)
         counts = self._probe_counts(t)
         in_window = self._in_window(t)
-        targets = tuple(self._target(name, url, t, values, counts.get(name, {}), in_window.get(name, 0))
+        last = self._last_probes(t)
+        tails = self._tails_at(index, values)
+        targets = tuple(self._target(name, url, t, values, counts.get(name, {}), in_window.get(name, 0),
+                                     last.get(name), tails)
                         for name, url in rec.targets)
         overall = {m: v for (target, m), v in values.items() if target == ""}
         if rec.alert_pictures:
@@ -183,12 +226,13 @@ class FrameBuilder:
             not_recorded=tuple(missing))
 
     def _target(self, name: str, url: str, t: float, values: Mapping[tuple[str, str], float],
-                counts: Mapping[str, dict[str, int]], probes: int) -> TargetView:
+                counts: Mapping[str, dict[str, int]], probes: int, last: ProbeResult | None,
+                tails: Mapping[tuple[str, str], tuple[float, ...]]) -> TargetView:
         def get(metric: str) -> float | None:
             return values.get((name, metric))
 
         metrics = {m: v for m in SERVER_METRICS if (v := get(m)) is not None}
-        history = {m: tail for m in HISTORY_METRICS if (tail := self._tail(name, m, t))}
+        history = {m: tail for m in HISTORY_METRICS if (tail := tails.get((name, m)))}
         return TargetView(
             name=name, url=url, status=_status_at(self.rec.statuses.get(name, ()), t),
             health_score=get("health_score"), probes=probes, success_rate=get("probe_success_rate"),
@@ -198,8 +242,16 @@ class FrameBuilder:
             errors=MappingProxyType(dict(counts.get("errors", {}))),
             close_codes=MappingProxyType(dict(counts.get("close_codes", {}))),
             http_statuses=MappingProxyType(dict(counts.get("http_statuses", {}))),
-            last_probe=self._last_probe(name, t), metrics=MappingProxyType(metrics),
+            last_probe=last, metrics=MappingProxyType(metrics),
             history=MappingProxyType(history))
+
+
+def _probe(r: Mapping[str, Any]) -> ProbeResult:
+    return ProbeResult(target=r["target"], started_at=r["ts"], ok=bool(r["ok"]), error_class=r["error_class"],
+                       detail=r["detail"] or "", connect_ms=r["connect_ms"], handshake_ms=r["handshake_ms"],
+                       rtt_ms=r["rtt_ms"], ping_ms=r["ping_ms"], duration_ms=r["duration_ms"],
+                       close_code=r["close_code"], close_reason=r["close_reason"] or "",
+                       http_status=r["http_status"])
 
 
 def _resources(overall: Mapping[str, Any]) -> ResourceView | None:
