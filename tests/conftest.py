@@ -34,3 +34,12 @@ def require_binary(name: str) -> str:
         pytest.fail(f"{name} is not installed; scripts/test installs it with apt-get")
     pytest.skip(f"{name} not installed (scripts/test installs it when run as root)")
     raise AssertionError  # unreachable
+
+
+@pytest.fixture(scope="session")
+def recorded_session(tmp_path_factory):
+    """A real monitoring session through the demo's fault, alert, ack and rollback, recorded once
+    (``tests/replay_support.py``): what the replay tests play back."""
+    from tests.replay_support import record_demo_session
+
+    return record_demo_session(tmp_path_factory.mktemp("recorded") / "state")

@@ -105,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Nagios-style status: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
     st.add_argument("--format", choices=("text", "json"), default="text")
 
+    rp = sub.add_parser("replay", parents=[common],
+                        help="play a recorded session through the dashboard, read-only")
+    rp.add_argument("session", nargs="?", metavar="SESSION",
+                    help="the session's id or a unique prefix (default: the latest ended session of the "
+                    "configured deployment)")
+    rp.add_argument("--speed", default="1", metavar="N", help="play N times as fast as recorded (4, 0.5)")
+    rp.add_argument("--list", action="store_true", help="list the recorded sessions and exit")
+    rp.add_argument("--paused", action="store_true", help="start paused on the first frame")
+    rp.add_argument("--demo", action="store_true", help="the demo's state dir and deployment")
+    rp.add_argument("--mode", choices=MODES, help="the view shown first")
+    rp.add_argument("--refresh", metavar="SECONDS", help="seconds between repaints")
+    rp.add_argument("--theme", metavar="NAME", help="colour theme")
+
     cfg = sub.add_parser("config", parents=[common], help="check, write or show the config")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     chk = cfg_sub.add_parser("check", parents=[common], help="validate and run a readiness checklist")

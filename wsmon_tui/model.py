@@ -335,6 +335,11 @@ class Snapshot:
     """Fleet-wide figures by canonical name: the servers' metrics (connections,
     messages_per_s, ...) summed or maxed, the host's and process's resources, and
     ``health_score``."""
+    not_recorded: tuple[str, ...] = ()
+    """Figures left empty because they were never stored (a replay of a recorded session):
+    ``performance_score``, ``instances``, ``hold``, ``scrape_errors``, ``baseline``,
+    ``pending_alerts`` (pending alerts that never fired are not kept). A face says
+    "not recorded" for these rather than showing the empty value as a fact."""
 
 
 class Windows(Protocol):

@@ -6,8 +6,8 @@ history questions. ``wsmon_tui.host.EngineHost`` implements it over a Monitor ru
 on a thread and event loop of its own, so nothing a face does (a slow repaint, a
 report) can delay a probe in flight; ``wsmon_tui.attach.client.AttachedEngine``
 implements it over the socket of an engine already running on the state dir (the
-face's commands go to that engine, which records them). Another implementation (over
-recorded history) fits without changing a face.
+face's commands go to that engine, which records them); ``wsmon_tui.replay.engine.ReplayEngine``
+implements it over a session recorded in the state database (``ReplayLink``, below), read-only.
 
 Every method that does work is a coroutine run on the engine's side: the caller's
 loop only waits for the answer. Snapshot callbacks are called on the engine's thread:
@@ -139,4 +139,60 @@ class EngineLink(Protocol):
     async def report(self, fmt: str = "md", since: float | None = None) -> str:
         """The report from ``since`` (default: this session's start) until now, rendered
         (``md``, ``json`` or ``html``)."""
+        ...
+
+
+# -- replays: the same seam over a recorded session ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayEvent:
+    """One thing that happened in a recorded session, at the recorded time ``at``. ``kind`` is
+    one of ``REPLAY_EVENT_KINDS``; ``label`` is for people (raw text: it may come from servers)."""
+
+    at: float
+    kind: str
+    label: str
+
+
+REPLAY_EVENT_KINDS = ("alert_fired", "alert_resolved", "ack", "unack", "rollback_started", "rollback_step",
+                      "rollback_verifying", "rollback_finished")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPosition:
+    """Where a replay stands: frame ``index`` of ``frames``, recorded at ``at``."""
+
+    session_id: str
+    index: int
+    frames: int
+    at: float
+    start: float
+    end: float
+    speed: float
+    paused: bool
+    events: tuple[ReplayEvent, ...] = ()
+
+    @property
+    def at_end(self) -> bool:
+        return self.index >= self.frames - 1
+
+
+class ReplayLink(EngineLink, Protocol):
+    """An ``EngineLink`` over a recorded session (``wsmon_tui.replay.engine.ReplayEngine``):
+    read-only, with a position the face can move. Every command refuses ("replay is read-only");
+    the controls below are called on the loop that runs ``run``."""
+
+    def position(self) -> ReplayPosition: ...
+
+    def toggle_pause(self) -> bool:
+        """Pause or play on; returns whether it is paused now."""
+        ...
+
+    def step(self, frames: int) -> None:
+        """Show the frame ``frames`` away (one interval each) and pause there."""
+        ...
+
+    def jump(self, direction: int) -> ReplayEvent | None:
+        """Show the frame of the next (``direction`` > 0) or previous event; None when there is none."""
         ...

@@ -39,6 +39,7 @@ HANDLERS: dict[str, Handler] = {
     "monitor": _lazy("wsmon_tui.commands.monitor_cmd", "run"),
     "report": _lazy("wsmon_tui.commands.history", "report"),
     "status": _lazy("wsmon_tui.commands.history", "status"),
+    "replay": _lazy("wsmon_tui.commands.replay_cmd", "run"),
     "config": _lazy("wsmon_tui.commands.config_cmd", "run"),
     "alerts": _lazy("wsmon_tui.commands.alerts_cmd", "run"),
     "rollback": _lazy("wsmon_tui.commands.rollback_cmd", "run"),

@@ -146,16 +146,21 @@ def _hold_drops_text(drops: dict[str, dict[str, int]]) -> str:
 
 
 def _emit(args: argparse.Namespace, code: int, text: str, session: dict[str, Any]) -> int:
+    """The Nagios line (then, as the plugin's long output, the command that replays the session)."""
+    from wsmon_tui.report.build import replay_command
     from wsmon_tui.report.sanitize import strip_control
 
+    replay = replay_command(session.get("id")) if session else None
     if getattr(args, "format", "text") == "json":
         payload = {"status": NAGIOS_WORD[code], "exit_code": code, "message": strip_control(text),
                    "session": {k: session.get(k) for k in ("id", "deployment", "version", "started_at",
                                                            "ended_at", "ended_by", "last_seen",
                                                            "status", "health_score")}
                    if session else None,
-                   "summary": session.get("summary") if session else None}
+                   "summary": session.get("summary") if session else None, "replay": replay}
         print(json.dumps(payload, indent=2, default=str))
     else:
         print(f"WSMON {NAGIOS_WORD[code]} - {strip_control(text)}")
+        if replay:
+            print(f"replay: {strip_control(replay)}")
     return code

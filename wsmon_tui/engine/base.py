@@ -139,6 +139,11 @@ class MonitorBase:
         """The metrics ``_record`` keeps in the history (known once the alert rules are)."""
         self._hold_drops_stored: dict[str, float] = {}
         """Per target, the time of the last held-connection drop written as an event."""
+        self._statuses_stored: dict[str, str] = {}
+        """Per target ("" for the fleet), the status last written as a ``status`` event."""
+        self._pictures_stored: dict[str, Any] = {}
+        """The alerts and the rollback as last written as ``alerts`` and ``rollback`` events (what
+        a change is judged against; ``Recorder._store_pictures``)."""
         self.schedule_lag: deque[float] = deque(maxlen=4096)
         """Seconds each probe started after its slot, the last 4096 (for the benchmark's lag
         figures; at 10 probes a second a longer window only grew memory for half an hour)."""

@@ -19,6 +19,7 @@ from wsmon_tui.engine.base import MonitorBase
 from wsmon_tui.metrics import CHART_METRICS, HISTORY_METRICS, STORED_METRICS
 from wsmon_tui.model import Snapshot
 from wsmon_tui.redact import redact_text
+from wsmon_tui.wire import to_wire
 
 CLEANUP_EVERY = 3600.0
 """Seconds between store cleanups (rollups and retention) while a session runs."""
@@ -60,6 +61,8 @@ class Recorder(MonitorBase):
             return
         try:
             self._store_hold_drops(snap)
+            self._store_statuses(snap)
+            self._store_pictures(snap)
         except Exception as exc:  # like the rest of history: said, never fatal
             if not any("history" in n for n in self._notes):
                 self._notes.append(f"history is not being stored: {exc}")
@@ -85,6 +88,43 @@ class Recorder(MonitorBase):
                                             {"target": tv.name, "code": code})
                     seen = at
             self._hold_drops_stored[tv.name] = seen
+
+    def _store_statuses(self, snap: Snapshot) -> None:
+        """The fleet's ("") and the targets' statuses that changed this tick, as one ``status``
+        event: the store keeps scores once per interval, but a status is not a function of its
+        score, so ``replay`` reads the status from these."""
+        assert self.store is not None
+        stored = self._statuses_stored
+        changed = {name: status for name, status in (("", str(snap.status)),
+                                                     *((tv.name, str(tv.status)) for tv in snap.targets))
+                   if stored.get(name) != status}
+        if changed:
+            self.store.record_event(self.session_id, "status", snap.taken_at, {"statuses": changed})
+            stored.update(changed)
+
+    def _store_pictures(self, snap: Snapshot) -> None:
+        """The tick's alerts and rollback, as the faces were given them, when they change: an
+        ``alerts`` event with each alert that appeared or changed state, severity, ack or mute
+        (its whole AlertView) and the ids of those no longer shown; a ``rollback`` event (the
+        RollbackView) when the rollback changes state or finishes a step. ``replay`` shows them
+        from the tick they were shown live. A value moving within a state is not a change (it
+        would write every tick)."""
+        assert self.store is not None
+        stored = self._pictures_stored
+        before: dict[str, tuple[object, ...]] = stored.get("alerts") or {}
+        keys = {a.id: (a.state, a.severity, a.acknowledged_by, a.acknowledged_at, a.silenced, a.escalated,
+                       a.inhibited_by) for a in snap.alerts}
+        changed = [to_wire(a) for a in snap.alerts if before.get(a.id) != keys[a.id]]
+        gone = [i for i in before if i not in keys]
+        if changed or gone or "alerts" not in stored:
+            self.store.record_event(self.session_id, "alerts", snap.taken_at,
+                                    {"changed": changed, "gone": gone})
+            stored["alerts"] = keys
+        rb = snap.rollback
+        key = None if rb is None else (rb.id, rb.state, len(rb.steps), rb.recommended, rb.auto_count)
+        if stored.get("rollback") != key and not (key is None and "rollback" not in stored):
+            self.store.record_event(self.session_id, "rollback", snap.taken_at, {"rollback": to_wire(rb)})
+            stored["rollback"] = key
 
     def _save_probes(self) -> None:
         """Queue the probe results not yet handed to the store."""

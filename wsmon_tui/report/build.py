@@ -138,8 +138,13 @@ def _session_fields(s: dict[str, Any]) -> dict[str, Any]:
         "id": s.get("id"), "started_at": iso(s.get("started_at")), "ended_at": iso(s.get("ended_at")),
         "ended_by": s.get("ended_by"), "level": s.get("level"), "host": s.get("host"),
         "user": s.get("user"), "interval": s.get("interval"), "deployment": s.get("deployment"),
-        "version": s.get("version"),
+        "version": s.get("version"), "replay": replay_command(s.get("id")),
     }
+
+
+def replay_command(session_id: Any) -> str | None:
+    """The command that plays a session back through the dashboard (``wsmon-tui replay``)."""
+    return f"wsmon-tui replay {session_id}" if session_id else None
 
 
 def _stages(db_path: Any, since: float, until: float, *, deployment: str | None = None,

@@ -205,6 +205,8 @@ def _facts(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         facts.append(("Session time", f"{text(session.get('started_at'))} → "
                       f"{text(session.get('ended_at'))} (ended by {text(session.get('ended_by'))})"))
         facts.append(("Host", f"{text(session.get('host'))} · user {text(session.get('user'))}"))
+        if session.get("replay"):
+            facts.append(("Replay", text(session.get("replay"))))
     facts.append(("Generated", text(data.get("generated_at"))))
     return facts
 

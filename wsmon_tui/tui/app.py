@@ -36,6 +36,7 @@ from textual.events import Key
 from textual.filter import LineFilter, Monochrome, NoColor
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from wsmon_tui.model import Snapshot
@@ -95,6 +96,7 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
         Binding("q", "quit", "Quit", id="quit",
                 tooltip="Leave (an engine this dashboard runs closes its session first)"),
     ]
+    READ_ONLY_NOTICE = "This session is read-only: acknowledge, silence and rollback are off."
     keymap: Keymap = MappingProxyType({})
     """The keymap given to ``set_keymap`` (binding id -> keys); Textual keeps its own copy private."""
 
@@ -205,6 +207,14 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
     def theme_names(self) -> list[str]:
         ours = self.theme_set.names()
         return ours + sorted(n for n in self.available_themes if n not in ours)
+
+    def replay_label(self) -> str:
+        """What the header says instead of the snapshot's age: empty but in a replay (``tui/replay.py``)."""
+        return ""
+
+    def view_extras(self) -> Iterable[Widget]:
+        """Widgets every view shows under its tab strip: none but in a replay (its timeline)."""
+        return ()
 
     def startup_note(self, text: str) -> None:
         """A warning shown once the app is up (e.g. the store could not be opened)."""
@@ -360,8 +370,7 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
     def on_key(self, event: Key) -> None:
         """Read-only sessions hide ack, silence and rollback; pressing them says why."""
         if self.read_only and not {event.key, event.character}.isdisjoint(self._read_only_keys()):
-            self.notify("This session is read-only: acknowledge, silence and rollback are off.",
-                        severity="warning")
+            self.notify(self.READ_ONLY_NOTICE, severity="warning")
 
     def set_keymap(self, keymap: Keymap) -> None:
         """Textual's, keeping a copy for the help screen and the read-only notice."""

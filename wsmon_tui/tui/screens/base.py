@@ -52,6 +52,7 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         yield self.header
         yield self.banner
         yield ViewTabs(self.MODE)
+        yield from self.wsmon.view_extras()
         yield from self.compose_body()
 
     async def _mount_footer(self) -> None:
@@ -99,7 +100,7 @@ class ViewScreen(Screen[None], inherit_bindings=False):
         now = app.clock()
         self.header.show(header_content(
             self.painted or app.shown, now=now, paused=app.paused, read_only=app.read_only,
-            deployment=app.deployment_name, attached=app.attached_to))
+            deployment=app.deployment_name, attached=app.attached_to, replay=app.replay_label()))
         latest = app.latest
         self.banner.show(latest.rollback if latest is not None else None, now)
 

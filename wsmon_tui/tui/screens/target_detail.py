@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wsmon_tui.tui.app import WsmonApp
 
 Parts = list[str | tuple[str, str]]
+NOT_RECORDED = "not recorded"
 
 
 def _counts(title: str, counts: Mapping[str, int]) -> Parts:
@@ -32,10 +33,12 @@ def _counts(title: str, counts: Mapping[str, int]) -> Parts:
     return parts
 
 
-def target_content(view: TargetView, now: float) -> Content:
+def target_content(view: TargetView, now: float, not_recorded: Collection[str] = ()) -> Content:
+    """``not_recorded``: figures the snapshot could not have (a replay), said so, not shown empty."""
     parts: Parts = [(safe(view.name, 60), "bold"), "  ", (safe(view.url, 100), "$text-muted"), "\n"]
+    performance = NOT_RECORDED if "performance_score" in not_recorded else num(view.performance_score, 0)
     parts.append(f"status {view.status}  score {num(view.health_score, 0)}  "
-                 f"performance {num(view.performance_score, 0)}  probes {view.probes}  "
+                 f"performance {performance}  probes {view.probes}  "
                  f"success {pct(view.success_rate)}  late probes {view.overruns}\n")
     parts.append(f"handshake p50/p95/p99 {ms(view.handshake_ms.p50)} / {ms(view.handshake_ms.p95)} / "
                  f"{ms(view.handshake_ms.p99)}\n")
@@ -66,7 +69,9 @@ def target_content(view: TargetView, now: float) -> Content:
         if probe.close_reason:
             parts.append("  close reason: " + safe(probe.close_reason, 200) + "\n")
     parts.append(("\nInstances (open connections)\n", "bold"))
-    if not view.instances:
+    if "instances" in not_recorded:
+        parts.append((f"  {NOT_RECORDED}\n", "$text-muted"))
+    elif not view.instances:
         parts.append(("  not reported\n", "$text-muted"))
     else:
         for name, conns in sorted(view.instances.items())[:20]:
@@ -77,7 +82,9 @@ def target_content(view: TargetView, now: float) -> Content:
                       "$text-warning"))
     parts.append(("\nHold connection\n", "bold"))
     hold = view.hold
-    if hold is None:
+    if "hold" in not_recorded:
+        parts.append((f"  {NOT_RECORDED}\n", "$text-muted"))
+    elif hold is None:
         parts.append(("  not held (hold = false)\n", "$text-muted"))
     else:
         since = duration(now - hold.connected_since) if hold.connected_since else DASH
@@ -118,7 +125,8 @@ class TargetDetailScreen(ModalScreen[None]):
         if view is None:
             content = Content(f"target {safe(self.target)} is not in the latest snapshot")
         else:
-            content = target_content(view, snap.taken_at if snap else app.clock())
+            content = target_content(view, snap.taken_at if snap else app.clock(),
+                                     snap.not_recorded if snap else ())
         if content != self._last:
             self._last = content
             self.query_one("#target-detail", Static).update(content)

@@ -50,10 +50,12 @@ def state_parts(snapshot: Snapshot) -> list[str | tuple[str, str]]:
 
 
 def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
-                   read_only: bool = False, deployment: str = "", attached: str = "") -> Content:
+                   read_only: bool = False, deployment: str = "", attached: str = "",
+                   replay: str = "") -> Content:
     """The header line; every server-supplied string goes in as plain text. ``snapshot``: the
     data on screen (frozen while paused). ``attached``: the engine this face is attached to
-    ("pid N · session S"), when it runs in another process."""
+    ("pid N · session S"), when it runs in another process; ``replay``: the replay's label
+    ("REPLAY <recorded time> ×4"), shown instead of the age."""
     parts: list[str | tuple[str, str] | Content] = [("wsmon ", "bold $primary")]
     if snapshot is None:
         parts.append((safe(deployment or "starting"), "bold"))
@@ -68,7 +70,10 @@ def header_content(snapshot: Snapshot | None, *, now: float, paused: bool,
         parts.append("  ")
         parts.extend(state_parts(snapshot))
         age = age_text(now - snapshot.taken_at)
-        if paused:
+        if replay:
+            parts.append("  ")
+            parts.append((f" {replay} ", "bold reverse $accent"))
+        elif paused:
             parts.append(("  PAUSED", "bold reverse $text-warning"))
             parts.append((f" · data from {clock_time(snapshot.taken_at)} ({age} ago)", "bold $text-warning"))
         else:
