@@ -89,7 +89,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("header title", "summary-healthy", "#header", r"^\s*(wsmon)\b"),
     Probe("header deployment", "summary-healthy", "#header", word("chat-gateway")),
     Probe("header age", "summary-healthy", "#header", r"(updated \S+ ago)"),
-    Probe("header muted", "summary-healthy", "#header", r"(session \S+)"),
+    Probe("header muted", "summary-healthy", "#header", r"(prev \S+)"),
     Probe("header paused", "summary-paused", "#header", word("PAUSED")),
     *(Probe(f"health {h} (header)", f"summary-{h}", "#header", rf"({h.upper()} \d+)") for h in HEALTH),
     Probe("tab current", "summary-healthy", "#tabs", r"(1 Summary)"),
