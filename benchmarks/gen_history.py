@@ -215,7 +215,7 @@ def _write_alerts(db: Path, rnd: random.Random, names: list[tuple[str, str]], fa
                                   labels="{}", started_at=at, firing_at=at + 60.0, resolved_at=at + 900.0,
                                   last_true_at=at + 840.0, ack_comment="", silenced=0, escalated=0,
                                   external=0, seq=n + 1, notified_firing=1, inhibited_by="",
-                                  session_id="")
+                                  session_id="", metric="handshake_p95", fired_value=420.0)
                     if at + 4 * 3600.0 >= end:
                         values.update(state="firing", resolved_at=None)
                     alerts.save_alert(conn, None, values)

@@ -91,7 +91,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("header age", "summary-healthy", "#header", r"(updated \S+ ago)"),
     Probe("header muted", "summary-healthy", "#header", r"(prev \S+)"),
     Probe("header paused", "summary-paused", "#header", word("PAUSED")),
-    *(Probe(f"health {h} (header)", f"summary-{h}", "#header", rf"({h.upper()} \d+)") for h in HEALTH),
+    *(Probe(f"health {h} (header)", f"summary-{h}", "#header", rf"\b({h.upper()})\b") for h in HEALTH),
     Probe("tab current", "summary-healthy", "#tabs", r"(1 Summary)"),
     Probe("tab other", "summary-healthy", "#tabs", r"(2 Detailed)"),
     Probe("footer key", "summary-healthy", "Footer", r"(?<!\S)(p) Pause"),

@@ -131,7 +131,8 @@ async def test_the_examples_judge_each_site_on_a_real_prometheus(tmp_path: Path)
     assert {k: set(v) for k, v in answers.items()} == wanted, answers
     [chat] = monitors["eu-west"].build_snapshot().targets
     true_p95 = chat.handshake_ms.p95
-    assert true_p95 is not None and HANDSHAKE_DELAY * 1000 <= true_p95 < 150, true_p95
+    # a loaded machine adds to the handshake: the check is that Prometheus agrees, not the figure
+    assert true_p95 is not None and HANDSHAKE_DELAY * 1000 <= true_p95 < 500, true_p95
     low, high = bucket_of(true_p95 / 1000)
 
     success = answers["argo:websocket-success-rate"]
