@@ -91,7 +91,8 @@ PROBES: tuple[Probe, ...] = (
     Probe("header age", "summary-healthy", "#header", r"(updated \S+ ago)"),
     Probe("header muted", "summary-healthy", "#header", r"(prev \S+)"),
     Probe("header paused", "summary-paused", "#header", word("PAUSED")),
-    *(Probe(f"health {h} (header)", f"summary-{h}", "#header", rf"\b({h.upper()})\b") for h in HEALTH),
+    # without a critical alert firing: with one the header says CRITICAL whatever the score says
+    *(Probe(f"health {h} (header)", f"header-{h}", "#header", rf"\b({h.upper()})\b") for h in HEALTH),
     Probe("tab current", "summary-healthy", "#tabs", r"(1 Summary)"),
     Probe("tab other", "summary-healthy", "#tabs", r"(2 Detailed)"),
     Probe("footer key", "summary-healthy", "Footer", r"(?<!\S)(p) Pause"),
@@ -190,6 +191,7 @@ async def open_progress(pilot: Pilot, mon: FakeMonitor) -> None:
 
 # scene name -> what to do first; the scenes run in this order in one app.
 SCENES: dict[str, Scene] = {
+    **{f"header-{h}": show(replace(health_snapshot(h), alerts=()), "summary") for h in HEALTH},
     **{f"summary-{h}": show(health_snapshot(h), "summary") for h in HEALTH},
     "summary-paused": press("p"),
     "summary-resumed": press("p"),
