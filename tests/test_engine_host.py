@@ -50,16 +50,22 @@ async def test_first_frame_before_the_engine_then_snapshots_flow_from_its_thread
     assert len(built) == 1 and built[0].stop_reason == "user"
 
 
-async def test_host_defers_then_forwards_commands_to_the_engine_loop():
-    host, built, _ = hosted()
-    host.read_only = False
-    assert not built and host.session_id == "" and not host.started
-    assert host.config.deployment.name == "chat-gateway"
+async def started(host) -> asyncio.Future[str]:
+    """Run ``host`` in the background and wait (bounded) until its engine has started."""
     run = asyncio.ensure_future(host.run(None))
     for _ in range(200):
         if host.started:
             break
         await asyncio.sleep(0.01)
+    return run
+
+
+async def test_host_defers_then_forwards_commands_to_the_engine_loop():
+    host, built, _ = hosted()
+    host.read_only = False
+    assert not built and host.session_id == "" and not host.started
+    assert host.config.deployment.name == "chat-gateway"
+    run = await started(host)
     mon = built[0]
     assert host.session_id == mon.session_id
     await host.acknowledge("abc", "alice", "on it")
@@ -78,11 +84,7 @@ async def test_acting_only_while_its_monitor_runs_holds_the_lease_and_may_act():
     """What the dashboard's quit question asks: does stopping this engine stop the paging?"""
     host, built, _ = hosted()
     assert host.acting is False  # not started: nothing to stop yet
-    run = asyncio.ensure_future(host.run(None))
-    for _ in range(200):
-        if host.started:
-            break
-        await asyncio.sleep(0.01)
+    run = await started(host)
     mon = built[0]
     assert host.acting is True
     mon.acting = False  # as a Monitor that found the lease held: it only watches

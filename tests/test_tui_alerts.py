@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 
 from tests.test_alert_engine import Clock, World, err_rule
 from tests.test_alert_engine import make_config as alert_config
+from tests.test_tui_app import feed, make_app, text_of, until
 from tests.tui_fixtures import BASE, FakeMonitor, alert, make_config, snapshot, target
 from wsmon_tui.alerts.engine import AlertEngine
 from wsmon_tui.model import AlertView, RollbackView
@@ -28,33 +29,8 @@ from wsmon_tui.tui.screens.theme_picker import ThemePicker
 SIZE = (140, 40)
 
 
-def make_app(monitor: FakeMonitor | None = None, **kw) -> tuple[WsmonApp, FakeMonitor]:
-    monitor = monitor or FakeMonitor()
-    kw.setdefault("refresh", 0.05)
-    kw.setdefault("clock", lambda: BASE + 17)
-    return WsmonApp(monitor, **kw), monitor
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await pilot.pause(0.02)
-
-
 async def show(pilot, monitor: FakeMonitor, *snaps) -> None:
-    for snap in snaps:
-        monitor.publish(snap)
-        await pilot.pause()
-    await pilot.pause(0.12)
-
-
-def text_of(app: WsmonApp, selector: str) -> str:
-    try:
-        return str(app.screen.query_one(selector).content)
-    except Exception:
-        return ""
+    await feed(pilot, monitor, list(snaps))
 
 
 def cells(table: DataTable, key: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from tests import hostile
-from tests.test_tui_app import make_app, until
+from tests.test_tui_app import feed, make_app, until
 from tests.test_tui_views import screen_text
 from tests.tui_fixtures import FAILING, fleet, sequence
 from wsmon_tui.config import Config, DeploymentConfig, MonitorConfig, ResourcesConfig, TargetConfig
@@ -32,10 +32,8 @@ TABLE = {"detailed": "#targets-table", "alerts": "#alerts-table"}
 
 
 async def fed(pilot, mon, snaps=None) -> None:
-    for snap in snaps or [fleet(1), fleet(2)]:
-        mon.publish(snap)
-        await pilot.pause()
-    await pilot.pause(0.12)
+    """The 30-target fleet unless told otherwise."""
+    await feed(pilot, mon, snaps or [fleet(1), fleet(2)])
 
 
 def keys(table: DataTable) -> list[str]:
