@@ -56,6 +56,19 @@ def test_a_session_that_is_not_there_is_one_message_and_exit_2(recorded_session,
     assert "nothing to replay: no history in" in capsys.readouterr().err
 
 
+def test_export_writes_the_sessions_report_without_the_views(recorded_session, capsys, tmp_path):
+    state, sid = str(recorded_session.state), recorded_session.session_id
+    out = tmp_path / "replayed.json"
+    assert main(["replay", sid, "--state-dir", state, "--export", str(out)]) == 0
+    data = json.loads(out.read_text())
+    alerts, rollbacks = db_counts(recorded_session)
+    assert data["session"]["id"] == sid and data["session"]["replay"] == f"wsmon-tui replay {sid}"
+    assert len(data["alerts"]) == alerts and RULE in {a["rule"] for a in data["alerts"]}
+    assert f"report written to {out}" in capsys.readouterr().err
+    assert main(["replay", sid, "--state-dir", state, "--export", str(tmp_path / "r.txt")]) == 2
+    assert capsys.readouterr().err.startswith("wsmon-tui: --export: cannot tell the report format")
+
+
 def test_report_and_status_name_the_replay(recorded_session, capsys):
     state = str(recorded_session.state)
     command = f"wsmon-tui replay {recorded_session.session_id}"

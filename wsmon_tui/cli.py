@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "configured deployment)")
     rp.add_argument("--speed", default="1", metavar="N", help="play N times as fast as recorded (4, 0.5)")
     rp.add_argument("--list", action="store_true", help="list the recorded sessions and exit")
+    rp.add_argument("--export", metavar="F",
+                    help="write the session's report to F (.md, .json, .html) and exit, without the views")
     rp.add_argument("--paused", action="store_true", help="start paused on the first frame")
     rp.add_argument("--demo", action="store_true", help="the demo's state dir and deployment")
     rp.add_argument("--mode", choices=MODES, help="the view shown first")

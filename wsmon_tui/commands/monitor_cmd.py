@@ -27,18 +27,19 @@ _SIGNALS = {signal.SIGINT: "sigint", signal.SIGTERM: "sigterm", signal.SIGHUP: "
 def run(args: argparse.Namespace) -> int:
     """``wsmon-tui monitor``."""
     duration = parse_run_duration(getattr(args, "duration", None))
-    export = _check_export(getattr(args, "export", None))
+    export = check_export(getattr(args, "export", None))
     return asyncio.run(_run(args, duration, export, live=sys.stdout.isatty()))
 
 
 def run_export(args: argparse.Namespace) -> int:
     """``wsmon-tui --export FILE [--duration D]``: headless, writes FILE, exits."""
-    export = _check_export(args.export)
+    export = check_export(args.export)
     duration = parse_run_duration(getattr(args, "duration", None))
     return asyncio.run(_run(args, duration, export, live=False, default_duration=True))
 
 
-def _check_export(path: str | None) -> Path | None:
+def check_export(path: str | None) -> Path | None:
+    """``--export F``: the path, once its suffix names a report format and its directory exists."""
     if not path:
         return None
     from wsmon_tui.report import format_for_path
@@ -104,7 +105,7 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
                 loop.remove_signal_handler(sig)
         _tell_what_was_not_stored(ctx, engine)
         if export is not None:
-            await _write_export(engine, export)
+            await write_export(engine, export)
         if engine.session_id:
             print(f"session {engine.session_id} ended ({ended_by})", file=sys.stderr)
         else:
@@ -132,7 +133,8 @@ def _tell_what_was_not_stored(ctx: RunContext, engine: object) -> None:
             print(f"wsmon-tui: {note}", file=sys.stderr)
 
 
-async def _write_export(engine: Any, path: Path) -> None:
+async def write_export(engine: Any, path: Path) -> None:
+    """The engine's report (any seam implementation) written atomically to ``path``."""
     from wsmon_tui.report import format_for_path, write_text
 
     text = await engine.report(format_for_path(str(path)))

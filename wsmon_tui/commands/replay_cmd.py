@@ -1,14 +1,16 @@
-"""``wsmon-tui replay [SESSION] [--speed N] [--list]``: a recorded session played through the
+"""``wsmon-tui replay [SESSION] [--speed N] [--list] [--export F]``: a recorded session played through the
 dashboard's four views, read-only (``replay.ReplayEngine`` behind the seam, ``tui.replay.ReplayApp``).
 
 Without SESSION it plays the latest ended session of the configured deployment (any
 deployment's when no config file names one). A session id that is not there is a usage
-error (exit 2) naming where it looked; ``--list`` shows what there is.
+error (exit 2) naming where it looked; ``--list`` shows what there is; ``--export F`` writes
+the session's report (the same as the live session's export) and exits without the views.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -45,12 +47,14 @@ def list_sessions(state_dir: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from wsmon_tui.commands.dashboard_cmd import check_theme, parse_refresh
+    from wsmon_tui.commands.monitor_cmd import check_export, write_export
     from wsmon_tui.replay import ReplayEngine, parse_speed
     from wsmon_tui.runtime import load_config_for, resolve_state_dir
 
     speed = parse_speed(args.speed)
     refresh = parse_refresh(args.refresh)
     check_theme(args.theme)
+    export = check_export(args.export)
     demo = bool(args.demo)
     config = load_config_for(args, demo=demo)
     state_dir = resolve_state_dir(args, config, demo=demo)
@@ -59,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     named = config.source is not None or demo
     engine = ReplayEngine(state_dir, config=config, session=args.session, speed=speed, paused=args.paused,
                           deployment=config.deployment.name if named else None)
+    if export is not None:
+        try:
+            asyncio.run(write_export(engine, export))
+        finally:
+            engine.close()
+        return 0
     from wsmon_tui.tui.replay import ReplayApp
 
     app = ReplayApp(engine, mode=args.mode or "summary",
