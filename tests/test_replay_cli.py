@@ -64,6 +64,7 @@ def test_export_writes_the_sessions_report_without_the_views(recorded_session, c
     alerts, rollbacks = db_counts(recorded_session)
     assert data["session"]["id"] == sid and data["session"]["replay"] == f"wsmon-tui replay {sid}"
     assert len(data["alerts"]) == alerts and RULE in {a["rule"] for a in data["alerts"]}
+    assert len(data["rollbacks"]) == rollbacks
     assert f"report written to {out}" in capsys.readouterr().err
     assert main(["replay", sid, "--state-dir", state, "--export", str(tmp_path / "r.txt")]) == 2
     assert capsys.readouterr().err.startswith("wsmon-tui: --export: cannot tell the report format")
