@@ -26,11 +26,16 @@ SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "i
 STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted",
                "stale": "$text-muted"}
 ACTIVE_STATES = ("pending", "firing")
-COLUMNS = (("severity", "Severity", 8), ("rule", "Rule", 20), ("target", "Target", 12),
+COLUMNS = (("severity", "Severity", 8), ("rule", "Rule", 14), ("target", "Target", 12),
            ("state", "State", 9), ("value", "Value / Threshold", 27), ("since", "Since", 8),
            ("ack", "Acknowledged", 12), ("comment", "Ack comment", 30))
 """Value / Threshold is wide enough for "fired 2450.7 ms / 1000.0 ms": a cell cut short
 would hide the threshold."""
+FIT = {"rule": 40, "target": 40, "comment": 80}
+"""Columns as wide as their longest text (up to this) where the terminal has room: a fixed
+width cut target names at 12 columns even at 160."""
+ESSENTIAL = frozenset({"severity", "rule", "state", "value"})
+"""Kept on screen at any width: a long target name gives up its room first."""
 
 
 def value_text(alert: AlertView) -> str:
@@ -124,7 +129,8 @@ class AlertsScreen(ViewScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield SortFilterTable([Column(key, label, width) for key, label, width in COLUMNS],
+        yield SortFilterTable([Column(key, label, width, fit=FIT.get(key, 0), essential=key in ESSENTIAL)
+                               for key, label, width in COLUMNS],
                               table_id="alerts-table", filter_id="alerts-filter")
 
     def selected_alert(self) -> AlertView | None:

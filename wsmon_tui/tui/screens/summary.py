@@ -116,8 +116,10 @@ def rollout_content(snap: Snapshot) -> Content:
         if rb.auto_count:
             parts.append(f"\nautomatic rollbacks of this version: {rb.auto_count}")
         if rb.started_at is not None:
-            end = rb.finished_at if rb.finished_at is not None else snap.taken_at
-            parts.append(f"\ntook {duration(end - rb.started_at)}")
+            if rb.finished_at is not None:
+                parts.append(f"\ntook {duration(rb.finished_at - rb.started_at)}")
+            else:  # still running or verifying: "took" would say it is over
+                parts.append(f"\nunder way for {duration(max(0.0, snap.taken_at - rb.started_at))}")
     return Content.assemble(*parts)
 
 
