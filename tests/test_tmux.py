@@ -1,5 +1,6 @@
 """The real executable in a real terminal: tmux runs ``python -m wsmon_tui`` and we type.
 
+The demo's fault is read off the screen too (banner, worst first, no stale episode, paused age).
 Each test has its own tmux server (``-L`` socket), reads the screen with capture-pane,
 and kills the server in ``finally``. After ``q`` the shell line that started the app
 writes the exit code to a file, and tmux's own pane flags tell whether the terminal was
@@ -9,8 +10,10 @@ restored (alternate screen left, cursor shown, mouse reporting off).
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -290,3 +293,128 @@ def test_a_dropped_session_closes_the_session_and_exits(tmux, tmp_path):
 
     with Store.open(state, create=False) as store:
         assert store.latest_session()["ended_by"] == "sighup"
+
+
+EARLIER_RULE = "EarlierIncident"
+"""A rule only the seeded previous session fired: on screen it would be a stale episode."""
+
+SEVERITY_RANK = {"critical": 3, "degraded": 2, "unknown": 1, "healthy": 0}
+
+
+def _seed_crashed_session(state: Path) -> None:
+    """A previous run of the demo that died (kill -9) with an alert firing: its row is still
+    active in the state dir's SQLite, as a crash leaves it."""
+    from wsmon_tui.alerts.engine import AlertEngine
+    from wsmon_tui.demo.config import demo_config
+    from wsmon_tui.store import Store
+
+    with Store.open(state) as store:
+        db_path = Path(store.path)
+    engine = AlertEngine(demo_config("http://127.0.0.1:9", str(state)), db_path)
+    engine.begin_session("20250101-000000-earlier")
+    engine.raise_alert(rule=EARLIER_RULE, target="chat-ws", severity="critical",
+                       summary="an incident of an earlier run")
+    engine.close()  # no end_session: the process died
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT state FROM alert_alerts WHERE rule = ?", (EARLIER_RULE,)).fetchall() == [
+            ("firing",)]
+    finally:
+        conn.close()
+
+
+def _latest_rollback(db: Path) -> tuple[int, float, float] | None:
+    """(id, started_at, the session's interval) of the newest rollback in the state dir, if any."""
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+    try:
+        row = conn.execute("SELECT a.id, a.started_at, s.interval FROM rollback_actions a JOIN sessions s "
+                           "ON s.id = a.session_id WHERE a.kind = 'rollback' ORDER BY a.id DESC "
+                           "LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # the engine has not created its tables yet
+        return None
+    finally:
+        conn.close()
+    return (int(row[0]), float(row[1]), float(row[2])) if row else None
+
+
+def _table_rows(screen: str) -> list[str]:
+    """The detailed view's target rows: the lines under its header line, up to the first blank."""
+    lines = screen.splitlines()
+    start = next(i for i, line in enumerate(lines) if "Target" in line and "Status" in line)
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.strip() or not line.split()[0].endswith("-ws"):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_demo_fault_banner_worst_first_and_age_counts_while_paused(tmux, tmp_path):
+    """The demo's fault, read off the real executable's screen: the banner is on screen within
+    one interval of the rollback starting (as recorded in the state dir), the worst target is
+    the first row, nothing of an earlier run's incident shows, and paused, the data's age counts."""
+    state = tmp_path / "state"
+    _seed_crashed_session(state)
+    env = {**_base_env(tmp_path), "WSMON_DEMO_FAULT_AFTER": "1"}
+    t = tmux([sys.executable, "-m", "wsmon_tui", "--demo", "--state-dir", str(state)],
+             size=(120, 40), env=env)
+    t.wait(lambda s: "demo-chat" in s and "chat-ws" in s, "the demo summary")
+    t.keys("2")
+    t.wait(lambda s: "HS p95" in s, "the detailed table")
+
+    db = state / "wsmon.db"
+    deadline = time.monotonic() + 45
+    started: tuple[int, float, float] | None = None
+    last_without = float("-inf")
+    """When the last capture that did not show the banner was taken (its start)."""
+    screen = ""
+    while time.monotonic() < deadline:
+        taken = time.time()
+        screen = t.screen()
+        if "ROLLBACK RUNNING" in screen or "ROLLBACK VERIFYING" in screen:
+            if started is None:
+                started = _latest_rollback(db)
+            if started is not None:
+                break
+        else:
+            last_without = taken
+        if started is None:
+            started = _latest_rollback(db)
+        time.sleep(0.1)
+    assert started is not None and ("ROLLBACK RUNNING" in screen or "ROLLBACK VERIFYING" in screen), (
+        f"no rollback banner within 45 s of the fault; recorded rollback: {_latest_rollback(db)}; "
+        f"screen:\n{screen}")
+    rollback_id, started_at, interval = started
+    banner = "\n".join(line for line in screen.splitlines()[1:3])
+    assert f"#{rollback_id} automatic" in banner, screen  # this rollback, not an earlier one
+    assert last_without <= started_at + interval, (
+        f"the screen had no banner {last_without - started_at:.2f}s after the rollback started "
+        f"(interval {interval}s)")
+
+    rows = [row.split()[:2] for row in _table_rows(screen)]
+    assert len(rows) == 2, screen
+    # Worst first: down (critical) before degraded before healthy, by name within one status.
+    assert rows == sorted(rows, key=lambda r: (-SEVERITY_RANK[r[1]], r[0])), screen
+    assert SEVERITY_RANK[rows[0][1]] >= SEVERITY_RANK["degraded"], screen
+    assert EARLIER_RULE not in screen
+
+    t.keys("3")
+    alerts = t.wait(lambda s: "Severity" in s and "Acknowledged" in s, "the alerts view")
+    assert EARLIER_RULE not in alerts and " stale " not in alerts, alerts
+
+    t.keys("p")
+    first = t.wait(lambda s: "PAUSED" in s and re.search(r"\((\d+)s ago\)", s) is not None, "PAUSED")
+    age = int(re.search(r"\((\d+)s ago\)", first).group(1))  # type: ignore[union-attr]
+    later = t.wait(lambda s: (m := re.search(r"\((\d+)s ago\)", s)) is not None and int(m.group(1)) > age + 1,
+                   "the paused data's age counting", timeout=10)
+    assert "PAUSED" in later.splitlines()[0]
+
+    # The earlier run's alert was this deployment's (the engine took it up) and ended stale.
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+    try:
+        assert conn.execute("SELECT state FROM alert_alerts WHERE rule = ?", (EARLIER_RULE,)).fetchall() == [
+            ("stale",)]
+    finally:
+        conn.close()
