@@ -17,7 +17,17 @@ import dataclasses
 import pytest
 
 from tests.test_tui_app import make_app, until
-from tests.tui_fixtures import BASE, FakeMonitor, alert, fleet, fleet_target, sequence, snapshot, target
+from tests.tui_fixtures import (
+    BASE,
+    FAILING,
+    FakeMonitor,
+    alert,
+    fleet,
+    fleet_target,
+    sequence,
+    snapshot,
+    target,
+)
 from wsmon_tui.model import RollbackView
 from wsmon_tui.tui.app import WsmonApp
 from wsmon_tui.tui.screens.confirm_rollback import ConfirmRollbackScreen
@@ -97,10 +107,24 @@ def incident() -> list:
     return [healthy()[0], bad]
 
 
+def add_incident_history(mon: FakeMonitor) -> None:
+    """Handshake history of the incident's targets: the down ones stopped answering four
+    minutes ago (the first alert), the others go on."""
+    now = BASE + 15
+    for n, name in enumerate(INCIDENT_TARGETS):
+        down = FAILING.get(name, ("healthy",))[0] == "critical"
+        for i in range(60):
+            ts = now - 295 + i * 5
+            if down and ts > BASE - 240:
+                break
+            mon.series.add(name, "handshake_p95", ts, 2.0 + n + (i % 5) * 0.4 + (i > 10) * 3.0 * (n % 3))
+
+
 def healthy() -> list:
-    """Every target healthy, no alert, no rollback."""
-    targets = tuple(target(name, 0) for name in ("api-eu", "api-us", "api-ap"))
-    return [snapshot(tick, targets=targets) for tick in (1, 2, 3)]
+    """Every target healthy (with no error in its history either), no alert, no rollback."""
+    targets = tuple(dataclasses.replace(t, history={**t.history, "error_rate": (0.0,) * 30})
+                    for t in (target(name, 0) for name in ("api-eu", "api-us", "api-ap")))
+    return [dataclasses.replace(snapshot(tick, targets=targets), health_score=97.0) for tick in (1, 2, 3)]
 
 
 STATES = {"healthy": healthy, "incident": incident}
@@ -111,6 +135,8 @@ def fed_app(mode: str, *, rollback_dialog: bool = False, rolling_back: bool = Fa
     """The app in ``mode`` and the ``run_before`` that feeds it the fixed sequence (or, with
     ``thirty``, the 30-target fleet with four down; with ``state``, that state of ``STATES``)."""
     mon = filled_monitor()
+    if state == "incident":
+        add_incident_history(mon)
     app, _ = make_app(mon, mode=mode, theme=theme)
     snaps = STATES[state]() if state else sequence()
     if rolling_back:
