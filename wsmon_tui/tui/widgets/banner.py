@@ -122,7 +122,8 @@ def action_lines(rb: RollbackView, now: float) -> tuple[str, list[Part]]:
     """The banner's two lines for one action, and its level (-active, -ok, -failed)."""
     kind = "THROTTLE" if rb.kind == "throttle" else "ROLLBACK"
     since = rb.state_since if rb.state_since is not None else rb.started_at
-    in_state = duration(max(0.0, now - since)) if since is not None else "?"
+    # whole seconds, as the header's age: it is redrawn once a second, so tenths would jump
+    in_state = duration(int(max(0.0, now - since))) if since is not None else "?"
     if rb.state in ACTIVE_STATES:
         level, head, when = "-active", f" {kind} {rb.state.upper()} ", f"for {in_state}"
     else:
