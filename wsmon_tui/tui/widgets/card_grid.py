@@ -89,15 +89,18 @@ class CardGrid(LineWidget):
             new_lines = tuple(card.lines)
             changed = [k for k, (old, new) in enumerate(zip(lines, new_lines, strict=True))
                        if not same(old, new)]
-            if card.border != border:
+            if card.border != border:  # the border and every line
                 changed = list(range(-1, len(new_lines) + 1))
+                for k in changed:
+                    self._content.pop((index, k), None)
+            else:
+                changed = [k for k in changed if self._redrawn(index, k, new_lines[k])]
+            self._drawn[index] = (card.border, new_lines)
             if not changed:
                 continue
             changed_any = True
-            self._drawn[index] = (card.border, new_lines)
             row, column = divmod(index, columns)
             for k in changed:
-                self._content.pop((index, k), None)
                 y = row * CARD_HEIGHT + 1 + k
                 self._strips.pop(y, None)
                 if spots:
@@ -107,6 +110,20 @@ class CardGrid(LineWidget):
             self.refresh(*dirty)
         elif changed_any:
             self.refresh()
+
+    def _redrawn(self, index: int, k: int, line: Line) -> bool:
+        """Line ``k`` of card ``index`` is now ``line``: whether what it draws changed. A
+        sparkline whose history moved on often draws the same bars (and a figure the same
+        text): then the line keeps its strip and nothing is marked dirty."""
+        cached = self._content.get((index, k))
+        if cached is None or k < 0 or k >= len(self._drawn[index][1]):
+            self._content.pop((index, k), None)
+            return True
+        strip = self._draw(line, cached[0])
+        if list(strip) == list(cached[1]):
+            return False
+        self._content[(index, k)] = (cached[0], strip)
+        return True
 
     def cards(self) -> list[Card]:
         """The cards, each with its ``region`` on screen (tests read them)."""
