@@ -10,6 +10,7 @@ short, the panels on screen at 80x24, 120x40 and 160x48. Fed the 30-target ``fle
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from textual.app import App, ComposeResult
@@ -266,6 +267,27 @@ async def test_summary_with_room_shows_a_card_per_target_worst_first():
         await fed(pilot, mon, sequence())
         cards = app.screen.query_one(TargetBoard).cards()
         assert [c.view.name for c in cards if isinstance(c, TargetCard)] == ["api-us", "api-eu"]
+
+
+async def test_a_card_shows_each_new_snapshot_and_keeps_its_place():
+    """The cards are drawn by one widget, each line redrawn only when it draws differently:
+    a new value, a status (the badge and the border), still reach the screen."""
+    app, mon = make_app(refresh=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        snaps = sequence()
+        await feed(pilot, mon, snaps[:2])
+        board = app.screen.query_one(TargetBoard)
+        before = [c.region for c in board.cards()]
+        last = snaps[1]
+        us = next(t for t in last.targets if t.name == "api-us")
+        changed = dataclasses.replace(us, probes=99, status="critical")
+        mon.publish(dataclasses.replace(last, targets=tuple(changed if t is us else t for t in last.targets)))
+        await until(pilot, lambda: "probes 99" in screen_text(app))
+        cards = board.cards()
+        assert [c.region for c in cards] == before
+        assert "CRITICAL" in screen_text(app)
+        card = next(c for c in cards if isinstance(c, TargetCard) and c.view.name == "api-us")
+        assert card.border == "critical"
 
 
 @pytest.mark.parametrize(("width", "columns"),
