@@ -306,7 +306,7 @@ async def test_the_card_grid_puts_each_card_where_a_textual_grid_would(width: in
     app = GridOfCards()
     async with app.run_test(size=(width, 10)):
         placed = [(w.region.x, w.region.width) for w in app.query(Static)]
-    assert placed == columns_at(width, columns)
+    assert placed == list(columns_at(width, columns))
 
 
 def test_plan_folds_healthy_then_falls_back_to_lines():

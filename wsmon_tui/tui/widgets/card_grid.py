@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from functools import lru_cache
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -34,15 +35,16 @@ SIDE = "│"
 """A round border (as ``border: round``)."""
 
 
-def columns_at(width: int, columns: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=16)
+def columns_at(width: int, columns: int) -> tuple[tuple[int, int], ...]:
     """Each column's (x, width): ``width`` shared as a grid of ``columns`` equal fractions
-    and a one-cell gutter shares it (each edge rounded down)."""
+    and a one-cell gutter shares it (each edge rounded down). Cached: every line asks."""
     share = Fraction(max(0, width - GUTTER * (columns - 1)), columns)
     out = []
     for i in range(columns):
         start = i * (share + GUTTER)
         out.append((int(start), int(start + share) - int(start)))
-    return out
+    return tuple(out)
 
 
 class CardGrid(LineWidget):
@@ -81,7 +83,7 @@ class CardGrid(LineWidget):
             self.refresh()
             return
         self._cards = list(cards)
-        spots = columns_at(self.size.width, columns) if self.size.width else []
+        spots = columns_at(self.size.width, columns) if self.size.width else ()
         dirty: list[Region] = []
         changed_any = False
         for index, card in enumerate(cards):
