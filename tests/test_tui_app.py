@@ -144,6 +144,22 @@ async def test_a_due_snapshot_repaints_at_once():
         assert screen.painted is snaps[2]
 
 
+async def test_snapshots_at_the_refresh_pace_paint_as_they_arrive_after_one_held_back():
+    """One snapshot held back (it came early) does not set the phase of the later ones:
+    a snapshot a refresh after the last is painted as it arrives, not on a timer of its own."""
+    app, mon = make_app(refresh=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        snaps = sequence()
+        await feed(pilot, mon, snaps[:1])
+        screen = app.screen
+        mon.publish(snaps[1])  # too soon: held back, painted by the throttle's timer
+        await pilot.pause(0.55)
+        assert screen.painted is snaps[1]
+        mon.publish(snaps[2])  # a refresh after snaps[1], a little after the held-back repaint
+        await pilot.pause()
+        assert screen.painted is snaps[2]
+
+
 async def test_a_new_snapshot_reaches_the_screen_at_once():
     app, mon = make_app(refresh=0.05)
     async with app.run_test(size=SIZE) as pilot:

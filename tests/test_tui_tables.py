@@ -10,9 +10,12 @@ short, the panels on screen at 80x24, 120x40 and 160x48. Fed the 30-target ``fle
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.app import App, ComposeResult
+from textual.containers import Grid
+from textual.widgets import DataTable, Input, Static
 
 from tests import hostile
 from tests.test_tui_app import feed, make_app, until
@@ -22,6 +25,7 @@ from wsmon_tui.config import Config, DeploymentConfig, MonitorConfig, ResourcesC
 from wsmon_tui.engine.monitor import Monitor
 from wsmon_tui.tui.screens.ack import AckScreen
 from wsmon_tui.tui.screens.theme_picker import ThemePicker
+from wsmon_tui.tui.widgets.card_grid import columns_at
 from wsmon_tui.tui.widgets.table import Row, SortFilterTable, arrange, natural
 from wsmon_tui.tui.widgets.target_board import TargetBoard, plan
 from wsmon_tui.tui.widgets.target_card import FoldedCard, TargetCard
@@ -263,6 +267,46 @@ async def test_summary_with_room_shows_a_card_per_target_worst_first():
         await fed(pilot, mon, sequence())
         cards = app.screen.query_one(TargetBoard).cards()
         assert [c.view.name for c in cards if isinstance(c, TargetCard)] == ["api-us", "api-eu"]
+
+
+async def test_a_card_shows_each_new_snapshot_and_keeps_its_place():
+    """The cards are drawn by one widget, each line redrawn only when it draws differently:
+    a new value, a status (the badge and the border), still reach the screen."""
+    app, mon = make_app(refresh=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        snaps = sequence()
+        await feed(pilot, mon, snaps[:2])
+        board = app.screen.query_one(TargetBoard)
+        before = [c.region for c in board.cards()]
+        last = snaps[1]
+        us = next(t for t in last.targets if t.name == "api-us")
+        changed = dataclasses.replace(us, probes=99, status="critical")
+        mon.publish(dataclasses.replace(last, targets=tuple(changed if t is us else t for t in last.targets)))
+        await until(pilot, lambda: "probes 99" in screen_text(app))
+        cards = board.cards()
+        assert [c.region for c in cards] == before
+        assert "CRITICAL" in screen_text(app)
+        card = next(c for c in cards if isinstance(c, TargetCard) and c.view.name == "api-us")
+        assert card.border == "critical"
+
+
+@pytest.mark.parametrize(("width", "columns"),
+                         [(120, 3), (119, 3), (160, 4), (158, 4), (81, 2), (97, 2), (40, 1)])
+async def test_the_card_grid_puts_each_card_where_a_textual_grid_would(width: int, columns: int) -> None:
+    """``CardGrid`` draws every card itself: in the columns a Grid (``grid-gutter: 0 1``) of
+    card widgets gave them, so the board looks as it did."""
+
+    class GridOfCards(App[None]):
+        CSS = f"Grid {{ grid-size: {columns}; grid-gutter: 0 1; grid-rows: 7; height: 7; }}"
+
+        def compose(self) -> ComposeResult:
+            with Grid():
+                yield from (Static(f"card {i}") for i in range(columns))
+
+    app = GridOfCards()
+    async with app.run_test(size=(width, 10)):
+        placed = [(w.region.x, w.region.width) for w in app.query(Static)]
+    assert placed == list(columns_at(width, columns))
 
 
 def test_plan_folds_healthy_then_falls_back_to_lines():

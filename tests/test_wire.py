@@ -23,7 +23,7 @@ from wsmon_tui.model import (
     TargetView,
 )
 from wsmon_tui.seam import RangeRequest, RuleInfo
-from wsmon_tui.wire import dumps, from_wire, loads, to_wire
+from wsmon_tui.wire import decoder, dumps, from_wire, loads, to_wire
 
 
 def over_the_wire(cls: type, obj: Any) -> Any:
@@ -63,6 +63,16 @@ def test_non_finite_floats_and_none() -> None:
     back = over_the_wire(Snapshot, snap)
     same_shape(snap, back)
     assert back.health_score == math.inf and back.overall["c"] is None
+
+
+def test_a_history_comes_back_floats_in_one_pass_and_odd_items_as_they_were() -> None:
+    """History lists decode in one pass (whole numbers become floats, as every float
+    field's); a list holding something else (never written by ``to_wire``) item by item."""
+    history = decoder(Mapping[str, tuple[float, ...]])
+    back = history(loads(dumps({"rtt_p95": [1, 2.5, math.inf], "odd": [1, None, "x"]})))
+    assert back["rtt_p95"] == (1.0, 2.5, math.inf)
+    assert all(type(v) is float for v in back["rtt_p95"])
+    assert back["odd"] == (1.0, None, "x") and type(back["odd"][0]) is float
 
 
 def test_results_and_requests() -> None:

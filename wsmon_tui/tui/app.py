@@ -63,6 +63,9 @@ from wsmon_tui.tui.widgets.header import age_text
 MODE_ORDER = ("summary", "detailed", "alerts", "metrics")
 READ_ONLY_ACTIONS = frozenset({"acknowledge", "silence", "rollback"})
 READ_ONLY_IDS = frozenset({"alerts.ack", "alerts.silence", "rollback"})
+PACE = 0.75
+"""Snapshots at least this many refreshes apart come at the refresh's pace: each is painted
+as it arrives (``WsmonApp._at_pace``)."""
 
 
 def current_user() -> str:
@@ -292,18 +295,27 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
     # most CPU here). Snapshots coming faster than --refresh are held back to one repaint
     # per refresh. Between repaints (a slow --refresh, snapshots that stopped, a pause) the
     # age timer redraws the header and the banner only, as each second passes.
+    #
+    # Snapshots that come at the pace of --refresh (or slower) are painted as they arrive,
+    # judged by the gap between snapshots, not by the time since the last repaint: a repaint
+    # once held back (a snapshot a little early) would otherwise set the phase of every
+    # later one, each snapshot then waking the process twice (arrival, held-back repaint).
 
     def _slack(self) -> float:
         """How early a snapshot may repaint: snapshots land a little either side of the tick."""
         gap = self._snapshot_gap or self.refresh_interval
         return min(0.1 * self.refresh_interval, 0.25 * gap)
 
+    def _at_pace(self) -> bool:
+        """Snapshots come no faster than about one a refresh (``PACE``): paint each now."""
+        return self._snapshot_gap >= PACE * self.refresh_interval
+
     def _schedule_repaint(self) -> None:
         if self.paused or self._quitting:
             return
         due = self._painted_at + self.refresh_interval
         now = time.monotonic()
-        if now >= due - self._slack():
+        if now >= due - self._slack() or self._at_pace():
             self.repaint()
         elif self._paint_later is None:
             self._paint_later = asyncio.get_running_loop().call_later(due - now, self._timed_repaint)

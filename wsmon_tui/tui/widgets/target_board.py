@@ -17,19 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.containers import Grid, Vertical
+from textual.containers import Vertical
 from textual.content import Content
-from textual.widget import Widget
 from textual.widgets import Static
 
 from wsmon_tui.model import TargetView
 from wsmon_tui.tui.fmt import last_error, ms, num, pct, safe
 from wsmon_tui.tui.order import worst_first
+from wsmon_tui.tui.widgets.card_grid import CARD_HEIGHT, CardGrid
 from wsmon_tui.tui.widgets.header import BADGE
 from wsmon_tui.tui.widgets.lines import same
-from wsmon_tui.tui.widgets.target_card import CardScales, FoldedCard, TargetCard
+from wsmon_tui.tui.widgets.target_card import Card, CardScales, FoldedCard, TargetCard
 
-CARD_HEIGHT = 7
 CARD_WIDTH = 40
 FOLDED = "\x00folded"
 """The folded card's key among the cards' (no target name holds a NUL)."""
@@ -98,7 +97,6 @@ def lines_content(p: Plan) -> Content:
 class TargetBoard(Vertical):
     DEFAULT_CSS = """
     TargetBoard { height: 1fr; }
-    TargetBoard > Grid { grid-size: 3; grid-gutter: 0 1; grid-rows: 7; height: auto; }
     TargetBoard > #board-lines { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
@@ -112,7 +110,7 @@ class TargetBoard(Vertical):
         self.scales: CardScales | None = None
 
     def compose(self) -> ComposeResult:
-        yield Grid(id="board-cards")
+        yield CardGrid(id="board-cards")
         yield Static(id="board-lines")
 
     def show(self, targets: tuple[TargetView, ...], scales: CardScales | None = None) -> None:
@@ -129,14 +127,14 @@ class TargetBoard(Vertical):
         if not width or not height:
             return  # not laid out yet: the first resize arranges it
         p = self.plan = plan(self.targets, width, height)
-        grid = self.query_one("#board-cards", Grid)
+        grid = self.query_one("#board-cards", CardGrid)
         lines = self.query_one("#board-lines", Static)
         grid.display = not p.lines
         lines.display = p.lines
         if p.lines:
             if self._cards:
-                grid.remove_children()
                 self._cards = {}
+                grid.show([], 1)
             content = lines_content(p)
             if self._lines is None or not same(content, self._lines):
                 self._lines = content
@@ -145,28 +143,23 @@ class TargetBoard(Vertical):
         self._lines = None
         self._show_cards(grid, p)
 
-    def _show_cards(self, grid: Grid, p: Plan) -> None:
+    def _show_cards(self, grid: CardGrid, p: Plan) -> None:
         wanted = [t.name for t in p.shown] + ([FOLDED] if p.folded else [])
         if list(self._cards) != wanted:
-            grid.remove_children()
             cards: dict[str, TargetCard | FoldedCard] = {t.name: TargetCard(t, self.scales) for t in p.shown}
             if p.folded:
                 cards[FOLDED] = FoldedCard(list(p.folded))
             self._cards = cards
-            grid.styles.grid_size_columns = p.columns
-            grid.styles.height = -(-len(cards) // p.columns) * CARD_HEIGHT
-            grid.mount_all(cards.values())
-            return
-        grid.styles.grid_size_columns = p.columns
-        grid.styles.height = -(-len(self._cards) // p.columns) * CARD_HEIGHT
-        for view in p.shown:
-            card = self._cards[view.name]
-            if isinstance(card, TargetCard):
-                card.show(view, self.scales)
-        folded = self._cards.get(FOLDED)
-        if isinstance(folded, FoldedCard):
-            folded.show(list(p.folded))
+        else:
+            for view in p.shown:
+                card = self._cards[view.name]
+                if isinstance(card, TargetCard):
+                    card.show(view, self.scales)
+            folded = self._cards.get(FOLDED)
+            if isinstance(folded, FoldedCard):
+                folded.show(list(p.folded))
+        grid.show(list(self._cards.values()), p.columns)
 
-    def cards(self) -> list[Widget]:
-        """The cards on screen, in order (tests read them)."""
-        return list(self._cards.values())
+    def cards(self) -> list[Card]:
+        """The cards on screen, in order, each with its region (tests read them)."""
+        return self.query_one("#board-cards", CardGrid).cards()

@@ -4,6 +4,11 @@ The figures on a card are coloured by their thresholds (the alert rules' tiers),
 each sparkline's bars too; the two sparklines of every card share one scale per metric
 (``CardScales``), so cards can be compared at a glance and one warm-up outlier does not
 flatten a card: values above the scale are drawn as a marked top bar.
+
+A card is not a widget: ``TargetCard`` and ``FoldedCard`` hold a card's five lines and its
+border's colour, and one ``CardGrid`` (``widgets/card_grid.py``) draws every card, each line
+redrawn only when it changed: the compositor has one widget to render for the whole board,
+not one per card.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from textual.content import Content
+from textual.geometry import Region
 
 from wsmon_tui.model import Snapshot, TargetView
 from wsmon_tui.tui.chartmodel import robust_top
 from wsmon_tui.tui.fmt import last_error, ms, num, pct, safe
 from wsmon_tui.tui.thresholds import SEVERITY_LEVEL, Thresholds, worse
 from wsmon_tui.tui.widgets.header import BADGE
-from wsmon_tui.tui.widgets.lines import Line, LineWidget, Parts, Spark, Text
+from wsmon_tui.tui.widgets.lines import Line, Parts, Spark, Text
 
 SPARKS = ("handshake_p95", "error_rate")
 """The history each card draws, by canonical metric name."""
@@ -61,29 +67,31 @@ def card_title(view: TargetView) -> Content:
     )
 
 
-class TargetCard(LineWidget):
-    """One widget of five lines (see ``LineWidget``): each line is redrawn only when its
-    value changed, and the card's height never changes, so an update needs no layout."""
+class Card:
+    """What ``CardGrid`` draws of one card: five lines and the border's colour (``border``:
+    a ``card-grid--border-*`` component class's last word). ``region``: where it is on screen,
+    set by ``CardGrid.cards`` (tests read it)."""
 
-    DEFAULT_CSS = """
-    TargetCard { height: 7; border: round $foreground 25%; padding: 0 1; }  /* as .panel */
-    TargetCard.-critical { border: round $error; }
-    TargetCard.-degraded { border: round $warning; }
-    """
+    border = "plain"
+
+    def __init__(self) -> None:
+        self.lines: tuple[Line, ...] = (Content(""),) * 5
+        self.region = Region()
+
+
+class TargetCard(Card):
+    """One target: its name, status and score, its p95s (or its last error), its error rate,
+    and two sparklines; the border in its status's colour."""
 
     def __init__(self, view: TargetView, scales: CardScales | None = None) -> None:
-        super().__init__(5, classes="target-card")
+        super().__init__()
         self.view = view
-        self._status = ""
         self.show(view, scales)
 
     def show(self, view: TargetView, scales: CardScales | None = None) -> None:
         self.view = view
         status = str(view.status)
-        if status != self._status:
-            self._status = status
-            self.set_class(status == "critical", "-critical")
-            self.set_class(status == "degraded", "-degraded")
+        self.border = status if status in ("critical", "degraded") else "plain"
         scales = scales or CardScales()
         th, name = scales.thresholds, view.name
 
@@ -100,14 +108,14 @@ class TargetCard(LineWidget):
         if error:  # a target that is down has no latency to show: what it fails with instead
             line1 = Content.assemble(("last error ", "$text-muted"), (safe(error, 20), "bold $text-error"),
                                      (f"  p95 hs {ms(hs)}", "$text-muted"))
-        self.set_lines({
-            0: card_title(view),
-            1: line1,
-            2: spark("handshake_p95"),
-            3: Parts((("error rate ", "lines--muted"), (pct(errors), styled("error_rate", errors)),
-                      (f"  probes {view.probes}", "lines--muted"))),
-            4: spark("error_rate"),
-        })
+        self.lines = (
+            card_title(view),
+            line1,
+            spark("handshake_p95"),
+            Parts((("error rate ", "lines--muted"), (pct(errors), styled("error_rate", errors)),
+                   (f"  probes {view.probes}", "lines--muted"))),
+            spark("error_rate"),
+        )
 
 
 def _worst(values: list[float | None], *, lowest: bool = False) -> float | None:
@@ -117,16 +125,14 @@ def _worst(values: list[float | None], *, lowest: bool = False) -> float | None:
     return min(present) if lowest else max(present)
 
 
-class FoldedCard(LineWidget):
+class FoldedCard(Card):
     """The healthy targets folded into one card when the summary has no room for a card
     each: how many, the worst of their figures, and their names (the detailed view has all)."""
 
-    DEFAULT_CSS = """
-    FoldedCard { height: 7; border: round $success 40%; padding: 0 1; }
-    """
+    border = "folded"
 
     def __init__(self, views: list[TargetView]) -> None:
-        super().__init__(5, classes="target-card folded-card")
+        super().__init__()
         self.views = views
         self.show(views)
 
@@ -136,11 +142,11 @@ class FoldedCard(LineWidget):
         rtt = _worst([v.rtt_ms.p95 for v in views])
         score = _worst([v.health_score for v in views], lowest=True)
         names = ", ".join(safe(v.name, 40) for v in views)
-        self.set_lines({
-            0: Content.assemble((f"{len(views)} healthy", "bold"), "  ",
-                                (" HEALTHY ", BADGE["healthy"] + " reverse")),
-            1: Text(f"worst p95 hs {ms(hs)}  rtt {ms(rtt)}"),
-            2: Text(f"lowest score {num(score, 0)}"),
-            3: Text(names),
-            4: Text("2 lists every target"),
-        })
+        self.lines = (
+            Content.assemble((f"{len(views)} healthy", "bold"), "  ",
+                             (" HEALTHY ", BADGE["healthy"] + " reverse")),
+            Text(f"worst p95 hs {ms(hs)}  rtt {ms(rtt)}"),
+            Text(f"lowest score {num(score, 0)}"),
+            Text(names),
+            Text("2 lists every target"),
+        )
