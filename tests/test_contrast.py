@@ -84,6 +84,14 @@ class Probe:
         return re.compile(self.pattern)
 
 
+BANNER_PARTS = {
+    "state": r"(ROLLBACK .*?\S)\s+(?:for|ended) ",
+    "time": r"((?:for|ended) \d\S*(?: ago)?)",
+    "trigger": r"trigger: (manual\S*)",
+    "step": r"^(?!.*ROLLBACK)\s+(\S.*\S)",
+}
+"""The incident banner's parts: its state word (reversed), how long, what set it off, the step line."""
+
 PROBES: tuple[Probe, ...] = (
     # header and tabs
     Probe("header title", "summary-healthy", "#header", r"^\s*(wsmon)\b"),
@@ -109,6 +117,14 @@ PROBES: tuple[Probe, ...] = (
     # "failed_verification" wraps in the narrow rollout panel; the banner carries that state
     *(Probe(f"rollback {r} (summary)", f"summary-rollback-{r}", "#rollout-panel", rf"Rollback ({r})\b")
       for r in ROLLBACK if r != "failed_verification"),
+    Probe("rollout label", "summary-healthy", "#rollout-panel", word("Rollout")),
+    Probe("rollout value", "summary-healthy", "#rollout-panel", r"Rollout\s+(\S+ on \S+)"),
+    Probe("rollback recommended (summary)", "summary-healthy", "#rollout-panel", r"(rollback recommended)"),
+    Probe("rollback reason (summary)", "summary-healthy", "#rollout-panel", r"(HighErrorRate firing)"),
+    Probe("rollback took (summary)", "summary-rollback-running", "#rollout-panel", r"(took \S+)"),
+    # the incident banner, in each of its levels (running/verifying, verified/dry run, failed)
+    *(Probe(f"banner {r} {part}", f"summary-rollback-{r}", ".rollback-banner", pattern)
+      for r in ROLLBACK if r != "idle" for part, pattern in BANNER_PARTS.items()),
     # the detailed table
     *(Probe(f"health {h} (table)", "detailed", "#targets-table", word(h), row=TARGETS[h]) for h in HEALTH),
     Probe("table header (detailed)", "detailed", "#targets-table", word("Status"), row="header"),
@@ -161,7 +177,9 @@ def health_snapshot(status: str) -> Snapshot:
 def rollback_snapshot(state: str) -> Snapshot:
     steps = ({"name": "flag", "status": "ok"}, {"name": "deploy", "ok": False, "detail": "HTTP 503"},
              {"name": "verify", "status": "running"})
+    ended = state not in ("idle", "running", "verifying")
     rb = RollbackView(id=1, state=state, trigger="manual", reason="error rate above 5%", started_at=BASE,
+                      finished_at=BASE + 5 if ended else None,  # the banner shows a recent outcome
                       steps=steps if state != "idle" else ())
     return snapshot(4, rollback=rb)
 
@@ -253,17 +271,20 @@ def locate(app: WsmonApp, probe: Probe, cells: dict[int, list[Cell]]) -> list[li
 
 
 async def settle(pilot: Pilot, app: WsmonApp, probes: list[Probe]) -> dict[int, list[Cell]]:
-    """Pause until every probe of the scene is drawn (at most 10 s), then read the screen."""
+    """Pause until every probe of the scene is drawn (at most 10 s); the screen as then drawn.
+
+    The first look follows the scene's messages at once; only a scene not yet drawn waits
+    (a little longer each time) and looks again."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10.0
+    wait = 0.0
     while True:
-        await pilot.pause(0.02)
+        await pilot.pause(wait or None)
         app.clear_notifications()  # a toast would cover the footer
-        rows = {y for p in probes for w in app.screen.query(p.where) for y in range(*visible_rows(w))}
-        cells = screen_cells(app.screen, sorted(rows))
+        cells = screen_cells(app.screen)
         if all(locate(app, p, cells) for p in probes) or loop.time() > deadline:
-            await pilot.pause(0.02)
-            return screen_cells(app.screen)
+            return cells
+        wait = min(0.1, wait + 0.02)
 
 
 def visible_rows(widget: Widget) -> tuple[int, int]:

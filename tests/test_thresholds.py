@@ -89,7 +89,7 @@ def test_errors_at_100_percent_are_full_red_bars_not_a_flat_green_line():
     assert [(s.text, s.style) for s in segments] == [("█" * 20, LEVEL_STYLES["error"])]
     healthy = scaled_segments([0.0] * 30, 20, top, tiers, LEVEL_STYLES, LOW, HIGH)
     assert [(s.text, s.style) for s in healthy] == [("▁" * 20, LEVEL_STYLES[""])]
-    warm = scaled_segments([0.0, 0.1, 0.2], 3, 0.2, tiers, LEVEL_STYLES, LOW, HIGH)
+    warm = scaled_segments([0.0, 0.0, 0.1, 0.2], 4, 0.2, tiers, LEVEL_STYLES, LOW, HIGH)
     assert [s.style for s in warm] == [LEVEL_STYLES[""], LEVEL_STYLES["warning"], LEVEL_STYLES["error"]]
 
 

@@ -268,7 +268,7 @@ async def test_the_dialog_says_when_no_rollback_has_run():
         await show(pilot, mon, snapshot(1))
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollbackScreen))
-        assert "Last rollback: none since this monitor started" in text_of(app, "#rollback-summary")
+        assert "Last rollback: none recorded" in text_of(app, "#rollback-summary")
 
 
 # -- every pop-up says how to leave it -----------------------------------------------------------------

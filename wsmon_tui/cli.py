@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
                      help="watch only (a second person during a rollout): no rollback, throttle, "
                      "flag change or notification")
-    mon.add_argument("--metrics-port", type=int, metavar="P",
-                     help="serve wsmon's own view as Prometheus text on 127.0.0.1:P")
+    mon.add_argument("--metrics-port", metavar="[HOST:]PORT",
+                     help="serve wsmon's own view as Prometheus text on 127.0.0.1:PORT, or on "
+                     "HOST:PORT (0.0.0.0:9464 for a Prometheus on another machine)")
 
     dash = sub.add_parser("dashboard", parents=[common], help="the terminal UI (same as no command)")
     _ui_flags(dash, suppress=True)

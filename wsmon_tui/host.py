@@ -138,6 +138,14 @@ class EngineHost:
         server = self._monitor.metrics_server if self._monitor is not None else None
         return int(server.port) if server is not None else None
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where to read wsmon's own ``/metrics``, once the engine serves it."""
+        from wsmon_tui.metrics_bind import metrics_url
+
+        server = self._monitor.metrics_server if self._monitor is not None else None
+        return metrics_url(server.host, int(server.port)) if server is not None else None
+
     # -- running -----------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Snapshot], None]) -> None:

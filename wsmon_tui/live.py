@@ -87,12 +87,12 @@ class PlainPrinter:
         self._last = 0.0
         self._told: set[str] = set()
 
-    def start(self, monitor: Any, metrics_port: int | None) -> None:
+    def start(self, monitor: Any, metrics_url: str | None) -> None:
         print(f"session {monitor.session_id} started: {self.config.deployment.name} "
               f"{self.config.deployment.version} level={self.config.monitor.level} "
               f"interval={monitor.interval:g}s targets={len(self.config.targets)}", flush=True)
-        if metrics_port is not None:
-            print(f"metrics at http://127.0.0.1:{metrics_port}/metrics", flush=True)
+        if metrics_url is not None:
+            print(f"metrics at {metrics_url}", flush=True)
 
     def update(self, snap: Snapshot) -> None:
         for note in snap.notes:  # what is not stored, sources that fail: said once, on stderr
@@ -116,14 +116,14 @@ class LivePrinter:
         self.config = config
         self._live: Any = None
 
-    def start(self, monitor: Any, metrics_port: int | None) -> None:
+    def start(self, monitor: Any, metrics_url: str | None) -> None:
         from rich.console import Console
         from rich.live import Live
 
         console = Console()
         console.print(f"session {monitor.session_id} started", markup=False, highlight=False)
-        if metrics_port is not None:
-            console.print(f"metrics at http://127.0.0.1:{metrics_port}/metrics", markup=False)
+        if metrics_url is not None:
+            console.print(f"metrics at {metrics_url}", markup=False)
         # Redrawn once per snapshot, not by Live's own refresh thread: nothing changes between.
         self._live = Live(console=console, auto_refresh=False, transient=False)
         self._live.start()

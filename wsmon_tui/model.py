@@ -303,6 +303,10 @@ class RollbackView:
     """How it ended, or what its steps left behind (failed steps it continued past)."""
     throttle: RollbackView | None = None
     """The latest throttle of this session (on a rollback's view only)."""
+    stored: RollbackView | None = None
+    """While this engine has run none (``state`` idle): the latest rollback of the deployment
+    in the state dir's audit, by an earlier run or another process, so "last rollback" stays
+    true after a restart. Only the faces that say when the last one ran read it."""
 
 
 @dataclass(frozen=True, slots=True)

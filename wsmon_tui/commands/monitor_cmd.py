@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """``wsmon-tui monitor``."""
     duration = parse_run_duration(getattr(args, "duration", None))
     export = check_export(getattr(args, "export", None))
+    args.metrics_bind = check_metrics_port(getattr(args, "metrics_port", None))
     return asyncio.run(_run(args, duration, export, live=sys.stdout.isatty()))
 
 
@@ -36,6 +37,18 @@ def run_export(args: argparse.Namespace) -> int:
     export = check_export(args.export)
     duration = parse_run_duration(getattr(args, "duration", None))
     return asyncio.run(_run(args, duration, export, live=False, default_duration=True))
+
+
+def check_metrics_port(value: str | None) -> tuple[str, int] | None:
+    """``--metrics-port [HOST:]PORT``: where ``/metrics`` binds (127.0.0.1 for a bare port)."""
+    if value is None:
+        return None
+    from wsmon_tui.metrics_bind import parse_metrics_bind
+
+    try:
+        return parse_metrics_bind(value)
+    except ValueError as exc:
+        raise UsageError(f"--metrics-port {value!r}: {exc}") from None
 
 
 def check_export(path: str | None) -> Path | None:
@@ -60,12 +73,14 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
     from wsmon_tui.host import EngineHost
 
     async with prepare(args) as ctx:
-        port = getattr(args, "metrics_port", None)
+        bind = getattr(args, "metrics_bind", None)
+        host, port = bind if bind is not None else ("127.0.0.1", None)
 
         def build_monitor() -> Any:  # on the engine's thread
             from wsmon_tui.engine.monitor import Monitor
 
-            return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir, metrics_port=port)
+            return Monitor(ctx.config, ctx.store, state_dir=ctx.state_dir, metrics_port=port,
+                           metrics_host=host)
 
         # a second `monitor` on the state dir stands by (the engine lease); the bare --export is a
         # bounded run: it starts at once and, while another engine acts, only watches
@@ -91,7 +106,7 @@ async def _run(args: argparse.Namespace, duration: float | None, export: Path | 
             waited += 1
         started = not run_task.done() or bool(engine.session_id)
         if started:
-            printer.start(engine, engine.metrics_port)
+            printer.start(engine, engine.metrics_url)
         settle_gc()
         try:
             ended_by = await run_task

@@ -49,6 +49,7 @@ class MonitorBase:
         clock: Callable[[], float] = time.time,
         stages: bool = True,
         metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         self.config = config
         self.store = store
@@ -74,7 +75,9 @@ class MonitorBase:
         self.windows = EngineWindows(self.samples, self.history)
         self.probe_metrics = ProbeMetrics(config.deployment.name, config.monitor.site)
         self.metrics_port = metrics_port
-        """Serve wsmon's own view as Prometheus text on 127.0.0.1 at this port (0: any free one)."""
+        """Serve wsmon's own view as Prometheus text at this port (0: any free one)."""
+        self.metrics_host = metrics_host
+        """The address ``/metrics`` binds: the loopback unless ``--metrics-port HOST:PORT`` says."""
         self.metrics_server: Any = None
         """The running ``/metrics`` server (its ``port`` is the bound one)."""
         self.hooks: list[SnapshotHook] = []

@@ -209,11 +209,12 @@ class Monitor(Collectors, Evaluation, Recorder):
         if self.metrics_port is not None:  # first: a port in use fails before a session is opened
             from wsmon_tui.engine.exporter import MetricsServer
 
-            server = MetricsServer(self.probe_metrics, "127.0.0.1", self.metrics_port)
+            server = MetricsServer(self.probe_metrics, self.metrics_host, self.metrics_port)
             try:
                 await server.start()
             except OSError as exc:
-                raise MetricsPortError(f"--metrics-port {self.metrics_port}: {exc.strerror or exc}") from None
+                where = f"{self.metrics_host}:{self.metrics_port}"
+                raise MetricsPortError(f"--metrics-port {where}: {exc.strerror or exc}") from None
             self.metrics_server = server
         now = self.clock()
         self.session_started = now

@@ -194,6 +194,16 @@ class AuditDB:
                                  " AND deployment = ?", (deployment,)).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def last_rollback(self, deployment: str) -> dict[str, Any] | None:
+        """The latest rollback of this deployment, by any process (as ``actions`` gives it)."""
+        row = self._conn.execute("SELECT id, started_at FROM rollback_actions WHERE kind = 'rollback'"
+                                 " AND deployment = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+                                 (deployment,)).fetchone()
+        if row is None:
+            return None
+        at = float(row[1])
+        return next((a for a in _actions(self._conn, at, at, iso=False) if a["id"] == row[0]), None)
+
     def actions(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
         return _actions(self._conn, since, until, iso=False)
 

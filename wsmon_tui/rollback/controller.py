@@ -92,6 +92,7 @@ class RollbackController(Throttling, RolloutTracking):
         tick's record; the caller builds the published Snapshot from it and the outcome."""
         now = self.clock()
         self._auto_count = None  # read again from the audit: another process may have rolled back
+        self._stored = False
         firing = {a.rule for a in alerts if a.state == "firing"}
         raised_before = self._raised
         self._verify(snapshot, now)
@@ -127,7 +128,8 @@ class RollbackController(Throttling, RolloutTracking):
         a = self._current
         if a is None:
             return RollbackView(id=None, state="idle", auto_count=self.auto_count,
-                                recommended=self._recommended, throttle=throttle)
+                                recommended=self._recommended, throttle=throttle,
+                                stored=self.stored_rollback())
         return a.view(verify_needed=self.cfg.verify_successes, auto_count=self.auto_count,
                       recommended=self._recommended, throttle=throttle)
 

@@ -102,6 +102,18 @@ class _Action:
                 "steps": [dict(s) for s in self.steps]}
 
 
+def stored_view(row: dict[str, Any]) -> RollbackView:
+    """A face's view of an audit row (``AuditDB.actions``): how that rollback ended."""
+    finished = row.get("finished_at")
+    return RollbackView(
+        id=row.get("id"), state=str(row.get("outcome") or ""), trigger=str(row.get("trigger") or ""),
+        reason=str(row.get("reason") or ""), started_at=row.get("started_at"), finished_at=finished,
+        steps=tuple(MappingProxyType(dict(s)) for s in row.get("steps") or ()),
+        automatic=bool(row.get("automatic")), user=str(row.get("user") or ""),
+        trigger_value=row.get("trigger_value"), detail=str(row.get("detail") or ""),
+        state_since=finished if finished is not None else row.get("started_at"))
+
+
 class ControllerState:
     """The rollback controller's state and shared helpers (see the module docstring)."""
 
@@ -148,6 +160,8 @@ class ControllerState:
         """One rollback at a time across every process on the state dir (``rollback/lock.py``)."""
         self._auto_count: int | None = None
         self._current: _Action | None = None
+        self._stored: RollbackView | bool | None = False
+        """The latest rollback in the audit (``stored_rollback``); False: not read this tick."""
         self._throttle: _Action | None = None
         self._task: asyncio.Task[None] | None = None
         self._throttle_task: asyncio.Task[None] | None = None
@@ -184,6 +198,18 @@ class ControllerState:
                 self._audit_failed(exc)
                 self._auto_count = 0
         return self._auto_count
+
+    def stored_rollback(self) -> RollbackView | None:
+        """The latest rollback of this deployment in the audit, by an earlier run or another
+        process: read once a tick (``judge`` forgets it), so a restarted engine knows it."""
+        if self._stored is False:
+            try:
+                row = self.audit.last_rollback(self.deployment)
+            except sqlite3.Error as exc:
+                self._audit_failed(exc)
+                row = None
+            self._stored = None if row is None else stored_view(row)
+        return self._stored if isinstance(self._stored, RollbackView) else None
 
     def _last_rollback_at(self) -> float | None:
         """When the latest rollback of this deployment started, in any process (for ``cooldown``)."""

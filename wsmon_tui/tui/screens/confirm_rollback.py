@@ -69,10 +69,13 @@ ENDINGS = {"verified": ("verified: health recovered", "$text-success"),
 
 
 def last_rollback_parts(rb: RollbackView | None, now: float | None) -> Parts:
-    """When the latest rollback ran and how it ended (or that it is still going)."""
+    """When the latest rollback ran and how it ended (or that it is still going): this engine's,
+    else the one the state dir's audit holds from an earlier run (``RollbackView.stored``)."""
     parts: Parts = [("Last rollback: ", "bold")]
+    if rb is not None and attempt_key(rb) is None and rb.stored is not None:
+        rb = rb.stored
     if rb is None or attempt_key(rb) is None:
-        return [*parts, ("none since this monitor started", "$text-muted")]
+        return [*parts, ("none recorded", "$text-muted")]
     if rb.id is not None:
         parts.append(f"#{rb.id} ")
     parts.append(ENDINGS.get(rb.state, (safe(rb.state, 30), "")))

@@ -11,6 +11,11 @@ min-max: 0 at the bottom and a ``top`` shared by every card (one warm-up outlier
 longer flattens a card, and equal values draw equal bars on every card), a value above
 ``top`` as the marked glyph ``CLIPPED``, and each bar in the colour of its threshold
 level (so 100 % errors are a full red row, not a flat line in the low colour).
+
+Both draw no bars until a series has ``MIN_TREND_POINTS`` values: from one to three points
+a min-max line is a cliff (two values a millisecond apart draw ▁ then █), and a shared scale
+whose top is the percentile of a handful of points marks the first higher value ``CLIPPED``
+(▲): a trend read from noise. Until then the line stays as it is without data.
 """
 
 from __future__ import annotations
@@ -28,6 +33,19 @@ from wsmon_tui.tui.thresholds import Tier, level_of
 BARS = "▁▂▃▄▅▆▇█"
 CLIPPED = "▲"
 """A value above the shared scale's top: drawn at the top, marked as cut off."""
+MIN_TREND_POINTS = 4
+"""Values a sparkline needs before it draws bars: three probe intervals of change."""
+
+
+def enough_points(data: Sequence[float]) -> bool:
+    """Whether ``data`` has ``MIN_TREND_POINTS`` values (NaN, a gap, is not a value)."""
+    count = 0
+    for value in data:
+        if value == value:
+            count += 1
+            if count >= MIN_TREND_POINTS:
+                return True
+    return False
 
 
 def bar_segments(data: Sequence[float], width: int, min_color: RichColor, max_color: RichColor,
@@ -38,13 +56,13 @@ def bar_segments(data: Sequence[float], width: int, min_color: RichColor, max_co
     the bar's *level* (one of eight) instead of at its exact height: a run of equal bars
     becomes one Segment, so a frame carries a few styles per sparkline instead of one per
     cell (less to render, fewer bytes to the terminal), and the eight styles are cached.
+    Unlike the stock renderable, fewer than ``MIN_TREND_POINTS`` values draw as no data (a
+    flat line in the low colour).
     """
     if width <= 0:
         return []
-    if not data:
+    if not enough_points(data):
         return [Segment("▁" * width, Style.from_color(min_color))]
-    if len(data) == 1:
-        return [Segment("█" * width, Style.from_color(max_color))]
     minimum, maximum = min(data), max(data)
     extent = maximum - minimum or 1
     styles = _level_styles(min_color, max_color)
@@ -108,7 +126,10 @@ def scaled_segments(data: Sequence[float], width: int, top: float, tiers: Sequen
                     max_color: RichColor) -> list[Segment]:
     """The bars of ``scaled_levels``, one Segment per run of equal glyph and style. With
     ``level_styles`` each bar is coloured by the threshold level of its value (``tiers``),
-    else by the low-to-high blend of its height."""
+    else by the low-to-high blend of its height. Fewer than ``MIN_TREND_POINTS`` values draw
+    as no data (blank)."""
+    if not enough_points(data):
+        return [Segment(" " * width)] if width > 0 else []
     blend = _level_styles(min_color, max_color)
     out: list[Segment] = []
     run_text, run_style = "", None
