@@ -150,8 +150,8 @@ class FleetEngine:
         response.raise_for_status()
         return response.json()
 
-    async def _query(self, query: str) -> list[dict[str, Any]]:
-        answer = await self._get(self.prometheus + "/api/v1/query", {"query": query})
+    async def _query(self, query: str, at: float) -> list[dict[str, Any]]:
+        answer = await self._get(self.prometheus + "/api/v1/query", {"query": query, "time": f"{at:.3f}"})
         if answer.get("status") != "success":
             raise WsmonError(f"prometheus: {answer.get('error', 'query failed')}")
         result = answer["data"]["result"]
@@ -160,10 +160,11 @@ class FleetEngine:
     async def poll(self) -> Snapshot:
         """Ask both sources once and publish the Snapshot they make."""
         notes: list[str] = []
+        at = time.time()  # every query evaluated at this one instant: a row's figures agree
         window = f"{max(1, round(self.config.fleet.window))}s"
         wanted = queries(window)
         answers: dict[str, list[dict[str, Any]]] = {}
-        results = await asyncio.gather(*(self._query(q) for q in wanted.values()), return_exceptions=True)
+        results = await asyncio.gather(*(self._query(q, at) for q in wanted.values()), return_exceptions=True)
         for name, result in zip(wanted, results, strict=True):
             if isinstance(result, BaseException):
                 notes.append(f"prometheus {self.prometheus}: {_reason(result)}")
@@ -183,13 +184,14 @@ class FleetEngine:
         else:
             notes.append("no [fleet] alertmanager: alerts are not shown")
         notes.append(FLEET_NOTE)
-        snap = self._snapshot(rows(answers) if len(answers) == len(wanted) else {}, alerts, notes)
+        snap = self._snapshot(rows(answers) if len(answers) == len(wanted) else {}, alerts, notes, at)
         self.latest = snap
         for callback in list(self._subscribers):
             callback(snap)
         return snap
 
-    def _snapshot(self, found: dict[Key, Row], alerts: list[AlertView], notes: list[str]) -> Snapshot:
+    def _snapshot(self, found: dict[Key, Row], alerts: list[AlertView], notes: list[str],
+                  at: float) -> Snapshot:
         deployments = {k[0] for k in found}
         names: dict[str, Key] = {}
         views: list[TargetView] = []
@@ -212,7 +214,7 @@ class FleetEngine:
         scores = [v.health_score for v in views if v.health_score is not None]
         status = Status(views[0].status) if views else Status.UNKNOWN
         cfg = self.config
-        return Snapshot(taken_at=time.time(), tick=self._tick, session_id=self.session_id,
+        return Snapshot(taken_at=at, tick=self._tick, session_id=self.session_id,
                         deployment=DeploymentView(name=", ".join(sorted(deployments)) or cfg.deployment.name),
                         level=cfg.monitor.level, interval=self.refresh, status=status,
                         health_score=min(scores) if scores else None, targets=tuple(views),
@@ -225,8 +227,12 @@ class FleetEngine:
         ends_at = None if duration is None else time.monotonic() + duration
         try:
             while self._stop_reason is None:
+                started = time.monotonic()
                 await self.poll()
-                wait = self.refresh
+                took = time.monotonic() - started
+                # a refresh slower than the interval is not sent back to back: Prometheus is
+                # left idle by this view at least as long as it was kept busy
+                wait = max(self.refresh - took, took)
                 if ends_at is not None:
                     left = ends_at - time.monotonic()
                     if left <= 0:
