@@ -254,3 +254,27 @@ async def test_the_dashboard_shows_the_fleet_rows_says_fleet_and_acknowledges_on
             [ack] = acks()
             assert ack["createdBy"] == "tester" and ack["status"]["state"] == "active"
             await pilot.press("q")
+
+
+async def test_a_source_not_answering_is_said_and_a_refused_silence_is_an_error(tmp_path: Path) -> None:
+    """Prometheus refusing connections: a note naming it and no rows (nothing stale shown as now).
+    Alertmanager refusing a silence (a matcher matching the empty string): its words, not a crash."""
+    binary = alertmanager_binary() or require_binary("prometheus-alertmanager")
+    with running_alertmanager(tmp_path / "am", binary) as am:
+        dead = f"http://127.0.0.1:{free_port()}"
+        engine = FleetEngine(Config(fleet=FleetConfig(prometheus=dead, alertmanager=am.url)), refresh=0.5)
+        try:
+            snap = await engine.poll()
+            assert snap.targets == () and snap.status == "unknown"
+            assert any(n.startswith(f"prometheus {dead}: ") for n in snap.notes), snap.notes
+            assert not any(n.startswith("alertmanager") for n in snap.notes), snap.notes
+            with pytest.raises(FleetUnsupported, match="alertmanager refused the silence: HTTP 400"):
+                await engine.silence(rule="", target=None, duration=60, comment="x", user="alice")
+            engine.read_only = True
+            from wsmon_tui.errors import ReadOnlyError
+
+            with pytest.raises(ReadOnlyError):
+                await engine.silence(rule="X", target=None, duration=60, comment="x", user="alice")
+            assert httpx.get(am.url + "/api/v2/silences", timeout=5).json() == []
+        finally:
+            await engine.close()
