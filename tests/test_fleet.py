@@ -170,6 +170,7 @@ async def test_the_fleet_engine_reads_both_sites_alerts_and_acts_on_alertmanager
         assert alerts["WebSocketDown|chat"].severity == "critical"
         assert next(iter(alerts)) == "WebSocketDown|chat"  # most severe first
         assert alerts["Watched|chat"].labels["sites"] == "eu-west,us-east"
+        assert alerts["Watched|chat"].target == "chat@eu-west,us-east"  # what the alerts view shows
 
         # an acknowledgement: a short silence by the user, "ACK: comment", on every site
         before = time.time()
@@ -240,6 +241,7 @@ async def test_the_dashboard_shows_the_fleet_rows_says_fleet_and_acknowledges_on
             await until(pilot, lambda: any(str(r.key.value).startswith("Watched|chat@")
                                            for r in table.ordered_rows), timeout=30)
             [key] = [r.key.value for r in table.ordered_rows if str(r.key.value).startswith("Watched|chat@")]
+            assert str(table.get_cell(key, "target")) == "chat@eu-west,us-east"
             table.focus()
             table.move_cursor(row=table.get_row_index(key))
             await pilot.press("a")  # acknowledged from the TUI: a real Alertmanager silence

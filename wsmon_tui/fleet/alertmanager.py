@@ -3,7 +3,8 @@ the sites that fire, and silences, an acknowledgement being a short silence whos
 starts with ``ACK:`` (as karma does).
 
 Group ids are ``alertname|target`` (the same alert of several sites is one row); an
-``AlertView``'s ``labels["sites"]`` lists its sites, comma-separated, firing ones first.
+``AlertView``'s ``target`` is ``target@site,site`` (what the alerts view shows) and its
+``labels["sites"]`` lists the sites, comma-separated.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def group_alerts(alerts: Sequence[dict[str, Any]], silences: Sequence[dict[str, 
         labels["sites"] = ",".join(sites)
         started = parse_time(first.get("startsAt"))
         out.append(AlertView(
-            id=group_id(name, target), rule=name, target=target, severity=severity, state="firing",
+            id=group_id(name, target), rule=name, target=f"{target}@{','.join(sites)}" if sites else target,
+            severity=severity, state="firing",
             summary=str(ann.get("summary", "")), description=str(ann.get("description", "")),
             runbook=str(ann.get("runbook_url", ann.get("runbook", ""))),
             started_at=started, firing_at=started,

@@ -111,10 +111,10 @@ class FleetEngine:
 
     @property
     def attached_to(self) -> str:
-        """The header's "attached to FLEET · prometheus host:port · alertmanager host:port"."""
-        parts = ["FLEET", f"prometheus {urlsplit(self.prometheus).netloc}"]
+        """The header's "attached to FLEET · prom host:port · am host:port"."""
+        parts = ["FLEET", f"prom {urlsplit(self.prometheus).netloc}"]
         if self.alertmanager:
-            parts.append(f"alertmanager {urlsplit(self.alertmanager).netloc}")
+            parts.append(f"am {urlsplit(self.alertmanager).netloc}")
         return " · ".join(parts)
 
     @property
@@ -320,11 +320,15 @@ class FleetEngine:
 
     async def silence(self, *, rule: str, target: str | None, duration: float, comment: str,
                       user: str) -> Any:
-        """An Alertmanager silence of ``rule`` (on ``target``; a row's ``target@site`` silences
-        that site only); returns the silence id."""
-        site = None
+        """An Alertmanager silence of ``rule`` (on ``target``; a row's or an alert's
+        ``target@site`` silences that site only, ``target@site1,site2`` every site); returns the
+        silence id."""
+        site: str | None = None
         if target and target in self._names:
             _dep, target, site = self._names[target]
+        elif target and "@" in target:
+            target, _, sites = target.rpartition("@")
+            site = sites if "," not in sites else None
         now = time.time()
         return await self._post_silence(am.silence_body(alertname=rule, target=target, site=site or None,
                                                         starts=now, ends=now + duration, user=user,
