@@ -124,7 +124,9 @@ class AlertsScreen(ViewScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield SortFilterTable([Column(key, label, width) for key, label, width in COLUMNS],
+        # the target is as wide as its text up to 40 (a fleet alert's "chat@eu-west,us-east")
+        yield SortFilterTable([Column(key, label, width, fit=40 if key == "target" else 0)
+                               for key, label, width in COLUMNS],
                               table_id="alerts-table", filter_id="alerts-filter")
 
     def selected_alert(self) -> AlertView | None:
