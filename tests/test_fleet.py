@@ -23,7 +23,7 @@ from tests.hostile import refused_url, slow_handshake_server
 from tests.prom_server import free_port, running_prometheus
 from tests.receivers import alertmanager_binary, running_alertmanager
 from tests.test_exporter import bucket_of
-from tests.test_tui_app import until
+from tests.test_tui_app import text_of, until
 from wsmon_tui.cli import main
 from wsmon_tui.config import (
     AlertsConfig,
@@ -223,8 +223,12 @@ async def test_the_dashboard_shows_the_fleet_rows_says_fleet_and_acknowledges_on
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USER", "tester")
     async with two_sites(tmp_path) as fleet:
-        app = WsmonApp(fleet.engine, mode="detailed", refresh=0.1)
+        app = WsmonApp(fleet.engine, mode="summary", refresh=0.1)
         async with app.run_test(size=(140, 40)) as pilot:
+            # what the monitors do not export is said on the summary, not left as empty figures
+            await until(pilot, lambda: "not exported" in text_of(app, "#resources-panel"), timeout=30)
+            await pilot.press("2")
+            await until(pilot, lambda: app.current_mode == "detailed")
             def rows() -> list[str]:
                 try:
                     table = app.screen.query_one("#targets-table", DataTable)

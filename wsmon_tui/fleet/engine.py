@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 NOT_EXPORTED = ("performance_score", "instances", "hold", "scrape_errors", "baseline", "pending_alerts")
 """What a monitor does not export to Prometheus: the views say so instead of showing zeros."""
 STATUS_RANK = {Status.CRITICAL: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.HEALTHY: 3}
-FLEET_NOTE = ("fleet view: performance score, server instances, held connections, scrape errors and "
-              "baselines are not exported by the monitors; each site's own dashboard has them")
+FLEET_NOTE = "fleet: performance, instances, held connections, scrape errors, baselines: not exported"
 ROLLBACK_REFUSED = "the fleet view cannot roll back; roll back at the site's monitor"
 
 RANGE_QUERIES = {
