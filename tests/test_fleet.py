@@ -76,6 +76,15 @@ def test_fleet_without_a_prometheus_is_a_usage_error(tmp_path: Path,
     assert str(path) in line and "fleet.prometheus: required" in line and "got nothing" in line
 
 
+@pytest.mark.parametrize("flag", [["--export", "r.md"], ["--demo"]])
+def test_fleet_with_export_or_demo_is_a_usage_error(capsys: pytest.CaptureFixture[str],
+                                                    flag: list[str]) -> None:
+    assert main(["--fleet", *flag]) == 2
+    _out, err = capsys.readouterr()
+    assert err.splitlines()[0] == (f"wsmon-tui: --fleet and {flag[0]}: the fleet view probes and exports "
+                                   "nothing; each site's monitor does")
+
+
 # -- two sites, one Prometheus, one Alertmanager --------------------------------------------------
 
 

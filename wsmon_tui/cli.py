@@ -205,6 +205,13 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     from wsmon_tui import commands
 
     name = args.command or "dashboard"
+    if getattr(args, "fleet", False):
+        from wsmon_tui.errors import UsageError
+
+        for flag in ("export", "demo"):
+            if getattr(args, flag, None):
+                raise UsageError(f"--fleet and --{flag}: the fleet view probes and exports nothing; "
+                                 "each site's monitor does")
     if name == "dashboard" and getattr(args, "export", None):
         name = "export"
     return commands.HANDLERS[name]
