@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,7 +45,15 @@ from wsmon_tui.seam import RangeRequest
 from wsmon_tui.tui.app import WsmonApp
 from wsmon_tui.tui.screens.ack import AckScreen
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.alertmanager, pytest.mark.slow]
+SERVERS = [pytest.mark.prometheus, pytest.mark.alertmanager, pytest.mark.slow]
+"""The marks of the tests that start a real Prometheus and Alertmanager (the config and flag
+tests above them start nothing)."""
+
+
+def servers(test: Callable[..., Any]) -> Callable[..., Any]:
+    for mark in SERVERS:
+        test = mark(test)
+    return test
 
 DEPLOYMENT = "chat-gateway"
 HANDSHAKE_DELAY = 0.12
@@ -154,6 +163,7 @@ async def two_sites(tmp: Path) -> AsyncIterator[Fleet]:
                 await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 
+@servers
 async def test_the_fleet_engine_reads_both_sites_alerts_and_acts_on_alertmanager(tmp_path: Path) -> None:
     async with two_sites(tmp_path) as fleet:
         engine = fleet.engine
@@ -228,6 +238,7 @@ async def test_the_fleet_engine_reads_both_sites_alerts_and_acts_on_alertmanager
         assert str(refused.value) == ROLLBACK_REFUSED
 
 
+@servers
 async def test_the_dashboard_shows_the_fleet_rows_says_fleet_and_acknowledges_on_alertmanager(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USER", "tester")
@@ -271,6 +282,7 @@ async def test_the_dashboard_shows_the_fleet_rows_says_fleet_and_acknowledges_on
             await pilot.press("q")
 
 
+@servers
 async def test_a_source_not_answering_is_said_and_a_refused_silence_is_an_error(tmp_path: Path) -> None:
     """Prometheus refusing connections: a note naming it and no rows (nothing stale shown as now).
     Alertmanager refusing a silence (a matcher matching the empty string): its words, not a crash."""
