@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from wsmon_tui.errors import WsmonError
+from wsmon_tui.errors import ReadOnlyError, WsmonError
 from wsmon_tui.fleet import alertmanager as am
 from wsmon_tui.fleet.promql import Key, Row, queries, rows
 from wsmon_tui.model import AlertView, DeploymentView, Percentiles, Snapshot, Status, TargetView
@@ -261,8 +261,6 @@ class FleetEngine:
 
     def _need_am(self, what: str) -> str:
         if self._read_only:
-            from wsmon_tui.errors import ReadOnlyError
-
             raise ReadOnlyError(f"read-only: {what} is not possible")
         if not self.alertmanager:
             raise FleetUnsupported(f"{what} needs [fleet] alertmanager")
