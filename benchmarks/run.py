@@ -29,6 +29,7 @@ SUITES = {
     "outbox": ["bench_outbox.py"],
     "tui": ["bench_tui.py"],
     "attach": ["bench_attach.py"],
+    "fleet": ["bench_fleet.py"],
 }
 
 

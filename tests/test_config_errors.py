@@ -47,7 +47,7 @@ def test_unknown_key_without_close_match_lists_keys(tmp_path: Path,
 
 def test_unknown_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert one(tmp_path, capsys, "[alert]\ndefault_rules = true\n") == (
-        'alert: unknown key; did you mean "alerts"?')
+        'alert: unknown key; did you mean "alerts" or "fleet"?')
 
 
 def test_for_is_the_toml_key_not_for_(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

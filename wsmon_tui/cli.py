@@ -69,6 +69,11 @@ def _ui_flags(p: argparse.ArgumentParser, *, suppress: bool) -> None:
                    help="no acknowledge, silence, rollback or flag change")
 
 
+def _fleet_flag(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    p.add_argument("--fleet", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                   help="every site at once, from [fleet] prometheus and alertmanager (docs/fleet.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common_top = _common(suppress=False)
     common = _common(suppress=True)
@@ -82,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wsmon-tui {__version__}")
     _ui_flags(parser, suppress=False)
     _run_flags(parser, suppress=False)
+    _fleet_flag(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     mon = sub.add_parser("monitor", parents=[common], help="run headless, printing status")
@@ -96,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     dash = sub.add_parser("dashboard", parents=[common], help="the terminal UI (same as no command)")
     _ui_flags(dash, suppress=True)
     _run_flags(dash, suppress=True)
+    _fleet_flag(dash, suppress=True)
 
     rep = sub.add_parser("report", parents=[common], help="a report from stored history")
     rep.add_argument("--hours", type=float, default=24.0, metavar="H", help="hours of history")
@@ -199,6 +206,13 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     from wsmon_tui import commands
 
     name = args.command or "dashboard"
+    if getattr(args, "fleet", False):
+        from wsmon_tui.errors import UsageError
+
+        for flag in ("export", "demo"):
+            if getattr(args, flag, None):
+                raise UsageError(f"--fleet and --{flag}: the fleet view probes and exports nothing; "
+                                 "each site's monitor does")
     if name == "dashboard" and getattr(args, "export", None):
         name = "export"
     return commands.HANDLERS[name]

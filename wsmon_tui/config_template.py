@@ -204,4 +204,13 @@ rollout_flag = "websocket_enabled"   # the flag whose rollout percent is tracked
 theme = "wsmon-dark"
 refresh = "1s"               # seconds between repaints
 # keymap = { acknowledge = "a" }   # binding id = key
+
+# The fleet view, `wsmon-tui --fleet`: every site at once (docs/fleet.md).
+[fleet]
+# prometheus = "http://prometheus.example.com:9090"     # scrapes every site's monitor --metrics-port
+# alertmanager = "http://alertmanager.example.com:9093"  # the monitors' alertmanager channel
+window = "5m"                # rates and percentiles are taken over this window
+ack_duration = "15m"         # an acknowledgement is an Alertmanager silence this long
+# headers = { Authorization = "Bearer ${FLEET_TOKEN}" }  # sent to both
+timeout = "10s"
 """

@@ -56,7 +56,37 @@ def run(args: argparse.Namespace) -> int:
     refresh = parse_refresh(getattr(args, "refresh", None))
     check_theme(getattr(args, "theme", None))
     duration = parse_run_duration(getattr(args, "duration", None))
+    if getattr(args, "fleet", False):
+        return asyncio.run(_run_fleet(args, refresh, duration))
     return asyncio.run(_run(args, refresh, duration))
+
+
+def fleet_engine(args: argparse.Namespace, refresh: float | None) -> Any:
+    """The ``FleetEngine`` of ``--fleet``; a usage error (exit 2) when the config has no
+    ``[fleet] prometheus`` to read the sites from."""
+    from wsmon_tui.fleet import FleetEngine
+    from wsmon_tui.runtime import load_config_for
+
+    config = load_config_for(args, demo=False)
+    if not config.fleet.prometheus:
+        where = config.source or "no config file found"
+        raise UsageError(f"--fleet: {where}: fleet.prometheus: required (the Prometheus that scrapes "
+                         "every site's monitor), got nothing")
+    return FleetEngine(config, refresh=refresh)
+
+
+async def _run_fleet(args: argparse.Namespace, refresh: float | None, duration: float | None) -> int:
+    """The four views over every site (``fleet.FleetEngine``): nothing probed or stored here."""
+    from wsmon_tui.tui.app import WsmonApp
+
+    engine = fleet_engine(args, refresh)
+    config = engine.config
+    app = WsmonApp(engine, mode=getattr(args, "mode", None) or "summary",
+                   refresh=refresh if refresh is not None else config.ui.refresh,
+                   theme=getattr(args, "theme", None) or config.ui.theme,
+                   read_only=bool(getattr(args, "read_only", False)), duration=duration)
+    result = await app.run_async()
+    return int(result or 0)
 
 
 async def attach(args: argparse.Namespace, *, user: str) -> Any:

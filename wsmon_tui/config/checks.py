@@ -293,6 +293,12 @@ def _check_semantics(ld: Problems, config: Config) -> None:
         ld.error(f"metrics.{name}", problem)
 
     _check_url(ld, "prometheus.url", config.prometheus.url)
+    _check_url(ld, "fleet.prometheus", config.fleet.prometheus)
+    _check_url(ld, "fleet.alertmanager", config.fleet.alertmanager)
+    if config.fleet.window < 1:
+        ld.error("fleet.window", "expected a duration of 1s or more")
+    if config.fleet.ack_duration <= 0:
+        ld.error("fleet.ack_duration", "expected a duration greater than zero")
     for name in config.prometheus.queries:
         if name not in CANONICAL_METRICS:
             close = _close_metrics(name)

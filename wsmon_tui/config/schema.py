@@ -241,6 +241,16 @@ class UIConfig:
 
 
 @dataclass(slots=True)
+class FleetConfig:
+    prometheus: str | None = doc("the Prometheus scraping every site's monitor (wsmon-tui --fleet)", None)
+    alertmanager: str | None = doc("the Alertmanager the monitors page: alerts, silences, acks", None)
+    window: float = doc("the window rates and percentiles are taken over", 300.0, kind="duration")
+    ack_duration: float = doc("an acknowledgement is a silence this long", 900.0, kind="duration")
+    headers: dict[str, str] = doc("extra request headers to both (e.g. Authorization)", factory=dict)
+    timeout: float = doc("request timeout", 10.0, kind="duration")
+
+
+@dataclass(slots=True)
 class Config:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
@@ -254,6 +264,7 @@ class Config:
     throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     flags: FlagsConfig = field(default_factory=FlagsConfig)
     ui: UIConfig = field(default_factory=UIConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
     source: str | None = field(default=None, metadata={"internal": True})
     """The file this config was read from (None: built-in defaults)."""

@@ -33,7 +33,7 @@ COLUMNS = (("severity", "Severity", 8), ("rule", "Rule", 14), ("target", "Target
 would hide the threshold."""
 FIT = {"rule": 40, "target": 40, "comment": 80}
 """Columns as wide as their longest text (up to this) where the terminal has room: a fixed
-width cut target names at 12 columns even at 160."""
+width cut target names at 12 columns even at 160 (and a fleet alert's "chat@eu-west,us-east")."""
 ESSENTIAL = frozenset({"severity", "rule", "state", "value"})
 """Kept on screen at any width: a long target name gives up its room first."""
 

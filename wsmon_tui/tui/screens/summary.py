@@ -128,6 +128,7 @@ def resources_content(snap: Snapshot) -> Content:
     parts: list[str | tuple[str, str]] = [("Host  ", "bold")]
     if res is None:
         parts.append(("not sampled", "$text-muted"))
+        _notes(parts, snap)  # a snapshot without host figures (the fleet view's) still says its notes
         return Content.assemble(*parts)
     parts.append(f"cpu {pct100(res.cpu_percent)}  mem {pct100(res.memory_percent)}  "
                  f"load {num(res.load1, 2)}  tcp {count(res.tcp_connections)}")
@@ -138,9 +139,13 @@ def resources_content(snap: Snapshot) -> Content:
                      f"fds {count(p.get('open_fds'))}  threads {count(p.get('threads'))}")
     if res.error:
         parts.append(("\n" + safe(res.error, 100), "$text-warning"))
+    _notes(parts, snap)
+    return Content.assemble(*parts)
+
+
+def _notes(parts: list[str | tuple[str, str]], snap: Snapshot) -> None:
     for note in snap.notes[:3]:
         parts.append(("\n" + safe(note, 100), "$text-warning"))
-    return Content.assemble(*parts)
 
 
 class SummaryScreen(ViewScreen):
