@@ -74,7 +74,8 @@ def target(name: str, i: int, *, status: str = "healthy", error_rate: float = 0.
 
 
 MEASURES = {"HighErrorRate": ("error_rate", 0.12, 0.05), "SlowHandshake": ("handshake_p95", 278.0, 150.0),
-            "QueueDepth": ("queue_depth", 140.0, 100.0)}
+            "QueueDepth": ("queue_depth", 140.0, 100.0), "TargetDown": ("consecutive_failures", 12.0, 3.0),
+            "HostCPU": ("cpu_percent", 93.0, 90.0)}
 """The metric, value and threshold of the fixture's rules (other rules: no metric, 0.12 / 0.05)."""
 
 

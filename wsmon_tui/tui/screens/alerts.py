@@ -64,6 +64,8 @@ def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
     end = alert.resolved_at or now
     state = shown_state(alert)
     silenced = state != alert.state
+    if not silenced and alert.state in ACTIVE_STATES and alert.acknowledged_by:
+        state = "acked"  # the Ack and Comment columns are off screen at 80 columns; the state says it
     cells: dict[str, Cell] = {
         "severity": Content.styled(alert.severity, SEV_STYLE.get(alert.severity, "")),
         "rule": Content(safe(alert.rule, 60)),
@@ -80,7 +82,8 @@ def alert_cells(alert: AlertView, now: float) -> dict[str, Cell]:
 def search_text(alert: AlertView) -> str:
     """What the filter finds an alert by besides its visible cells."""
     return " ".join((alert.severity, alert.rule, alert.target, alert.state,
-                     "silenced" if alert.silenced else "", "inhibited" if alert.inhibited_by else "",
+                     "acked" if alert.acknowledged_by else "", "silenced" if alert.silenced else "",
+                     "inhibited" if alert.inhibited_by else "",
                      alert.summary, alert.acknowledged_by or "", alert.ack_comment, *alert.labels.values()))
 
 
