@@ -48,6 +48,9 @@ class ReplayApp(WsmonApp):
 
     def __init__(self, engine: ReplayLink, **kwargs: Any) -> None:
         kwargs["read_only"] = True
+        # "now" is the recorded time of the frame on screen: the banner's "for 12s", an alert's
+        # age and "ended 5s ago" are what they were then, not how long ago the recording was made
+        kwargs.setdefault("clock", lambda: engine.position().at)
         super().__init__(engine, **kwargs)
         self.replay = engine
 
@@ -109,6 +112,7 @@ class ReplayApp(WsmonApp):
             which = "later" if direction > 0 else "earlier"
             self.notify(f"No {which} event in this session.", timeout=3)
             return
+        self.clear_notifications()  # one event at a time: jumping on must not stack toasts over the view
         self.notify(safe(event.label, 200), title="Event", timeout=4, markup=False)
         self._repaint_now()
 
