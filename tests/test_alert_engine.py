@@ -654,7 +654,7 @@ def test_rate_rules_wait_for_evidence_and_their_for(clock, engines):
         clock.advance(10)
     views, notes = w.run(eng, error_rate=1.0, probes=4)
     assert kinds(notes) == ["firing"]
-    assert views[0].summary == "Errors on edge-1: error_rate > 0.5 (now 1 over 4 probes in 100 s)"
+    assert views[0].summary == "Errors on edge-1: error_rate > 50.0% (now 100.0% over 4 probes in 100 s)"
 
 
 def test_a_new_session_ends_a_crashed_ones_alerts_stale_without_paging_again(clock, db_path, engines):

@@ -17,6 +17,7 @@ from wsmon_tui.alerts.defaults import MONITOR_OFFLINE
 from wsmon_tui.alerts.engine_state import EXTERNAL_COOLDOWN, AlertEngineState
 from wsmon_tui.alerts.notification import Notification, NotificationKind
 from wsmon_tui.alerts.rules import OVERALL, CompiledRule, render, step_up
+from wsmon_tui.fmt import metric_value
 
 log = logging.getLogger(__name__)
 _told: set[str] = set()
@@ -153,7 +154,11 @@ class NotifyPass(AlertEngineState):
                   "rule": rule.name, "severity": alert.severity, "metric": rule.metric,
                   "deployment": self.deployment, "site": self.site, "probes": probes,
                   "span": None if span is None else round(span)}
-        default = f"{rule.name} on {alert.target}: {rule.metric} {rule.op} {{threshold}} (now {{value}}"
+        # the default summary says the figures in the metric's unit ("rtt_p95 > 100.0 ms (now
+        # 378.9 ms)"); the names in it are literal text, not template fields
+        said = (f"{rule.name} on {alert.target}: {rule.metric} {rule.op} "
+                f"{metric_value(rule.metric, alert.threshold)} (now {metric_value(rule.metric, alert.value)}")
+        default = said.replace("{", "{{").replace("}", "}}")
         default += " over {probes} probes in {span} s)" if alert.evidence is not None else ")"
         errors: list[str] = []  # a template that fails is sent as written; the log and history say why
         alert.summary = render(rule.summary or default, fields, errors)

@@ -31,9 +31,12 @@ def toast_text(alerts: list[AlertView]) -> tuple[str, str]:
     """The title and message of one toast for ``alerts`` (at least one)."""
     if len(alerts) == 1:
         alert = alerts[0]
-        text = f"{safe(alert.rule, 60)} on {safe(alert.target or 'overall', 60)}"
+        text = f"{alert.rule} on {alert.target or 'overall'}"
+        if alert.summary.startswith(text):  # the default summary names them already
+            text = ""
+        text = safe(text, 120)
         if alert.summary:
-            text += f": {safe(alert.summary, 200)}"
+            text += f"{': ' if text else ''}{safe(alert.summary, 200)}"
         return "CRITICAL alert", text
     rules: dict[str, int] = {}
     targets: dict[str, None] = {}
