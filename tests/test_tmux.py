@@ -418,3 +418,73 @@ def test_demo_fault_banner_worst_first_and_age_counts_while_paused(tmux, tmp_pat
             ("stale",)]
     finally:
         conn.close()
+
+
+BANNER_STATES = ("ROLLBACK RUNNING", "ROLLBACK VERIFYING", "ROLLBACK VERIFIED")
+
+
+def _banner(screen: str) -> str:
+    return next((word for word in BANNER_STATES if word in screen), "")
+
+
+def _settled(t: Tmux) -> str:
+    """The screen once two reads 0.2 s apart agree (a frame is painted in more than one write)."""
+    screen = t.screen()
+    for _ in range(25):
+        time.sleep(0.2)
+        again = t.screen()
+        if again == screen:
+            return screen
+        screen = again
+    return screen
+
+
+def _recorded_order(state: Path) -> list[tuple[float, str]]:
+    """The recorded session's alert, ack and rollback times, straight from its database."""
+    with sqlite3.connect(f"file:{state / 'wsmon.db'}?mode=ro", uri=True) as db:
+        fired = db.execute("SELECT firing_at FROM alert_alerts WHERE rule = 'SlowRoundTrip'").fetchone()[0]
+        acked = db.execute("SELECT at FROM alert_acks").fetchone()[0]
+        started, finished = db.execute("SELECT started_at, finished_at FROM rollback_actions "
+                                       "WHERE kind = 'rollback'").fetchone()
+    return sorted([(fired, "fired"), (acked, "acknowledged"), (started, "rollback started"),
+                   (finished, "rollback finished")])
+
+
+def test_replay_shows_the_banner_and_alerts_in_recorded_order(tmux, tmp_path, recorded_session):
+    """``wsmon-tui replay`` of a recorded demo fault, read off the real executable's screen: jumping
+    event by event (``]``) meets the alert, the ack and the rollback in the order the database
+    recorded them, the banner runs, verifies and ends in that order, and at speed 50 the whole
+    recording plays to its last frame with the rollback verified and no alert left firing."""
+    state, sid = str(recorded_session.state), recorded_session.session_id
+    argv = [sys.executable, "-m", "wsmon_tui", "replay", sid, "--state-dir", state, "--speed", "50"]
+    t = tmux([*argv, "--paused"], size=(120, 40), env=_base_env(tmp_path))
+    t.wait(lambda s: "REPLAY" in s and "frame 1/" in s, "the paused replay's first frame")
+    seen: list[str] = []  # what each jump landed on: the event, then what the screen shows
+    banners: list[str] = []
+    for _ in range(40):  # bounded: the recording has a dozen events at most
+        before = t.screen()
+        if "next " not in before:
+            break
+        t.keys("]", pause=0.1)
+        t.wait(lambda s, b=before: s != b and "last " in s, "the next event's frame")
+        screen = _settled(t)
+        seen.append(_row(screen, "frame ").split("last ", 1)[1].split(" · next ", 1)[0])
+        if _banner(screen) == "ROLLBACK RUNNING" and not banners:  # its time counts in recorded time
+            running_for = re.search(r"ROLLBACK RUNNING\s+for (\d+)s", screen)
+            assert running_for is not None and int(running_for.group(1)) <= 2, screen
+        if _banner(screen):
+            banners.append(_banner(screen))
+        if "fired" in seen[-1] and "SlowRoundTrip" in seen[-1]:
+            assert "SlowRoundTrip · chat-ws · firing" in screen, screen
+    kinds = [kind for _, kind in _recorded_order(recorded_session.state)]
+    markers = (("fired", "SlowRoundTrip on chat-ws fired"), ("acknowledged", "alice acknowledged"),
+               ("rollback started", " started ("), ("rollback finished", " verified"))
+    firsts = {kind: next(i for i, label in enumerate(seen) if marker in label) for kind, marker in markers}
+    assert sorted(firsts, key=firsts.__getitem__) == kinds, seen
+    assert [b for i, b in enumerate(banners) if i == 0 or banners[i - 1] != b] == list(BANNER_STATES), banners
+    t.run("kill-server", check=False)
+
+    fast = tmux(argv, size=(120, 40), env=_base_env(tmp_path))
+    end = fast.wait(lambda s: re.search(r"frame (\d+)/\1\b", s) is not None, "the replay's last frame",
+                    timeout=30)
+    assert "ROLLBACK VERIFIED" in end and "no active alerts" in end, end
