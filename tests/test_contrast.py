@@ -121,7 +121,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("rollout value", "summary-healthy", "#rollout-panel", r"Rollout\s+(\S+ on \S+)"),
     Probe("rollback recommended (summary)", "summary-healthy", "#rollout-panel", r"(rollback recommended)"),
     Probe("rollback reason (summary)", "summary-healthy", "#rollout-panel", r"(HighErrorRate firing)"),
-    Probe("rollback took (summary)", "summary-rollback-running", "#rollout-panel", r"(took \S+)"),
+    Probe("rollback under way (summary)", "summary-rollback-running", "#rollout-panel", r"(under way \S+)"),
     # the incident banner, in each of its levels (running/verifying, verified/dry run, failed)
     *(Probe(f"banner {r} {part}", f"summary-rollback-{r}", ".rollback-banner", pattern)
       for r in ROLLBACK if r != "idle" for part, pattern in BANNER_PARTS.items()),

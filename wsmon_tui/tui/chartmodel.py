@@ -158,6 +158,8 @@ def integer_ticks(lo: float, hi: float, most: int = 5) -> tuple[int, ...]:
     1, 2 or 5 x 10^k cutting the range into at most ``most`` parts, never a fraction."""
     step = integer_step(hi - lo, most)
     first = math.ceil(lo / step) * step
+    if first < lo:  # lo / step underflowed to 0 (a lo of 5e-324)
+        first += step
     return tuple(range(int(first), math.floor(hi) + 1, step)) or (round(lo),)
 
 
