@@ -193,3 +193,14 @@ def test_small_charts_per_target_worst_first_on_one_scale_with_thresholds_and_ma
     rate = plan.target_charts(TARGET_METRICS[2], shown)[0]
     assert rate.unit == "%" and rate.series[0].ys[0] == points["bad"][0][1] * 100  # 0-1 in %
     assert worst_first(snap.targets, "handshake_p95")[0].name == "bad"
+
+
+def test_a_target_whose_probes_all_fail_says_so_instead_of_no_data_yet():
+    """A down target's handshake chart is empty because no probe measured one, not because the
+    monitor has just started: the chart says which."""
+    down = replace(target("refusing", 0, status="critical"), probes=12, success_rate=0.0)
+    new = replace(target("starting", 1), probes=0)
+    snap = snapshot(3, targets=(down, new))
+    plan = MetricsPlan(snap, time_axis(300, snap.taken_at), lambda t, m: [], Thresholds([]))
+    texts = {c.title.split()[0]: c.empty_text for c in plan.target_charts(TARGET_METRICS[0], [down, new])}
+    assert texts == {"refusing": "no successful probe in this range", "starting": "no data yet"}

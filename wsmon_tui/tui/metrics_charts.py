@@ -16,7 +16,7 @@ a ``ChartSpec`` per chart:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from wsmon_tui.fmt import ms, pct
 from wsmon_tui.model import ERROR_CLASSES, Snapshot, TargetView
@@ -144,8 +144,12 @@ class MetricsPlan:
         out = []
         for t, s in zip(shown, series, strict=True):
             title = f"{t.name}  {str(t.status).upper()}  {tm.text(t.values.get(tm.metric))}"
-            out.append(self._time_chart(title, (s,), lines[t.name], y=y, unit=tm.unit, top=y.hi,
-                                        title_role=STATUS_ROLE.get(str(t.status), "")))
+            chart = self._time_chart(title, (s,), lines[t.name], y=y, unit=tm.unit, top=y.hi,
+                                     title_role=STATUS_ROLE.get(str(t.status), ""))
+            if not chart.has_data and t.probes:
+                # probes ran but none measured this (a target that refuses or times out): say so
+                chart = replace(chart, empty_text="no successful probe in this range")
+            out.append(chart)
         return out
 
     # -- the fleet -------------------------------------------------------------------------
