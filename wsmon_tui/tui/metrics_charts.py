@@ -146,7 +146,7 @@ class MetricsPlan:
             title = f"{t.name}  {str(t.status).upper()}  {tm.text(t.values.get(tm.metric))}"
             chart = self._time_chart(title, (s,), lines[t.name], y=y, unit=tm.unit, top=y.hi,
                                      title_role=STATUS_ROLE.get(str(t.status), ""))
-            if not chart.has_data and t.probes:
+            if not chart.has_data and t.probes and not t.success_rate:
                 # probes ran but none measured this (a target that refuses or times out): say so
                 chart = replace(chart, empty_text="no successful probe in this range")
             out.append(chart)
