@@ -50,7 +50,14 @@ async def test_a_monitor_stopped_mid_probe_marks_the_gap_and_pages_nothing(tmp_p
     async def handler(ws: ServerConnection) -> None:
         async for message in ws:
             if armed:  # the probe has sent its message and waits for the reply: stop it now
-                os.kill(armed.pop(), signal.SIGSTOP)
+                pid = armed.pop()
+                os.kill(pid, signal.SIGSTOP)
+                # reply only once it is stopped: on a busy machine it could otherwise read the
+                # reply before the signal lands, and no probe would straddle the gap
+                for _ in range(200):
+                    if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+                        break
+                    await asyncio.sleep(0.01)
                 stopped.set()
             await ws.send(message)
 
