@@ -352,9 +352,10 @@ async def test_a_source_not_answering_is_said_and_a_refused_silence_is_an_error(
 @servers
 async def test_with_the_recording_rules_loaded_the_engine_reads_the_recorded_series(tmp_path: Path) -> None:
     """The shipped rules in a real Prometheus: the engine's figures are the recorded series' at the
-    refresh's instant, exactly; the raw queries at that instant agree closely (the recorded rate
-    was evaluated at the rule group's last evaluation, up to its interval before, so not to the
-    digit); an engine left on "auto" finds the series and uses them."""
+    refresh's instant, exactly. The recorded rate is the rule group's last evaluation, up to its
+    interval (15 s) before the refresh: the raw query evaluated at that evaluation's instant gives
+    the same percentile, and at the refresh's instant one in the same bucket. An engine left on
+    "auto" finds the series and uses them; Prometheus reports what the rules cost."""
     async with two_sites(tmp_path, rules=True) as fleet:
         names = recorded_names("5m")
         auto = FleetEngine(Config(fleet=FleetConfig(prometheus=fleet.prometheus)), refresh=0.5)  # default 5m
