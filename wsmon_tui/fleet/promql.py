@@ -9,8 +9,9 @@ site's own dashboard).
 
 With the recording rules of ``examples/prometheus/wsmon-fleet-rules.yml`` loaded, the windowed
 figures read the recorded series instead (``queries(window, recorded=True)``): the buckets'
-rate and the probes' increase are computed once per rule evaluation by Prometheus, not once
-per query per refresh. The window is part of the recorded names (``rate5m``), so a recorded
+rate, the percentiles over it and the probes' increase are computed once per rule evaluation
+by Prometheus, not once per query per refresh, and a refresh reads one series per row and
+figure instead of every bucket's. The window is part of the recorded names (``rate5m``), so a recorded
 figure means what the raw one means for the same window.
 """
 
@@ -40,9 +41,12 @@ def duration(seconds: float) -> str:
 
 def recorded_names(window: str) -> dict[str, str]:
     """Figure → the recorded series ``RULES_FILE`` makes for ``window`` (``5m``)."""
-    return {"handshake": f"deployment_site_target_le:wsmon_probe_handshake_seconds_bucket:rate{window}",
-            "rtt": f"deployment_site_target_le:wsmon_probe_rtt_seconds_bucket:rate{window}",
-            "probes": f"deployment_site_target_result:wsmon_probes:increase{window}"}
+    out = {f"{kind}_quantile": f"deployment_site_target_quantile:wsmon_probe_{kind}_seconds:"
+                               f"histogram_quantile{window}" for kind in ("handshake", "rtt")}
+    out.update({f"{kind}_rate": f"deployment_site_target_le:wsmon_probe_{kind}_seconds_bucket:rate{window}"
+                for kind in ("handshake", "rtt")})
+    out["probes"] = f"deployment_site_target_result:wsmon_probes:increase{window}"
+    return out
 
 
 def recorded_probe(window: str) -> str:
@@ -57,9 +61,10 @@ def queries(window: str, recorded: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
     names = recorded_names(window)
     for kind in ("handshake", "rtt"):
-        rate = names[kind] if recorded else f"rate(wsmon_probe_{kind}_seconds_bucket[{window}])"
+        rate = f"rate(wsmon_probe_{kind}_seconds_bucket[{window}])"
         for q in ("50", "95", "99"):
-            out[f"{kind}_p{q}"] = f"histogram_quantile(0.{q}, sum by ({BY}, le) ({rate}))"
+            out[f"{kind}_p{q}"] = (f'max by ({BY}) ({names[f"{kind}_quantile"]}{{quantile="0.{q}"}})'
+                                   if recorded else f"histogram_quantile(0.{q}, sum by ({BY}, le) ({rate}))")
     increase = names["probes"] if recorded else f"increase(wsmon_probes_total[{window}])"
     out["probes"] = f"sum by ({BY}, result) ({increase})"
     out["errors"] = f"sum by ({BY}, class) (wsmon_probe_errors_total)"
