@@ -115,13 +115,11 @@ async def rule_cost(client: httpx.AsyncClient, url: str) -> str:
     sel = '{rule_group=~".*;wsmon-fleet"}'
     figures = []
     for query in (f"prometheus_rule_group_last_duration_seconds{sel}",
-                  f"max_over_time(prometheus_rule_group_last_duration_seconds{sel}[10m])",
                   f"prometheus_rule_group_interval_seconds{sel}"):
         result = (await client.get(url + "/api/v1/query", params={"query": query})).json()["data"]["result"]
         figures.append(float(result[0]["value"][1]) if result else float("nan"))
-    last, worst, interval = figures
-    return (f"last {last * 1000:.0f} ms, worst seen {worst * 1000:.0f} ms, every {interval:g} s "
-            f"(about {worst / interval:.0%} of one core at worst)")
+    last, interval = figures
+    return f"{last * 1000:.0f} ms every {interval:g} s ({last / interval:.0%} of the interval)"
 
 
 async def measure(prom_url: str, targets: int, sites: int, refreshes: int) -> int:
@@ -148,7 +146,14 @@ async def measure(prom_url: str, targets: int, sites: int, refreshes: int) -> in
                     times[mode].append(time.perf_counter() - started)
                     sizes[mode].append(engine.bytes_read - before)
                     assert engine.mode == mode and len(snap.targets) == want_rows, (mode, snap.notes)
-            cost = await rule_cost(client, prom_url)
+            busy = await rule_cost(client, prom_url)
+            # the rules' cost with nothing but the recorded view refreshing (as in use): two
+            # evaluations' worth of 1 s refreshes, then Prometheus's own figure for the last one
+            quiet_until = time.monotonic() + 35
+            while time.monotonic() < quiet_until:
+                await engines["recorded"].poll()
+                await asyncio.sleep(1.0)
+            quiet = await rule_cost(client, prom_url)
     finally:
         for engine in engines.values():
             await engine.close()
@@ -163,7 +168,8 @@ async def measure(prom_url: str, targets: int, sites: int, refreshes: int) -> in
           f"(x{med['raw'] / med['fetch']:.2f} the raw fetch)")
     print(f"FleetEngine.poll() recorded:   {med['recorded'] * 1000:8.1f} ms  {size['recorded']:.2f} MB  "
           f"(x{med['recorded'] / med['raw']:.2f} the raw poll)")
-    print(f"recording rules' evaluation:   {cost}")
+    print(f"rules' evaluation, recorded view only: {quiet}")
+    print(f"rules' evaluation, during the raw runs: {busy}")
     met = med["recorded"] <= TARGET_S
     print(f"target (a recorded-mode refresh within the default [ui] refresh, {TARGET_S:g} s):",
           "MET" if met else "NOT MET")
