@@ -1,10 +1,11 @@
 """Run a real ``prometheus`` (the Debian package's binary) on 127.0.0.1 for tests and benchmarks.
 
 ``running_prometheus(tmp)`` writes a config that scrapes Prometheus itself (and any extra
-``host:port`` targets) every second, starts the server on a free port, waits until
-``/-/ready`` and until its first scrape of itself has landed (the scrape manager starts up
-to five seconds after ``/-/ready``: a test that only waits for ready can see no data at all
-on a loaded machine) and, whatever happens, terminates it.
+``host:port`` targets) every second and loads any ``rule_files`` (recording rules), starts
+the server on a free port, waits until ``/-/ready`` and until its first scrape of itself has
+landed (the scrape manager starts up to five seconds after ``/-/ready``: a test that only
+waits for ready can see no data at all on a loaded machine) and, whatever happens,
+terminates it.
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(port: int, extra_targets: list[str]) -> str:
+def _config(port: int, extra_targets: list[str], rule_files: list[Path]) -> str:
     lines = [
         "global:",
         "  scrape_interval: 1s",
         "  evaluation_interval: 1s",
+    ]
+    if rule_files:
+        lines += ["rule_files:", *(f"  - '{path}'" for path in rule_files)]
+    lines += [
         "scrape_configs:",
         "  - job_name: prometheus",
         "    static_configs:",
@@ -71,7 +76,8 @@ def _scraped_itself(url: str) -> bool:
 
 @contextlib.contextmanager
 def running_prometheus(tmp: Path, extra_targets: list[str] | None = None,
-                       ready_timeout: float = 30.0) -> Iterator[Prometheus]:
+                       ready_timeout: float = 30.0,
+                       rule_files: list[Path] | None = None) -> Iterator[Prometheus]:
     binary = shutil.which("prometheus")
     if binary is None:
         raise RuntimeError("prometheus is not installed")
@@ -80,7 +86,7 @@ def running_prometheus(tmp: Path, extra_targets: list[str] | None = None,
     for _attempt in range(3):  # the free port may be taken between probing and binding
         port = free_port()
         cfg = tmp / "prometheus.yml"
-        cfg.write_text(_config(port, extra_targets or []))
+        cfg.write_text(_config(port, extra_targets or [], [p.resolve() for p in rule_files or []]))
         log = tmp / f"prometheus-{port}.log"
         with log.open("wb") as log_file:
             proc = subprocess.Popen(

@@ -8,6 +8,7 @@ silences; the four views show the rows; and what the fleet cannot do is refused 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from wsmon_tui.config import (
 from wsmon_tui.engine.monitor import Monitor
 from wsmon_tui.fleet import FleetEngine
 from wsmon_tui.fleet.engine import ROLLBACK_REFUSED, FleetUnsupported
+from wsmon_tui.fleet.promql import RULES_FILE, recorded_names
 from wsmon_tui.model import Snapshot
 from wsmon_tui.seam import RangeRequest
 from wsmon_tui.tui.app import WsmonApp
@@ -56,6 +58,7 @@ def servers(test: Callable[..., Any]) -> Callable[..., Any]:
     return test
 
 DEPLOYMENT = "chat-gateway"
+RULES = Path(__file__).resolve().parents[1] / RULES_FILE
 HANDSHAKE_DELAY = 0.12
 WINDOW = 30.0
 
@@ -92,6 +95,27 @@ def test_fleet_with_export_or_demo_is_a_usage_error(capsys: pytest.CaptureFixtur
     _out, err = capsys.readouterr()
     assert err.splitlines()[0] == (f"wsmon-tui: --fleet and {flag[0]}: the fleet view probes and exports "
                                    "nothing; each site's monitor does")
+
+
+def test_recording_rules_must_be_true_false_or_auto(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "wsmon.toml"
+    path.write_text('[fleet]\nrecording_rules = "yes"\n', encoding="utf-8")
+    assert main(["config", "check", str(path)]) == 2
+    _out, err = capsys.readouterr()
+    [line] = err.splitlines()
+    assert line == f'wsmon-tui: {path}: fleet.recording_rules: expected true, false or "auto", got "yes"'
+
+
+def test_the_shipped_recording_rules_pass_promtool_and_make_the_series_the_engine_reads() -> None:
+    promtool = require_binary("promtool")
+    checked = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 9 rules found" in checked.stdout
+    text = RULES.read_text(encoding="utf-8")
+    for name in recorded_names("5m").values():  # the engine's names for the default window
+        assert f"- record: {name}\n" in text
 
 
 # -- two sites, one Prometheus, one Alertmanager --------------------------------------------------
@@ -135,18 +159,23 @@ def ready(snap: Snapshot) -> bool:
 
 
 @asynccontextmanager
-async def two_sites(tmp: Path) -> AsyncIterator[Fleet]:
+async def two_sites(tmp: Path, *, rules: bool = False) -> AsyncIterator[Fleet]:
+    """With ``rules``, Prometheus loads the shipped recording rules and the engine requires their
+    series (``recording_rules = true``, the rules' 5m window), so it is ready once they exist."""
     require_binary("prometheus")
     binary = alertmanager_binary() or require_binary("prometheus-alertmanager")
     ports = {"eu-west": free_port(), "us-east": free_port()}
+    targets = [f"127.0.0.1:{p}" for p in ports.values()]
     with running_alertmanager(tmp / "am", binary) as am, \
-            running_prometheus(tmp / "prom", extra_targets=[f"127.0.0.1:{p}" for p in ports.values()]) \
-            as prom:
+            running_prometheus(tmp / "prom", extra_targets=targets,
+                               rule_files=[RULES] if rules else None) as prom:
         async with slow_handshake_server(HANDSHAKE_DELAY) as good, refused_url() as bad:
             monitors = [Monitor(site_config("eu-west", good, am.url), None, metrics_port=ports["eu-west"]),
                         Monitor(site_config("us-east", bad, am.url), None, metrics_port=ports["us-east"])]
             tasks = [asyncio.ensure_future(m.run(120.0)) for m in monitors]
-            config = Config(fleet=FleetConfig(prometheus=prom.url, alertmanager=am.url, window=WINDOW))
+            config = Config(fleet=FleetConfig(prometheus=prom.url, alertmanager=am.url,
+                                              window=300.0 if rules else WINDOW,
+                                              recording_rules=True if rules else "auto"))
             engine = FleetEngine(config, refresh=0.5)
             try:
                 deadline = time.monotonic() + 60
@@ -183,6 +212,19 @@ async def test_the_fleet_engine_reads_both_sites_alerts_and_acts_on_alertmanager
         assert east.handshake_ms.p95 is None  # no handshake ever completed: nothing, not a zero
         assert row.success_rate == 1.0
         assert snap.status == "critical" and "FLEET" in engine.attached_to
+        # no recording rules in this Prometheus: "auto" falls back to the raw queries, and says so
+        assert engine.mode == "raw" and engine.attached_to.endswith(" · raw")
+        assert f"fleet: raw queries over 30s (no recorded series for 30s: {RULES_FILE} makes them)" \
+            in snap.notes
+        required = FleetEngine(Config(fleet=FleetConfig(prometheus=fleet.prometheus, window=WINDOW,
+                                                        recording_rules=True)))
+        try:
+            missing = await required.poll()  # true: the recorded series or nothing, and why
+        finally:
+            await required.close()
+        assert required.mode == "recorded" and all(t.handshake_ms.p95 is None for t in missing.targets)
+        [note] = [n for n in missing.notes if "recording_rules = true" in n]
+        assert recorded_names("30s")["probes"] in note and RULES_FILE in note
         assert "instances" in snap.not_recorded and "hold" in snap.not_recorded
 
         alerts = {a.id: a for a in snap.alerts}
@@ -305,3 +347,57 @@ async def test_a_source_not_answering_is_said_and_a_refused_silence_is_an_error(
             assert httpx.get(am.url + "/api/v2/silences", timeout=5).json() == []
         finally:
             await engine.close()
+
+
+@servers
+async def test_with_the_recording_rules_loaded_the_engine_reads_the_recorded_series(tmp_path: Path) -> None:
+    """The shipped rules in a real Prometheus: the engine's figures are the recorded series' at the
+    refresh's instant, exactly. The recorded rate is the rule group's last evaluation, up to its
+    interval (15 s) before the refresh: the raw query evaluated at that evaluation's instant gives
+    the same percentile, and at the refresh's instant one in the same bucket. An engine left on
+    "auto" finds the series and uses them; Prometheus reports what the rules cost."""
+    async with two_sites(tmp_path, rules=True) as fleet:
+        names = recorded_names("5m")
+        auto = FleetEngine(Config(fleet=FleetConfig(prometheus=fleet.prometheus)), refresh=0.5)  # default 5m
+        try:
+            snap = await auto.poll()
+        finally:
+            await auto.close()
+        assert auto.mode == "recorded" and auto.attached_to.endswith(" · recorded"), snap.notes
+        assert f"fleet: recorded series (5m) from {RULES_FILE}" in snap.notes
+        rows = {t.name: t for t in snap.targets}
+        assert set(rows) == {"chat@eu-west", "chat@us-east"}
+
+        by = "deployment, site, target, le"
+        p95_series = f'{names["handshake_quantile"]}{{quantile="0.95"}}'
+        recorded = await instant(fleet.prometheus, p95_series, snap.taken_at)
+        p95 = rows["chat@eu-west"].handshake_ms.p95
+        assert p95 == pytest.approx(recorded["eu-west"] * 1000, abs=1e-6)
+        low, high = bucket_of(HANDSHAKE_DELAY)
+        assert low * 1000 <= p95 <= high * 1000 * 4
+        # the recorded sample is the rule's evaluation, a little before the refresh: at that
+        # evaluation's own instant the raw query agrees (a scrape landing just after the rule
+        # read the buckets is all that may differ); at the refresh's instant, roughly
+        evaluated = await instant(fleet.prometheus, f"timestamp({p95_series})", snap.taken_at)
+        assert snap.taken_at - 60 <= evaluated["eu-west"] <= snap.taken_at
+        buckets = "rate(wsmon_probe_handshake_seconds_bucket[5m])"
+        raw_query = f"histogram_quantile(0.95, sum by ({by}) ({buckets}))"
+        then = await instant(fleet.prometheus, raw_query, evaluated["eu-west"])
+        assert p95 == pytest.approx(then["eu-west"] * 1000, rel=0.05)
+        raw = await instant(fleet.prometheus, raw_query, snap.taken_at)
+        assert low * 1000 <= raw["eu-west"] * 1000 <= high * 1000 * 4
+        assert rows["chat@us-east"].handshake_ms.p95 is None  # refused: no handshake, recorded or raw
+        assert "us-east" not in raw
+
+        probes = await instant(fleet.prometheus, f'sum by (site) ({names["probes"]}{{result="success"}})',
+                               snap.taken_at)
+        total = await instant(fleet.prometheus, f"sum by (site) ({names['probes']})", snap.taken_at)
+        west = rows["chat@eu-west"]
+        assert west.probes == round(total["eu-west"]) and west.success_rate == pytest.approx(
+            probes["eu-west"] / total["eu-west"])
+        assert rows["chat@us-east"].success_rate == 0.0
+
+        # the rules' own cost, as Prometheus reports it (docs/fleet-scale.md reads the same series)
+        cost = await instant(fleet.prometheus, 'prometheus_rule_group_last_duration_seconds'
+                             '{rule_group=~".*wsmon-fleet"}', time.time())
+        assert cost and all(v >= 0 for v in cost.values())

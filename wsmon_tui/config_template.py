@@ -210,6 +210,7 @@ refresh = "1s"               # seconds between repaints
 # prometheus = "http://prometheus.example.com:9090"     # scrapes every site's monitor --metrics-port
 # alertmanager = "http://alertmanager.example.com:9093"  # the monitors' alertmanager channel
 window = "5m"                # rates and percentiles are taken over this window
+recording_rules = "auto"     # "auto" | true | false: examples/prometheus/wsmon-fleet-rules.yml's series
 ack_duration = "15m"         # an acknowledgement is an Alertmanager silence this long
 # headers = { Authorization = "Bearer ${FLEET_TOKEN}" }  # sent to both
 timeout = "10s"

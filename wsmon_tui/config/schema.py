@@ -245,6 +245,9 @@ class FleetConfig:
     prometheus: str | None = doc("the Prometheus scraping every site's monitor (wsmon-tui --fleet)", None)
     alertmanager: str | None = doc("the Alertmanager the monitors page: alerts, silences, acks", None)
     window: float = doc("the window rates and percentiles are taken over", 300.0, kind="duration")
+    recording_rules: bool | Literal["auto"] = doc(
+        'true | false | "auto": read the recorded series of examples/prometheus/wsmon-fleet-rules.yml '
+        '(auto: when Prometheus holds them for the window)', "auto")
     ack_duration: float = doc("an acknowledgement is a silence this long", 900.0, kind="duration")
     headers: dict[str, str] = doc("extra request headers to both (e.g. Authorization)", factory=dict)
     timeout: float = doc("request timeout", 10.0, kind="duration")

@@ -9,6 +9,12 @@ short silence (``[fleet] ack_duration``) with ``ACK:`` before the comment. What 
 cannot answer is said: rolling back refuses (a rollback belongs to the site's monitor), the
 report and deliveries are the sites', and the figures nobody exports are listed in
 ``Snapshot.not_recorded``.
+
+``[fleet] recording_rules`` picks where the windowed figures come from: the recorded series of
+``examples/prometheus/wsmon-fleet-rules.yml`` ("recorded") or the raw ``rate``/``increase``
+over the buckets ("raw"). With ``"auto"`` one cheap query at the start, and again every
+``RULES_RECHECK`` seconds (or at once when the recorded series stop answering), says whether
+Prometheus holds them for the window; the header and the notes name the mode in use.
 """
 
 from __future__ import annotations
@@ -25,7 +31,16 @@ import httpx
 
 from wsmon_tui.errors import ReadOnlyError, WsmonError
 from wsmon_tui.fleet import alertmanager as am
-from wsmon_tui.fleet.promql import Key, Row, queries, rows
+from wsmon_tui.fleet.promql import (
+    RULES_FILE,
+    Key,
+    Row,
+    duration,
+    queries,
+    recorded_names,
+    recorded_probe,
+    rows,
+)
 from wsmon_tui.model import AlertView, DeploymentView, Percentiles, Snapshot, Status, TargetView
 from wsmon_tui.seam import Points, RangeRequest, RuleInfo
 
@@ -37,6 +52,8 @@ NOT_EXPORTED = ("performance_score", "instances", "hold", "scrape_errors", "base
 STATUS_RANK = {Status.CRITICAL: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.HEALTHY: 3}
 FLEET_NOTE = "fleet: performance, instances, held connections, scrape errors, baselines: not exported"
 ROLLBACK_REFUSED = "the fleet view cannot roll back; roll back at the site's monitor"
+RULES_RECHECK = 300.0
+"""Seconds between two looks for the recorded series (``[fleet] recording_rules = "auto"``)."""
 
 RANGE_QUERIES = {
     **{f"{k}_p{q}": f"1000 * histogram_quantile(0.{q}, sum by (le) (rate(wsmon_probe_{k}_seconds_bucket"
@@ -98,6 +115,12 @@ class FleetEngine:
         self._client: httpx.AsyncClient | None = None
         self._names: dict[str, Key] = {}
         self._tick = 0
+        self._window = duration(fleet.window)
+        self._missing: tuple[str, ...] | None = None
+        """Recorded series Prometheus did not hold at the last look (None: not looked yet)."""
+        self._look_at = 0.0
+        self.mode: str | None = None
+        """ "recorded" or "raw": where the last refresh's windowed figures came from."""
         self.latest: Snapshot | None = None
         self.bytes_read = 0
         """Response bytes read from both sources since the start (what the benchmark reports)."""
@@ -114,6 +137,8 @@ class FleetEngine:
         parts = ["FLEET", f"prom {urlsplit(self.prometheus).netloc}"]
         if self.alertmanager:
             parts.append(f"am {urlsplit(self.alertmanager).netloc}")
+        if self.mode:
+            parts.append(self.mode)
         return " · ".join(parts)
 
     @property
@@ -156,12 +181,40 @@ class FleetEngine:
         result = answer["data"]["result"]
         return list(result) if isinstance(result, list) else []
 
+    async def _recorded(self, at: float, notes: list[str]) -> bool:
+        """Whether this refresh reads the recorded series, with a note saying which mode and why."""
+        setting = self.config.fleet.recording_rules
+        window = self._window
+        if setting is False:
+            notes.append(f"fleet: raw queries over {window} ([fleet] recording_rules = false)")
+            return False
+        now = time.monotonic()
+        if self._missing is None or now >= self._look_at:
+            with contextlib.suppress(httpx.HTTPError, WsmonError, ValueError, KeyError, TypeError):
+                found = await self._query(recorded_probe(window), at)
+                self._missing = () if found else (recorded_names(window)["probes"],)
+                self._look_at = now + RULES_RECHECK
+        missing = self._missing
+        if setting is True:
+            if missing:
+                notes.append(f"fleet: [fleet] recording_rules = true but Prometheus holds no "
+                             f"{', '.join(missing)}: load {RULES_FILE} (its window is {window}'s)")
+            else:
+                notes.append(f"fleet: recorded series ({window}) from {RULES_FILE}")
+            return True
+        if missing is None or missing:
+            notes.append(f"fleet: raw queries over {window} (no recorded series for {window}: "
+                         f"{RULES_FILE} makes them)")
+            return False
+        notes.append(f"fleet: recorded series ({window}) from {RULES_FILE}")
+        return True
+
     async def poll(self) -> Snapshot:
         """Ask both sources once and publish the Snapshot they make."""
         notes: list[str] = []
         at = time.time()  # every query evaluated at this one instant: a row's figures agree
-        window = f"{max(1, round(self.config.fleet.window))}s"
-        wanted = queries(window)
+        recorded = await self._recorded(at, notes)
+        wanted = queries(self._window, recorded=recorded)
         answers: dict[str, list[dict[str, Any]]] = {}
         results = await asyncio.gather(*(self._query(q, at) for q in wanted.values()), return_exceptions=True)
         for name, result in zip(wanted, results, strict=True):
@@ -169,6 +222,9 @@ class FleetEngine:
                 notes.append(f"prometheus {self.prometheus}: {_reason(result)}")
                 break
             answers[name] = result
+        if recorded and len(answers) == len(wanted) and not answers["probes"]:
+            self._look_at = 0.0  # the rules went away (or never ran): look again next refresh
+        self.mode = "recorded" if recorded else "raw"
         alerts: list[AlertView] = []
         if self.alertmanager:
             try:
