@@ -103,6 +103,24 @@ async def test_a_stop_asked_before_the_engine_exists_is_kept():
     assert built[0].stop_reason == "sigterm"
 
 
+async def test_a_face_that_stops_waiting_does_not_kill_the_engine_thread(monkeypatch):
+    """The face's wait is cancelled (it went away) while the engine still runs: when the engine
+    ends, the thread finishes quietly instead of dying with InvalidStateError on the cancelled
+    future (a traceback on stderr at exit)."""
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    host, built, _ = hosted()
+    run = await started(host)
+    run.cancel()
+    await asyncio.sleep(0.05)
+    host.request_stop("user")
+    thread = host._thread
+    assert thread is not None
+    await asyncio.to_thread(thread.join, 10)
+    assert not thread.is_alive() and built[0].finished
+    assert died == []
+
+
 def test_host_module_does_not_import_the_engine_or_textual():
     code = ("import sys, wsmon_tui.host, wsmon_tui.seam; "
             "print(any(m.startswith(('textual', 'wsmon_tui.engine', 'websockets')) for m in sys.modules))")

@@ -168,12 +168,16 @@ class EngineHost:
         # asyncio.Runner, as asyncio.run: what is still pending at the end is cancelled and
         # awaited before the loop closes (never "Task was destroyed but it is pending")
         with asyncio.Runner() as runner:
+            # the face that waited may have gone (its wait cancelled, which cancels ``done``):
+            # then nobody is told, and the thread must not die with InvalidStateError
             try:
                 result = runner.run(self._serve(runner.get_loop(), duration))
             except BaseException as exc:  # the face shows it (the worker's error)
-                done.set_exception(exc)
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    done.set_exception(exc)
             else:
-                done.set_result(result)
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    done.set_result(result)
             finally:
                 with self._lock:
                     self._loop = None
