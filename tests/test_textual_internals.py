@@ -4,11 +4,17 @@ Textual's private names (``_`` modules, attributes and methods) change between m
 versions without notice. These checks fail when one creeps back in: imported, read on
 another object, or read, set or overridden through ``self`` in a subclass of a Textual
 class (where it would also shadow Textual's own attribute of that name).
+
+One exception, with its reason measured in its module's docstring: ``tui/driver.py`` runs
+Textual's input loop with a blocking ``select`` and so imports Textual's ``XTermParser``.
+``test_the_input_loop_we_copied_is_textuals`` fails when Textual changes that loop or the
+parser's interface, so the copy is compared again on every upgrade.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import inspect
 import pkgutil
@@ -24,6 +30,11 @@ SELF_PRIVATE_BY_NAME = re.compile(r"\b(?:get|set|has|del)attr\(\s*self\s*,\s*[\"
 DEF_PRIVATE = re.compile(r"\bdef (_[A-Za-z]\w*)")
 NOT_TEXTUAL = {("os", "_exit")}
 """``x._name`` reads that are allowed because ``x`` is not Textual's."""
+ALLOWED_IMPORTS = {("driver.py", "textual._xterm_parser"), ("driver.py", "textual._xterm_parser.XTermParser")}
+"""The one private module the TUI imports, and where (see ``tui/driver.py``)."""
+TEXTUAL_INPUT_LOOP = "790b04c744be48863358bea442ee4168cdaf98ef32309936ac798ba86aba47a0"
+"""SHA-256 of Textual 8.2's ``LinuxDriver.run_input_thread`` and ``disable_input`` source,
+the code ``tui/driver.py``'s input loop was copied from."""
 
 
 def private(name: str) -> bool:
@@ -45,7 +56,8 @@ def test_no_private_textual_module_is_imported():
                 names += [f"{node.module}.{a.name}" for a in node.names]
             for name in names:
                 parts = name.split(".")
-                if parts[0] == "textual" and any(private(p) for p in parts):
+                if parts[0] == "textual" and any(private(p) for p in parts) and \
+                        (str(path.relative_to(TUI)), name) not in ALLOWED_IMPORTS:
                     found.append(f"{path.relative_to(TUI)}:{node.lineno} {name}")
     assert not found, f"private Textual modules imported: {found}"
 
@@ -118,3 +130,23 @@ def test_the_checks_see_a_private_name():
     names = textual_private_names(WsmonApp)
     assert {"_keymap", "_driver", "_handle_exception"} <= names
     assert "_keymap" in textual_private_names(App)
+
+
+def test_the_input_loop_we_copied_is_textuals():
+    """``tui/driver.py`` runs Textual's input loop with one change (it blocks in ``select``
+    once input is quiet). When Textual's loop, its ``disable_input`` or its parser's interface
+    changes, this fails: compare ``WsmonLinuxDriver.run_input_thread`` with the new code,
+    carry any fix over, and pin the new source's hash."""
+    from textual._xterm_parser import XTermParser
+    from textual.drivers.linux_driver import LinuxDriver
+
+    source = inspect.getsource(LinuxDriver.run_input_thread) + inspect.getsource(LinuxDriver.disable_input)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == TEXTUAL_INPUT_LOOP, (
+        "Textual changed LinuxDriver.run_input_thread or disable_input: compare "
+        f"wsmon_tui/tui/driver.py with it, then set TEXTUAL_INPUT_LOOP = {digest!r}")
+    assert list(inspect.signature(XTermParser).parameters) == ["debug"]
+    parser = XTermParser(False)
+    keys = [*parser.feed("q\x1b[A")]
+    assert [getattr(k, "key", None) for k in keys] == ["q", "up"]
+    assert [*parser.tick()] == []

@@ -265,6 +265,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread of ``pid`` so far (each one a wake-up)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        total += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
+    return total
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -293,6 +305,81 @@ def test_a_dropped_session_closes_the_session_and_exits(tmux, tmp_path):
 
     with Store.open(state, create=False) as store:
         assert store.latest_session()["ended_by"] == "sighup"
+
+
+INPUT_PROBE = """
+import sys
+from textual.app import App
+from textual.widgets import Static
+from wsmon_tui.tui.driver import GRACE, WsmonLinuxDriver
+
+out = open(sys.argv[1], "w", buffering=1)
+drivers = []
+
+class Recording(WsmonLinuxDriver):
+    def __init__(self, app, **kwargs):
+        super().__init__(app, **kwargs)
+        drivers.append(self)
+
+class Probe(App):
+    def get_driver_class(self):
+        return Recording
+
+    def compose(self):
+        yield Static("input-probe ready")
+
+    def on_mount(self):
+        self.set_timer(GRACE + 0.5, lambda: out.write(f"quiet-from {drivers[0].input_wakeups}\\n"))
+        self.set_timer(GRACE + 3.5, lambda: out.write(f"quiet-to {drivers[0].input_wakeups}\\n"))
+
+    def on_key(self, event):
+        out.write(f"key {event.key}\\n")
+        if event.key == "q":
+            self.exit()
+
+Probe().run()
+"""
+
+
+def test_the_input_thread_sleeps_until_a_key_and_still_times_out_a_lone_escape(tmux, tmp_path):
+    """``tui/driver.py``: with no input the input thread does not wake (Textual's polls 10 times
+    a second); a key wakes it at once; a lone Escape still arrives (the parser's timeout, ticked
+    while input may be arriving); and quitting joins the thread (the app exits)."""
+    script, log = tmp_path / "probe.py", tmp_path / "probe.log"
+    script.write_text(INPUT_PROBE, encoding="utf-8")
+    t = tmux([sys.executable, str(script), str(log)], size=(80, 24), env={**_base_env(tmp_path),
+                                                                          "PYTHONPATH": str(Path.cwd())})
+    t.wait(lambda s: "input-probe ready" in s, "the probe app")
+
+    def logged(prefix: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = log.read_text().splitlines() if log.exists() else []
+            found = [line for line in lines if line.startswith(prefix)]
+            if found:
+                return found[-1]
+            time.sleep(0.1)
+        text = log.read_text() if log.exists() else ""
+        raise AssertionError(f"{prefix!r} not logged in {timeout}s: {text}")
+
+    pid = int(t.run("display-message", "-p", "-t", "wsmon", "#{pane_pid}").strip())
+    app = next(child for child in _children(pid) if "probe.py" in _cmdline(child))
+    logged("quiet-from")
+    before = _wakeups(app)
+    time.sleep(3.0)
+    woke = _wakeups(app) - before
+    # Textual's own loop wakes 30 times in these 3 s; the app's main thread may wake a few times.
+    assert woke <= 6, f"the app's threads woke {woke} times in 3 s of no input"
+    quiet_from = int(logged("quiet-from").split()[1])
+    quiet_to = int(logged("quiet-to").split()[1])
+    assert quiet_to - quiet_from <= 1, f"the input loop ran {quiet_to - quiet_from} times in 3 quiet seconds"
+    t.keys("x", pause=0)
+    assert logged("key x", timeout=2.0)
+    time.sleep(2.0)  # quiet again: the Escape lands on a blocked thread
+    t.keys("Escape", pause=0)
+    assert logged("key escape", timeout=2.0)
+    t.keys("q", pause=0)
+    assert t.wait_exit(timeout=10) == "EXIT=0"
 
 
 EARLIER_RULE = "EarlierIncident"
