@@ -265,6 +265,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _wait_state(pid: int, state: str, timeout: float = 5.0) -> None:
+    """Until ``pid``'s /proc state letter is ``state`` (T stopped, S sleeping)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(rf"^State:\s+{state}", Path(f"/proc/{pid}/status").read_text(), re.M):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never reached state {state}")
+
+
 def _wakeups(pid: int) -> int:
     """Voluntary context switches of every thread of ``pid`` so far (each one a wake-up)."""
     total = 0
@@ -378,6 +388,20 @@ def test_the_input_thread_sleeps_until_a_key_and_still_times_out_a_lone_escape(t
     time.sleep(2.0)  # quiet again: the Escape lands on a blocked thread
     t.keys("Escape", pause=0)
     assert logged("key escape", timeout=2.0)
+    # Suspended and resumed (kill -TSTP / -CONT): the thread stopped through its wake-up pipe
+    # and a new one, with a new pipe, reads keys and sleeps again.
+    os.kill(app, signal.SIGTSTP)
+    _wait_state(app, "T")
+    os.kill(app, signal.SIGCONT)
+    _wait_state(app, "S")
+    from wsmon_tui.tui.driver import GRACE
+
+    time.sleep(GRACE + 0.5)
+    before = _wakeups(app)
+    time.sleep(3.0)
+    assert _wakeups(app) - before <= 6, "the input thread polls again after a resume"
+    t.keys("y", pause=0)
+    assert logged("key y", timeout=2.0)
     t.keys("q", pause=0)
     assert t.wait_exit(timeout=10) == "EXIT=0"
 
