@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from tests.test_alert_engine import Clock, World, err_rule
 from tests.test_alert_engine import make_config as alert_config
@@ -102,6 +102,24 @@ async def test_a_resolved_episode_cannot_be_acknowledged_and_the_firing_one_can(
         await pilot.pause(0.1)
         assert mon.calls == [("acknowledge", {"alert_id": "fp-adoption", "user": "tester",
                                               "comment": "mine"})]
+
+
+async def test_the_ack_and_silence_dialogs_say_what_and_cancel_closes_them_without_a_call():
+    """Both dialogs (``popup.AlertDialog``): the line naming the action, rule, target and user,
+    and the Cancel button dismissing with nothing sent to the engine."""
+    _, newer = adoption_episodes()
+    app, mon = make_app(mode="alerts")
+    async with app.run_test(size=SIZE) as pilot:
+        await show(pilot, mon, snapshot(1, alerts=(newer,)))
+        app.screen.query_one("#alerts-table", DataTable).focus()
+        for key, kind, verb in (("a", AckScreen, "Acknowledge"), ("s", SilenceScreen, "Silence")):
+            await pilot.press(key)
+            await until(pilot, lambda kind=kind: isinstance(app.screen, kind))
+            heading = " ".join(str(w.render()) for w in app.screen.query(Static))
+            assert f"{verb} {newer.rule} on {newer.target} as tester" in heading
+            await pilot.click("#cancel")
+            await until(pilot, lambda kind=kind: not isinstance(app.screen, kind))
+        assert mon.calls == []
 
 
 async def test_episodes_from_the_real_alert_engine_are_two_rows(tmp_path: Path):

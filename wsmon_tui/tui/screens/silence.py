@@ -8,14 +8,10 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, RadioButton, RadioSet, Static
+from textual.containers import Vertical
+from textual.widgets import Button, Input, RadioButton, RadioSet
 
-from wsmon_tui.model import AlertView
-from wsmon_tui.tui.fmt import safe
-from wsmon_tui.tui.screens.popup import close_hint
+from wsmon_tui.tui.screens.popup import AlertDialog, close_hint
 
 DURATIONS = (("30m", 1800.0), ("1h", 3600.0), ("4h", 14400.0), ("1d", 86400.0))
 
@@ -28,30 +24,21 @@ class SilenceRequest:
     comment: str
 
 
-class SilenceScreen(ModalScreen[SilenceRequest | None]):
+class SilenceScreen(AlertDialog[SilenceRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="modal.cancel", tooltip="Close without silencing"),
     ]
-
-    def __init__(self, alert: AlertView, user: str) -> None:
-        super().__init__(classes="dialog-screen")
-        self.alert = alert
-        self.user = user
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Silence"
             box.border_subtitle = close_hint(self, "cancel")
-            yield Static(Content.assemble(
-                ("Silence ", "bold"), (safe(self.alert.rule, 60), "bold"), " on ",
-                safe(self.alert.target or "every target", 60), f" as {safe(self.user, 40)}"))
+            yield self.heading("Silence", "every target")
             with RadioSet(id="silence-duration"):
                 for i, (label, _) in enumerate(DURATIONS):
                     yield RadioButton(label, value=(i == 1), id=f"d-{label}")
             yield Input(placeholder="comment (required: why)", id="silence-comment")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Silence", id="ok", variant="warning")
+            yield from self.buttons("Silence", "warning")
 
     def on_mount(self) -> None:
         self.query_one(RadioSet).focus()
@@ -70,7 +57,3 @@ class SilenceScreen(ModalScreen[SilenceRequest | None]):
             return
         target = self.alert.target if self.alert.target and self.alert.target != "overall" else None
         self.dismiss(SilenceRequest(self.alert.rule, target, self.duration(), comment))
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
