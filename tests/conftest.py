@@ -25,6 +25,22 @@ def isolated_env(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture
+def clock():
+    """A settable clock for the alert engine's tests (``tests/test_alert_engine.py``'s ``Clock``)."""
+    from tests.test_alert_engine import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    """``wsmon.db`` in a fresh state dir (mode 0700, as the engine makes it), not yet created."""
+    d = tmp_path / "state"
+    d.mkdir(mode=0o700)
+    return d / "wsmon.db"
+
+
 def require_binary(name: str) -> str:
     """Path of a Debian-packaged binary a test talks to; skip locally, fail in CI."""
     path = shutil.which(name)

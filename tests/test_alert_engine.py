@@ -105,18 +105,6 @@ def kinds(notes: list[Notification]) -> list[str]:
     return [n.kind for n in notes]
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    d = tmp_path / "state"
-    d.mkdir(mode=0o700)
-    return d / "wsmon.db"
-
-
 def open_engine(config: Config, db_path: Path | None, clock: Clock):
     return AlertEngine(config, db_path, clock=clock)
 

@@ -4,24 +4,11 @@ value it fired at kept beside the value it has now (real engine, real SQLite dat
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
-from tests.test_alert_engine import Clock, World, err_rule, make_config, new
+from tests.test_alert_engine import World, err_rule, make_config, new
 from wsmon_tui.alerts.engine import AlertEngine
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    d = tmp_path / "state"
-    d.mkdir(mode=0o700)
-    return d / "wsmon.db"
 
 
 @pytest.fixture
