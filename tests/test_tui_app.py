@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from textual.widgets import Button, DataTable, Input, OptionList
+from textual.widgets import Button, DataTable, Input, OptionList, Static
 
 from tests.tui_fixtures import BASE, FakeMonitor, make_config, sequence
 from wsmon_tui.tui.app import WsmonApp
@@ -586,6 +586,26 @@ async def test_keymap_from_config_remaps_bindings():
         assert app.paused is False
         await pilot.press("P")
         assert app.paused is True
+
+
+async def test_the_tab_strip_names_the_view_keys_and_the_footer_keeps_its_room_for_actions():
+    """The footer leaves the view keys to the tab strip, which names them after a remap; at
+    80 columns the footer then has room for Rollback and Pause."""
+    config = make_config()
+    config.ui.keymap = {"mode.detailed": "f2,2"}
+    mon = FakeMonitor(config)
+    app, _ = make_app(mon)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot, mon)
+        tabs = str(app.screen.query_one("#tabs", Static).render())
+        assert "1 Summary" in tabs and "f2 Detailed" in tabs and "3 Alerts" in tabs
+        shown = [b.binding.description for b in app.screen.active_bindings.values() if b.binding.show]
+        assert "Summary" not in shown and "Detailed" not in shown
+        footer = "".join(str(w.render()) for w in app.screen.query("FooterKey"))
+        assert "Rollback" in footer and "Pause" in footer, footer
+        await pilot.press("f2")
+        assert app.current_mode == "detailed"
+        assert "f2 Detailed" in str(app.screen.query_one("#tabs", Static).render())
 
 
 async def test_command_palette_runs_export(tmp_path):

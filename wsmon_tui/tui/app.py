@@ -86,10 +86,15 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
     }
     COMMANDS = App.COMMANDS | {WsmonCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "mode('summary')", "Summary", id="mode.summary", tooltip="Cards, big figures, alerts"),
-        Binding("2", "mode('detailed')", "Detailed", id="mode.detailed", tooltip="Every metric per target"),
-        Binding("3", "mode('alerts')", "Alerts", id="mode.alerts", tooltip="Alerts: ack, silence, why"),
-        Binding("4", "mode('metrics')", "Metrics", id="mode.metrics", tooltip="Charts over time"),
+        # The view keys are said by the tab strip (widgets/tabs.py), not the footer.
+        Binding("1", "mode('summary')", "Summary", show=False,
+                id="mode.summary", tooltip="Cards, big figures, alerts"),
+        Binding("2", "mode('detailed')", "Detailed", show=False,
+                id="mode.detailed", tooltip="Every metric per target"),
+        Binding("3", "mode('alerts')", "Alerts", show=False,
+                id="mode.alerts", tooltip="Alerts: ack, silence, why"),
+        Binding("4", "mode('metrics')", "Metrics", show=False,
+                id="mode.metrics", tooltip="Charts over time"),
         Binding("R", "rollback", "Rollback", id="rollback", tooltip="Roll the deployment back (asks first)"),
         Binding("p", "pause", "Pause", id="pause", tooltip="Stop repainting; the engine keeps running"),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="Take a snapshot now"),

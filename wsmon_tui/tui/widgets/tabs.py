@@ -1,7 +1,16 @@
-"""The strip naming the four views and marking the current one."""
+"""The strip naming the four views, each with the key that shows it, and marking the current one.
+
+The strip is where the view keys are said: the footer leaves them out (its room goes to the
+view's own actions, rollback and pause), and after a ``[ui] keymap`` remap of ``mode.summary``
+and the others the strip names the keys that work.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
 
@@ -9,10 +18,20 @@ VIEWS = (("summary", "1", "Summary"), ("detailed", "2", "Detailed"), ("alerts", 
          ("metrics", "4", "Metrics"))
 
 
-def tabs_content(current: str, alert_count: int = 0) -> Content:
+def view_keys(app: Any) -> dict[str, str]:
+    """Each view's key as the app displays it, after any remap of its ``mode.<view>`` binding."""
+    keymap: Mapping[str, str] = getattr(app, "keymap", {}) or {}
+    keys = {}
+    for mode, default, _ in VIEWS:
+        first = keymap.get(f"mode.{mode}", default).split(",")[0].strip() or default
+        keys[mode] = app.get_key_display(Binding(first, f"mode('{mode}')"))
+    return keys
+
+
+def tabs_content(current: str, alert_count: int = 0, keys: Mapping[str, str] | None = None) -> Content:
     parts: list[str | tuple[str, str]] = []
     for mode, key, title in VIEWS:
-        label = f" {key} {title}"
+        label = f" {(keys or {}).get(mode, key)} {title}"
         if mode == "alerts" and alert_count:
             label += f" ({alert_count})"
         label += " "
@@ -33,8 +52,13 @@ class ViewTabs(Static):
         super().__init__(tabs_content(current), id="tabs")
         self.current = current
         self._alerts = 0
+        self.keys: dict[str, str] = {}
+
+    def on_mount(self) -> None:
+        self.keys = view_keys(self.app)
+        self.update(tabs_content(self.current, self._alerts, self.keys), layout=False)
 
     def show(self, alert_count: int) -> None:
         if alert_count != self._alerts:
             self._alerts = alert_count
-            self.update(tabs_content(self.current, alert_count), layout=False)  # height 1
+            self.update(tabs_content(self.current, alert_count, self.keys), layout=False)  # height 1
