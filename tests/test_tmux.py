@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import require_binary
 from tests.prom_server import free_port
+from wsmon_tui.tui.driver import GRACE
 
 
 @dataclass
@@ -394,8 +395,6 @@ def test_the_input_thread_sleeps_until_a_key_and_still_times_out_a_lone_escape(t
     _wait_state(app, "T")
     os.kill(app, signal.SIGCONT)
     _wait_state(app, "S")
-    from wsmon_tui.tui.driver import GRACE
-
     time.sleep(GRACE + 0.5)
     before = _wakeups(app)
     time.sleep(3.0)

@@ -196,6 +196,8 @@ def _is_gone(proc: psutil.Process) -> bool:
 
 
 def _optional(fn: Callable[[], float]) -> float | None:
+    """``fn()``, or None where the platform does not give that figure (psutil raises
+    NotImplementedError) or this user may not read it: the figure is shown as missing."""
     try:
         return float(fn())
     except (psutil.AccessDenied, PermissionError, NotImplementedError):

@@ -46,6 +46,7 @@ from wsmon_tui.tui.actions import EngineActions
 from wsmon_tui.tui.chrome import ScreenChrome
 from wsmon_tui.tui.fmt import safe
 from wsmon_tui.tui.incident import IncidentMemo
+from wsmon_tui.tui.keys import bound_keys
 from wsmon_tui.tui.lifecycle import SessionEnd
 from wsmon_tui.tui.messages import SnapshotArrived
 from wsmon_tui.tui.palette import WsmonCommands
@@ -406,7 +407,7 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
             if not isinstance(binding, Binding) or binding.id not in READ_ONLY_IDS:
                 continue
             if binding.id == "rollback" or isinstance(self.screen, AlertsScreen):
-                keys.update(k.strip() for k in keymap.get(binding.id, binding.key).split(","))
+                keys.update(bound_keys(keymap, binding))
         return keys
 
     def action_mode(self, mode: str) -> None:

@@ -77,15 +77,14 @@ class WsmonLinuxDriver(LinuxDriver):
             except OSError:
                 pass  # full: it is being woken already
         try:
-            super().disable_input()
+            super().disable_input()  # sets exit_event and joins the thread
         finally:
-            if wake is not None and self.input_wake is wake:
-                self.input_wake = None
-                for fd in wake:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+            self.input_wake = None
+            for fd in wake or ():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def run_input_thread(self) -> None:
         """Wait for input and dispatch events: Textual's loop, blocking once input is quiet."""

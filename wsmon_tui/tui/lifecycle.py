@@ -68,6 +68,8 @@ class SessionEnd(App[int]):
         closes its session with how it ended, then the app restores the terminal."""
         loop = asyncio.get_running_loop()
         for sig, reason in STOP_SIGNALS.items():
+            # A loop without signal support (NotImplementedError) or not on the main thread
+            # (RuntimeError, ValueError: e.g. under a test runner) keeps the default handlers.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._on_signal, reason)
 

@@ -24,6 +24,7 @@ from textual.widgets import Button, Static
 
 from wsmon_tui.model import AlertView
 from wsmon_tui.tui.fmt import safe
+from wsmon_tui.tui.keys import bound_keys
 
 ResultT = TypeVar("ResultT")
 
@@ -37,9 +38,7 @@ def close_hint(screen: Screen[Any], what: str) -> str:
     keymap = getattr(app, "keymap", {}) or {}
     for binding in screen.BINDINGS:
         if isinstance(binding, Binding) and binding.action in CLOSING_ACTIONS:
-            keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
-            shown = [app.get_key_display(Binding(k.strip(), binding.action))
-                     for k in keys.split(",") if k.strip()]
+            shown = [app.get_key_display(Binding(k, binding.action)) for k in bound_keys(keymap, binding)]
             return f"{' / '.join(shown[:2])} {what}"
     return ""
 

@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
 
+from wsmon_tui.tui.keys import bound_keys
+
 VIEWS = (("summary", "1", "Summary"), ("detailed", "2", "Detailed"), ("alerts", "3", "Alerts"),
          ("metrics", "4", "Metrics"))
 
@@ -23,8 +25,9 @@ def view_keys(app: Any) -> dict[str, str]:
     keymap: Mapping[str, str] = getattr(app, "keymap", {}) or {}
     keys = {}
     for mode, default, _ in VIEWS:
-        first = keymap.get(f"mode.{mode}", default).split(",")[0].strip() or default
-        keys[mode] = app.get_key_display(Binding(first, f"mode('{mode}')"))
+        action = f"mode('{mode}')"
+        first = (bound_keys(keymap, Binding(default, action, id=f"mode.{mode}")) or [default])[0]
+        keys[mode] = app.get_key_display(Binding(first, action))
     return keys
 
 

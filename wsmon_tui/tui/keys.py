@@ -1,0 +1,15 @@
+"""A binding's keys after the user's ``[ui] keymap``: what the footer, the tab strip, a
+pop-up's close hint and the read-only notice must name, so they never name a key that
+does not work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.binding import Binding
+
+
+def bound_keys(keymap: Mapping[str, str], binding: Binding) -> list[str]:
+    """The keys of ``binding`` in order, after a remap of its id in ``keymap``."""
+    keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+    return [k.strip() for k in keys.split(",") if k.strip()]
