@@ -158,6 +158,37 @@ def test_condition_clearing_while_pending_leaves_no_alert(clock, db_path, engine
         assert conn.execute("SELECT COUNT(*) FROM alert_alerts").fetchone()[0] == 0
 
 
+def test_an_alert_acknowledged_while_pending_is_kept_when_it_clears(clock, db_path, engines):
+    """What a person did is history: an ack on a pending alert is never silently dropped."""
+    eng = new(engines, make_config(err_rule(for_=30.0)), db_path, clock)
+    w = World(clock)
+    views, _ = w.run(eng, error_rate=0.5)
+    assert views[0].state == "pending"
+    eng.acknowledge(views[0].id, "dave", "watching it")
+    clock.advance(10)
+    views, notes = w.run(eng, error_rate=0.0)
+    assert [(v.state, v.acknowledged_by) for v in views] == [("resolved", "dave")] and notes == []
+    kept = [(a.state, a.acknowledged_by, a.ack_comment) for a in eng.alerts("all")]
+    assert kept == [("resolved", "dave", "watching it")]
+
+
+def test_an_alert_acknowledged_while_pending_ends_stale_with_the_session(clock, db_path, engines):
+    cfg = make_config(err_rule(for_=30.0))
+    eng = new(engines, cfg, db_path, clock)
+    eng.begin_session("s1")
+    w = World(clock)
+    views, _ = w.run(eng, error_rate=0.5)
+    eng.acknowledge(views[0].id, "dave")
+    eng.unacknowledge(views[0].id, "dave")  # withdrawn, but both were done: still history
+    clock.advance(5)
+    eng.end_session()
+    later = new(engines, cfg, db_path, clock)
+    assert [(a.state, a.rule) for a in later.alerts("all")] == [("stale", "Errors")]
+    with sqlite3.connect(db_path) as conn:
+        events = [r[0] for r in conn.execute("SELECT event FROM alert_history ORDER BY id")]
+    assert events == ["pending", "acknowledged", "unacknowledged", "stale"]
+
+
 def test_keep_firing_for_rides_out_a_short_dip_then_resolves(clock, db_path, engines):
     eng = new(engines, make_config(err_rule(keep_firing_for=60.0)), db_path, clock)
     w = World(clock)

@@ -60,6 +60,9 @@ class _Alert:
     ack_user: str | None = None
     ack_at: float | None = None
     ack_comment: str = ""
+    acted_on: bool = False
+    """Someone acknowledged this occurrence (even if later withdrawn): kept in the history when
+    it ends, even if it never fired."""
     silenced: bool = False
     inhibited_by: str = ""
     escalated: bool = False

@@ -17,6 +17,10 @@ Who is told what, per alert (one per (rule, target), id = fingerprint):
   ``extra["reason"] = "ack_timeout"``) every that long while it still fires.
 * ``resolved`` when it resolves (``send_resolved``), if ``firing`` was sent.
 
+A pending alert that clears (or is still pending when the session ends) leaves no trace, unless
+someone acknowledged it while pending: what a person did is history, so it ends ``resolved``
+(or ``stale``) and stays listed with its acknowledgement, like one that fired.
+
 Muted alerts are evaluated and shown, and not notified at all: silenced (a matching
 silence or an open maintenance window: ``silenced=True``) or inhibited (another pending or
 firing alert on the same target holds it back, e.g. TargetDown over HighErrorRate:
@@ -195,7 +199,7 @@ class AlertEngine(NotifyPass):
                 alert.touch()
                 self._event(alert, "firing", now)
             return
-        if alert.state == "pending":
+        if alert.state == "pending" and not alert.acted_on:
             self._drop(alert)
             return
         if value is not None and value != alert.value:
@@ -232,7 +236,7 @@ class AlertEngine(NotifyPass):
         for alert in list(self._active.values()):
             if alert.external:
                 continue
-            if alert.state == "pending":
+            if alert.state == "pending" and not alert.acted_on:
                 self._drop(alert)
             else:
                 alert.last_true_at = now
@@ -274,7 +278,7 @@ class AlertEngine(NotifyPass):
         self._flush(force=True)
 
     def _end_stale(self, alert: _Alert, at: float, why: str) -> None:
-        if alert.state == "pending":
+        if alert.state == "pending" and not alert.acted_on:
             self._drop(alert)  # never fired: not kept, as when its condition clears
             return
         del self._active[(alert.rule, alert.target)]
@@ -417,7 +421,7 @@ class AlertEngine(NotifyPass):
         if alert is None:
             return out
         now = self.clock()
-        if alert.state == "pending":
+        if alert.state == "pending" and not alert.acted_on:
             self._drop(alert)
         else:
             self._resolve(alert, now, out)

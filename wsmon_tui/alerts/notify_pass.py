@@ -51,6 +51,7 @@ class NotifyPass(AlertEngineState):
 
     def _set_ack(self, alert: _Alert, user: str, at: float, comment: str, out: list[Notification]) -> None:
         alert.ack_user, alert.ack_at, alert.ack_comment = user, at, comment
+        alert.acted_on = True
         alert.ack_renotified_at = None
         alert.touch()
         if alert.notified_firing and not alert.muted:
