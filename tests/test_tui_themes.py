@@ -125,3 +125,17 @@ def test_dashboard_run_checks_refresh_first(isolated_env):
     with pytest.raises(UsageError, match="--refresh"):
         dashboard_cmd.run(args)
     assert not (isolated_env / ".local" / "state" / "wsmon-tui").exists()
+
+
+async def test_a_textual_theme_chosen_at_run_time_gets_a_solid_muted_colour():
+    """Textual's own themes get a plain ``text-muted`` when first used, not only at start
+    (the palette switches themes while the app runs)."""
+    app, _ = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.theme != "nord"
+        app.theme = "nord"
+        await pilot.pause()
+        muted = app.get_css_variables()["text-muted"]
+        assert muted.startswith("#") and "auto" not in muted, muted
+        assert app.current_theme.variables["text-muted"] == muted
+        assert app.get_theme("nord") is app.get_theme("nord")  # worked out once
