@@ -85,6 +85,9 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
         "summary": SummaryScreen, "detailed": DetailedScreen, "alerts": AlertsScreen,
         "metrics": MetricsScreen,
     }
+    DEFAULT_MODE = "summary"
+    """The app starts in this mode's screen (``--mode`` switches on mount): Textual's empty
+    default screen is never built, which saved a screen and a CSS pass of the first frame."""
     COMMANDS = App.COMMANDS | {WsmonCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         # The view keys are said by the tab strip (widgets/tabs.py), not the footer.
@@ -240,10 +243,13 @@ class WsmonApp(EngineActions, SessionEnd, ScreenChrome):
         """A warning shown once the app is up (e.g. the store could not be opened)."""
         self._startup_notes.append(text)
 
-    def on_mount(self) -> None:
+    def on_load(self) -> None:
+        """Before the first screen is built: its tab strip names the remapped keys."""
         keymap = self.engine.config.ui.keymap
         if keymap:
             self.set_keymap(dict(keymap))
+
+    def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
         self.screen_change_signal.subscribe(self, self._screen_changed)
         self.engine.subscribe(self._snapshot_callback)
