@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Input, Static
 from tests import hostile
 from tests.test_tui_app import feed, make_app, until
 from tests.test_tui_views import screen_text
-from tests.tui_fixtures import FAILING, fleet, sequence
+from tests.tui_fixtures import FAILING, alert, fleet, sequence
 from wsmon_tui.config import Config, DeploymentConfig, MonitorConfig, ResourcesConfig, TargetConfig
 from wsmon_tui.engine.monitor import Monitor
 from wsmon_tui.tui.screens.ack import AckScreen
@@ -196,6 +196,24 @@ async def test_real_names_show_whole_and_the_columns_that_matter_come_first(size
             assert "presence-ws-ap-northeast-1 " in text  # the longest, whole
         table = app.screen.query_one("#targets-table", DataTable)
         assert column(table, "last_error")[:4] == ["503", "1011", "refused", "timeout"]
+
+
+async def test_at_80_columns_the_alerts_table_gives_a_name_the_room_the_essentials_leave():
+    """Severity, Rule, State and Value / Threshold are as wide as their text, so a 19-character
+    target name is whole at 80 columns (it was cut at 12 behind a fixed 27-column value)."""
+    alerts = (alert("TargetDown", "notify-ws-us-west-2", "critical", "firing"),
+              alert("SlowHandshake", "chat-ws-eu-west-1", "warning", "firing"),
+              alert("HighErrorRate", "presence-ws-ap-northeast-1", "critical", "firing"))
+    app, mon = make_app(mode="alerts")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fed(pilot, mon, [fleet(1, alerts=alerts), fleet(2, alerts=alerts)])
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        header = next(line for line in text.splitlines() if "Target" in line)
+        for label in ("Severity", "Rule", "State", "Value / Threshold"):
+            assert label in header, (label, header)
+        assert "notify-ws-us-west-2 " in text
+        assert any("presence-ws-" in line and "…" in line for line in text.splitlines())  # 26: cut
 
 
 @pytest.mark.slow

@@ -26,14 +26,14 @@ SEV_STYLE = {"critical": "bold $text-error", "warning": "bold $text-warning", "i
 STATE_STYLE = {"firing": "bold", "pending": "$text-warning", "resolved": "$text-muted",
                "stale": "$text-muted"}
 ACTIVE_STATES = ("pending", "firing")
-COLUMNS = (("severity", "Severity", 8), ("rule", "Rule", 14), ("target", "Target", 12),
-           ("state", "State", 9), ("value", "Value / Threshold", 27), ("since", "Since", 8),
+COLUMNS = (("severity", "Severity", 8), ("rule", "Rule", 10), ("target", "Target", 12),
+           ("state", "State", 9), ("value", "Value / Threshold", 17), ("since", "Since", 8),
            ("ack", "Acknowledged", 12), ("comment", "Ack comment", 30))
-"""Value / Threshold is wide enough for "fired 2450.7 ms / 1000.0 ms": a cell cut short
-would hide the threshold."""
-FIT = {"rule": 40, "target": 40, "comment": 80}
+FIT = {"rule": 40, "target": 40, "value": 30, "comment": 80}
 """Columns as wide as their longest text (up to this) where the terminal has room: a fixed
-width cut target names at 12 columns even at 160 (and a fleet alert's "chat@eu-west,us-east")."""
+width cut target names at 12 columns even at 160 (and a fleet alert's "chat@eu-west,us-east").
+Value / Threshold fits "fired 2450.7 ms / 1000.0 ms" and is never cut (it is essential): a
+cell cut short would hide the threshold; sized to its text, it leaves a name its room at 80."""
 ESSENTIAL = frozenset({"severity", "rule", "state", "value"})
 """Kept on screen at any width: a long target name gives up its room first."""
 

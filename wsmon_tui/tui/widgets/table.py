@@ -225,15 +225,20 @@ class SortFilterTable(Vertical):
         return [f"{c.label} {arrow}" if c.key == self.sort_by else c.label for c in self.columns]
 
     def _widths(self) -> list[int]:
+        """Essential columns as wide as their text needs (a fitted one within its ``fit``); the
+        other fitted columns (a target name) get the room those leave on screen, so at 80
+        columns a name is cut only when the essentials really fill the line."""
         table = self.table
         pad = 2 * table.cell_padding
-        room: int | None = None
-        if table.size.width:
-            kept = sum(c.width + pad for c in self.columns if c.essential)
-            room = table.size.width - SCROLLBAR - kept - pad
         labels = self._labels()
-        return [max(fitted_width(c, self._given, room) if c.fit else c.width, len(label))
-                for c, label in zip(self.columns, labels, strict=True)]
+        natural = [max(fitted_width(c, self._given, None) if c.fit else c.width, len(label))
+                   for c, label in zip(self.columns, labels, strict=True)]
+        if not table.size.width:
+            return natural
+        kept = sum(w + pad for c, w in zip(self.columns, natural, strict=True) if c.essential)
+        room = table.size.width - SCROLLBAR - kept - pad
+        return [w if c.essential or not c.fit else max(fitted_width(c, self._given, room), len(label))
+                for c, w, label in zip(self.columns, natural, labels, strict=True)]
 
     def _apply(self) -> None:
         table = self.table
