@@ -172,6 +172,25 @@ def test_an_alert_acknowledged_while_pending_is_kept_when_it_clears(clock, db_pa
     assert kept == [("resolved", "dave", "watching it")]
 
 
+def test_an_alert_acknowledged_while_pending_is_announced_as_firing_and_acknowledged(clock, db_path, engines):
+    """The channels still learn it fired; the ack follows at once (PagerDuty acknowledges the
+    incident it just opened), and neither reminders nor escalation come after."""
+    cfg = make_config(err_rule(for_=30.0, cooldown=60.0), escalate_after=90.0)
+    eng = new(engines, cfg, db_path, clock)
+    w = World(clock)
+    views, _ = w.run(eng, error_rate=0.5)
+    eng.acknowledge(views[0].id, "dave")
+    clock.advance(30)
+    views, notes = w.run(eng, error_rate=0.5)
+    assert views[0].state == "firing" and kinds(notes) == ["firing", "acknowledged"]
+    assert [n.seq for n in notes] == [1, 2]
+    later: list[Notification] = []
+    for _ in range(20):
+        clock.advance(10)
+        later += w.run(eng, error_rate=0.5)[1]
+    assert later == []
+
+
 def test_an_alert_acknowledged_while_pending_ends_stale_with_the_session(clock, db_path, engines):
     cfg = make_config(err_rule(for_=30.0))
     eng = new(engines, cfg, db_path, clock)

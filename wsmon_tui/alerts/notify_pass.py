@@ -92,6 +92,8 @@ class NotifyPass(AlertEngineState):
             alert.first_notified_at = now
             alert.severity_rose = False
             self._notify(alert, "firing", now, out)
+            if alert.ack_user is not None:  # acknowledged while pending: PagerDuty's incident too
+                self._notify(alert, "acknowledged", now, out)
             return
         if alert.severity_rose:
             alert.severity_rose = False
