@@ -11,7 +11,10 @@
 
 The echo server runs in its own process, so only the client side is measured.
 
-    .venv/bin/python benchmarks/bench_monitor.py [--seconds 20] [--quick]
+    .venv/bin/python benchmarks/bench_monitor.py [--seconds 20] [--rounds 3] [--quick]
+
+Parts 1 and 2 run ``--rounds`` times (bare and monitor interleaved) and report the median: a
+single 20 s sample of each moved the ratio between 1.44x and 1.74x on the same tree.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,6 +170,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="shorter runs, for a smoke check")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of each side-by-side figure (one run is one sample "
+                             "of a noisy machine)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,30 +188,43 @@ def main() -> int:
         return 0
 
     seconds = 8.0 if args.quick else args.seconds
+    rounds = 1 if args.quick else max(1, args.rounds)
     failed = False
     with echo_server() as port:
         url = f"ws://127.0.0.1:{port}"
-        print(f"1) CPU per probe, 200 targets at 2 s, {seconds:g} s each, child processes")
-        bare = run_child("bare", url, "200", "2", str(seconds))
-        mon = run_child("monitor", url, "200", "2", str(seconds))
-        b = bare["cpu"] / max(bare["probes"], 1) * 1e6
-        m = mon["cpu"] / max(mon["probes"], 1) * 1e6
-        ratio = m / b
-        print(f"   bare websockets loop : {b:7.0f} us CPU/probe  ({bare['probes']} probes, "
-              f"peak RSS {bare['peak_rss_mb']:.0f} MB)")
-        print(f"   wsmon Monitor + store: {m:7.0f} us CPU/probe  ({mon['probes']} probes, "
-              f"peak RSS {mon['peak_rss_mb']:.0f} MB)")
-        print(f"   ratio {ratio:.2f}x (target <= 1.5x); peak RSS {mon['peak_rss_mb']:.0f} MB (target <= 150)")
-        failed |= ratio > 1.5 or mon["peak_rss_mb"] > 150
+        print(f"1) CPU per probe, 200 targets at 2 s, {seconds:g} s each, child processes, "
+              f"{rounds} interleaved round(s); the median ratio is the figure")
+        ratios: list[float] = []
+        peak = 0.0
+        for r in range(rounds):
+            bare = run_child("bare", url, "200", "2", str(seconds))
+            mon = run_child("monitor", url, "200", "2", str(seconds))
+            b = bare["cpu"] / max(bare["probes"], 1) * 1e6
+            m = mon["cpu"] / max(mon["probes"], 1) * 1e6
+            ratios.append(m / b)
+            peak = max(peak, mon["peak_rss_mb"])
+            print(f"   round {r + 1}: bare websockets loop {b:5.0f} us CPU/probe ({bare['probes']} probes, "
+                  f"peak RSS {bare['peak_rss_mb']:.0f} MB); wsmon Monitor + store {m:5.0f} us "
+                  f"({mon['probes']} probes, peak RSS {mon['peak_rss_mb']:.0f} MB): {m / b:.2f}x")
+        ratio = statistics.median(ratios)
+        print(f"   ratio {ratio:.2f}x, median of {', '.join(f'{x:.2f}' for x in ratios)} (target <= 1.5x); "
+              f"peak RSS {peak:.0f} MB (target <= 150)")
+        failed |= ratio > 1.5 or peak > 150
 
         lag_seconds = 12.0 if args.quick else max(seconds, 30.0)
-        print(f"2) schedule lag, 1,000 targets at 10 s, {lag_seconds:g} s")
-        big = run_child("monitor", url, "1000", "10", str(lag_seconds))
-        print(f"   lag p50 {big['lag_p50_ms']:.1f} ms, p99 {big['lag_p99_ms']:.1f} ms, "
-              f"max {big['lag_max_ms']:.1f} ms (target p99 < 250); {big['probes']} probes, "
-              f"{big['overruns']} overruns, CPU {big['cpu']:.1f} s = {100 * big['cpu'] / lag_seconds:.0f} % "
-              f"of a core; peak RSS {big['peak_rss_mb']:.0f} MB")
-        failed |= big["lag_p99_ms"] >= 250
+        print(f"2) schedule lag, 1,000 targets at 10 s, {lag_seconds:g} s, {rounds} run(s); the median p99 "
+              "is the figure")
+        p99s: list[float] = []
+        for _ in range(rounds):
+            big = run_child("monitor", url, "1000", "10", str(lag_seconds))
+            p99s.append(big["lag_p99_ms"])
+            print(f"   lag p50 {big['lag_p50_ms']:.1f} ms, p99 {big['lag_p99_ms']:.1f} ms, "
+                  f"max {big['lag_max_ms']:.1f} ms; {big['probes']} probes, "
+                  f"{big['overruns']} overruns, CPU {big['cpu']:.1f} s = "
+                  f"{100 * big['cpu'] / lag_seconds:.0f} % of a core; peak RSS {big['peak_rss_mb']:.0f} MB")
+        p99 = statistics.median(p99s)
+        print(f"   lag p99 {p99:.1f} ms, median of {', '.join(f'{x:.1f}' for x in p99s)} (target < 250)")
+        failed |= p99 >= 250
 
     hours = 6.0 if args.quick else 24.0
     print(f"3) memory over a simulated {hours:g} h, 200 targets, a probe each per 30 s")
