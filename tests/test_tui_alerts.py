@@ -195,6 +195,24 @@ async def test_value_and_threshold_carry_the_metrics_unit():
         assert cells(table, cpu.episode)["value"] == "91% / 75%"
 
 
+async def test_an_alert_without_metric_or_threshold_shows_a_dash_not_a_bare_number():
+    """RollbackInProgress carries its trigger's value (health 0) with no metric: "0.00 / —"
+    read as a measurement; the summary says what set it off."""
+    rollback = dataclasses.replace(alert("RollbackInProgress", "chat", "warning", "firing"), metric="",
+                                   value=0.0, threshold=None, fired_value=0.0)
+    app, mon = make_app(FakeMonitor(deliveries=[]), mode="alerts")
+    async with app.run_test(size=SIZE) as pilot:
+        await show(pilot, mon, snapshot(1, alerts=(rollback,)))
+        table = app.screen.query_one("#alerts-table", DataTable)
+        assert cells(table, rollback.episode)["value"] == "—"
+        table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, AlertDetailScreen))
+        await until(pilot, lambda: "none sent" in text_of(app, "#alert-detail"))
+        text = text_of(app, "#alert-detail")
+        assert "no metric or threshold" in text and "0.00" not in text and "fired at" not in text
+
+
 def test_deliveries_are_the_episodes_own():
     from wsmon_tui.tui.screens.alert_detail import episode_deliveries
 

@@ -62,6 +62,10 @@ def value_parts(alert: AlertView, rule: RuleInfo | None, now: float, current: fl
         return metric_value(metric, value)
 
     parts: Parts = [("\nValue against threshold\n", "bold")]
+    if not metric and threshold is None:  # RollbackInProgress: a bare number would read as a measurement
+        parts.append(("  none: this alert has no metric or threshold; its summary says what set it off\n",
+                      "$text-muted"))
+        return parts
     parts.append(f"  fires when {safe(metric or 'its value', 40)} {op or 'crosses'} {shown(threshold)}\n")
     if alert.firing_at is None:
         parts.append(("  fired at    not yet (pending)\n", "$text-muted"))

@@ -40,7 +40,11 @@ ESSENTIAL = frozenset({"severity", "rule", "state", "value"})
 
 def value_text(alert: AlertView) -> str:
     """Value / threshold in the metric's unit. A resolved or stale episode shows the value it
-    fired at ("fired 12.0% / 5.0%"): the value that resolved it is no reason it fired."""
+    fired at ("fired 12.0% / 5.0%"): the value that resolved it is no reason it fired. An alert
+    with neither metric nor threshold (RollbackInProgress, raised with its trigger's value) shows
+    a dash: a bare "0.00 / —" says nothing true; its summary says what set it off."""
+    if not alert.metric and alert.threshold is None:
+        return DASH
     threshold = metric_value(alert.metric, alert.threshold)
     if alert.state in ACTIVE_STATES:
         return f"{metric_value(alert.metric, alert.value)} / {threshold}"
