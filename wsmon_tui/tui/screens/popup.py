@@ -24,7 +24,7 @@ from textual.widgets import Button, Static
 
 from wsmon_tui.model import AlertView
 from wsmon_tui.tui.fmt import safe
-from wsmon_tui.tui.keys import bound_keys
+from wsmon_tui.tui.keys import shown_keys
 
 ResultT = TypeVar("ResultT")
 
@@ -34,11 +34,9 @@ CLOSING_ACTIONS = frozenset({"dismiss", "cancel"})
 def close_hint(screen: Screen[Any], what: str) -> str:
     """"esc close": the keys of ``screen``'s closing binding (``dismiss`` or ``cancel``), and
     ``what`` they do."""
-    app = screen.app
-    keymap = getattr(app, "keymap", {}) or {}
     for binding in screen.BINDINGS:
         if isinstance(binding, Binding) and binding.action in CLOSING_ACTIONS:
-            shown = [app.get_key_display(Binding(k, binding.action)) for k in bound_keys(keymap, binding)]
+            shown = shown_keys(screen.app, binding)
             return f"{' / '.join(shown[:2])} {what}"
     return ""
 

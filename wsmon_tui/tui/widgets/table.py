@@ -135,13 +135,10 @@ def cut(cell: Cell, width: int) -> Cell:
     return str(cell)[: width - 1] + "…"
 
 
-def fitted_width(column: Column, rows: Sequence[Row], room: int | None) -> int:
-    """A fitted column's width: its longest text within [width, fit], and within ``room``."""
+def fitted_width(column: Column, rows: Sequence[Row]) -> int:
+    """A fitted column's width: its longest text within [width, fit]."""
     longest = max((len(plain(r.cells.get(column.key, ""))) for r in rows), default=0)
-    width = max(column.width, min(column.fit, longest))
-    if room is not None:
-        width = min(width, max(column.width, room))
-    return width
+    return max(column.width, min(column.fit, longest))
 
 
 class SortFilterTable(Vertical):
@@ -231,14 +228,14 @@ class SortFilterTable(Vertical):
         table = self.table
         pad = 2 * table.cell_padding
         labels = self._labels()
-        natural = [max(fitted_width(c, self._given, None) if c.fit else c.width, len(label))
-                   for c, label in zip(self.columns, labels, strict=True)]
-        if not table.size.width:
-            return natural
-        kept = sum(w + pad for c, w in zip(self.columns, natural, strict=True) if c.essential)
-        room = table.size.width - SCROLLBAR - kept - pad
-        return [w if c.essential or not c.fit else max(fitted_width(c, self._given, room), len(label))
-                for c, w, label in zip(self.columns, natural, labels, strict=True)]
+        widths = [max(fitted_width(c, self._given) if c.fit else c.width, len(label))
+                  for c, label in zip(self.columns, labels, strict=True)]
+        if table.size.width:
+            kept = sum(w + pad for c, w in zip(self.columns, widths, strict=True) if c.essential)
+            room = table.size.width - SCROLLBAR - kept - pad
+            widths = [w if c.essential or not c.fit else max(min(w, max(c.width, room)), len(label))
+                      for c, w, label in zip(self.columns, widths, labels, strict=True)]
+        return widths
 
     def _apply(self) -> None:
         table = self.table

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
 
-from wsmon_tui.tui.keys import bound_keys
+from wsmon_tui.tui.keys import shown_keys
 
 VIEWS = (("summary", "1", "Summary"), ("detailed", "2", "Detailed"), ("alerts", "3", "Alerts"),
          ("metrics", "4", "Metrics"))
@@ -22,12 +22,10 @@ VIEWS = (("summary", "1", "Summary"), ("detailed", "2", "Detailed"), ("alerts", 
 
 def view_keys(app: Any) -> dict[str, str]:
     """Each view's key as the app displays it, after any remap of its ``mode.<view>`` binding."""
-    keymap: Mapping[str, str] = getattr(app, "keymap", {}) or {}
     keys = {}
     for mode, default, _ in VIEWS:
-        action = f"mode('{mode}')"
-        first = (bound_keys(keymap, Binding(default, action, id=f"mode.{mode}")) or [default])[0]
-        keys[mode] = app.get_key_display(Binding(first, action))
+        shown = shown_keys(app, Binding(default, f"mode('{mode}')", id=f"mode.{mode}"))
+        keys[mode] = shown[0] if shown else default
     return keys
 
 
